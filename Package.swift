@@ -1,0 +1,80 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "ots",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ots", targets: ["ots"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "OTSCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TestDefinition",
+            dependencies: ["OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TestRunner",
+            dependencies: [
+                "OTSCore",
+                "TestDefinition",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ots",
+            dependencies: [
+                "OTSCore",
+                "TestDefinition",
+                "TestRunner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OTSCoreTests",
+            dependencies: ["OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TestDefinitionTests",
+            dependencies: ["TestDefinition"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TestRunnerTests",
+            dependencies: ["TestRunner", "TestDefinition"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "TestDefinition",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,17 @@
+/// An element of a parsed XML document, with where it starts.
+///
+/// Definitions and results are small enough to hold as a tree; the tree
+/// keeps positions so that every schema error can name its line.
+struct XMLElement: Sendable {
+    var name: String
+    var attributes: [String: String]
+    var children: [XMLElement]
+    /// The element's own character data (text and CDATA), entities decoded.
+    var text: String
+    var location: SourceLocation
+
+    /// Whether the element's text holds anything but white space.
+    var hasText: Bool {
+        text.contains { !$0.isWhitespace }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Reads an XML document into an `XMLElement` tree.
+///
+/// External entities are never resolved. The encoding comes from the XML
+/// declaration (UTF-8 and ISO-8859-1 among others); entities are decoded.
+enum XMLTreeReader {
+    static func read(_ data: Data, file: String) throws(DefinitionError) -> XMLElement {
+        let delegate = Delegate(file: file)
+        let parser = XMLParser(data: data)
+        parser.shouldResolveExternalEntities = false
+        parser.shouldProcessNamespaces = false
+        parser.delegate = delegate
+        delegate.parser = parser
+        let ok = parser.parse()
+        if let error = delegate.error {
+            throw error
+        }
+        guard ok, let root = delegate.root else {
+            let message = describe(parser.parserError)
+            throw DefinitionError(
+                .malformed,
+                at: SourceLocation(file: file, line: max(parser.lineNumber, 1), column: max(parser.columnNumber, 1)),
+                message
+            )
+        }
+        return root
+    }
+
+    private static func describe(_ error: (any Error)?) -> String {
+        guard let error else { return "the document is empty or not XML" }
+        let nsError = error as NSError
+        if let reason = nsError.userInfo[NSLocalizedDescriptionKey] as? String, !reason.isEmpty {
+            return "malformed XML: \(reason)"
+        }
+        return "malformed XML (parser error \(nsError.code))"
+    }
+
+    private final class Delegate: NSObject, XMLParserDelegate {
+        let file: String
+        weak var parser: XMLParser?
+        var stack: [XMLElement] = []
+        var root: XMLElement?
+        var error: DefinitionError?
+
+        init(file: String) {
+            self.file = file
+        }
+
+        private var location: SourceLocation {
+            SourceLocation(file: file, line: max(parser?.lineNumber ?? 1, 1), column: max(parser?.columnNumber ?? 1, 1))
+        }
+
+        func parser(
+            _ parser: XMLParser,
+            didStartElement elementName: String,
+            namespaceURI: String?,
+            qualifiedName qName: String?,
+            attributes attributeDict: [String: String] = [:]
+        ) {
+            stack.append(XMLElement(name: elementName, attributes: attributeDict, children: [], text: "", location: location))
+        }
+
+        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+            guard let element = stack.popLast() else { return }
+            if stack.isEmpty {
+                root = element
+            } else {
+                stack[stack.count - 1].children.append(element)
+            }
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            guard !stack.isEmpty else { return }
+            stack[stack.count - 1].text += string
+        }
+
+        func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
+            guard !stack.isEmpty else { return }
+            stack[stack.count - 1].text += String(decoding: CDATABlock, as: UTF8.self)
+        }
+
+        func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
+            guard error == nil else { return }
+            let nsError = parseError as NSError
+            var message = "malformed XML"
+            if let reason = nsError.userInfo[NSLocalizedDescriptionKey] as? String, !reason.isEmpty {
+                message += ": " + reason.trimmingCharacters(in: .whitespacesAndNewlines)
+            } else {
+                message += " (parser error \(nsError.code))"
+            }
+            error = DefinitionError(.malformed, at: location, message)
+        }
+    }
+}

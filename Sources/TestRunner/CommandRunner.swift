@@ -1,0 +1,199 @@
+import Foundation
+import Subprocess
+import SystemPackage
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a command ended.
+public enum Termination: Sendable, Hashable {
+    case exited(Int32)
+    case signalled(Int32)
+
+    /// The exit code as a shell reports it: the code, or 128 + the signal.
+    public var returnCode: Int {
+        switch self {
+        case .exited(let code): Int(code)
+        case .signalled(let signal): 128 + Int(signal)
+        }
+    }
+}
+
+/// What a finished command left behind.
+public struct CommandOutcome: Sendable {
+    public var termination: Termination
+    /// The command ran past its timeout and its process group was killed.
+    public var timedOut: Bool
+    public var stdout: CapturedOutput
+    public var stderr: CapturedOutput
+    public var start: Date
+    public var end: Date
+}
+
+/// A stream's output: the first bytes in memory and, when there was more
+/// than the inline limit, a file that holds all of it.
+public struct CapturedOutput: Sendable {
+    /// Up to the inline limit.
+    public var head: [UInt8]
+    /// How many bytes the command wrote in all.
+    public var totalBytes: Int
+    /// The file with the whole output, when it did not fit inline. The
+    /// caller owns it (moves it or deletes it).
+    public var overflowFile: String?
+
+    public var isTruncated: Bool { overflowFile != nil }
+
+    /// The output as text: invalid UTF-8 becomes U+FFFD.
+    public var text: String { String(decoding: head, as: UTF8.self) }
+}
+
+/// Runs one command (an argument vector, never through a shell of ours) in a
+/// process group of its own, with its output in files and a timeout that
+/// kills the whole group.
+///
+/// Output goes to files rather than pipes, so a process that leaves a
+/// background child holding its output open still finishes when it exits,
+/// and output of any size never fills memory.
+public struct CommandRunner: Sendable {
+    /// Where output files are written while a command runs.
+    public var scratchDirectory: String
+    /// Bytes of each stream kept in memory; more goes to an overflow file.
+    public var inlineLimit: Int
+
+    public init(scratchDirectory: String, inlineLimit: Int = 64 * 1024) {
+        self.scratchDirectory = scratchDirectory
+        self.inlineLimit = inlineLimit
+    }
+
+    /// Runs `arguments[0]` with the rest as its arguments.
+    /// - Parameters:
+    ///   - timeout: after this the command's process group is sent SIGKILL.
+    ///   - environment: extra variables on top of the inherited ones.
+    public func run(
+        _ arguments: [String],
+        timeout: Duration,
+        environment: [String: String] = [:],
+        workingDirectory: String? = nil
+    ) async throws -> CommandOutcome {
+        precondition(!arguments.isEmpty, "a command needs an executable")
+        let token = UUID().uuidString
+        let stdoutPath = scratchDirectory + "/\(token).stdout"
+        let stderrPath = scratchDirectory + "/\(token).stderr"
+        let stdoutFD = try FileDescriptor.open(
+            FilePath(stdoutPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite]
+        )
+        let stderrFD: FileDescriptor
+        do {
+            stderrFD = try FileDescriptor.open(
+                FilePath(stderrPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite]
+            )
+        } catch {
+            try? stdoutFD.close()
+            throw error
+        }
+
+        var options = PlatformOptions()
+        // A group of its own, so a timeout reaches every process it started.
+        options.processGroupID = 0
+        options.teardownSequence = [
+            .send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500)),
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500)),
+        ]
+
+        let platformOptions = options
+        let executable: Executable = arguments[0].contains("/") ? .path(FilePath(arguments[0])) : .name(arguments[0])
+        var environmentUpdates: [Environment.Key: String?] = [:]
+        for (key, value) in environment {
+            environmentUpdates[Environment.Key(stringLiteral: key)] = value
+        }
+        let processEnvironment: Environment = environmentUpdates.isEmpty ? .inherit : .inherit.updating(environmentUpdates)
+        let state = RunState()
+        let start = Date()
+        let termination: Termination
+        do {
+            termination = try await withThrowingTaskGroup(of: Termination?.self) { group in
+                group.addTask {
+                    let result = try await Subprocess.run(
+                        executable,
+                        arguments: Arguments(Array(arguments.dropFirst())),
+                        environment: processEnvironment,
+                        workingDirectory: workingDirectory.map { FilePath($0) },
+                        platformOptions: platformOptions,
+                        input: .none,
+                        output: .fileDescriptor(stdoutFD, closeAfterSpawningProcess: true),
+                        error: .fileDescriptor(stderrFD, closeAfterSpawningProcess: true)
+                    ) { execution in
+                        state.value.withLock { $0.processGroup = execution.processIdentifier.value }
+                    }
+                    state.value.withLock { $0.finished = true }
+                    switch result.terminationStatus {
+                    case .exited(let code): return .exited(code)
+                    case .signaled(let signal): return .signalled(signal)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    state.value.withLock { state in
+                        guard !state.finished, let group = state.processGroup else { return }
+                        state.timedOut = true
+                        _ = kill(-group, SIGKILL)
+                    }
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let termination = next {
+                        group.cancelAll()
+                        return termination
+                    }
+                }
+                preconditionFailure("the command task always returns a termination")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: stdoutPath)
+            try? FileManager.default.removeItem(atPath: stderrPath)
+            throw error
+        }
+        let end = Date()
+        return CommandOutcome(
+            termination: termination,
+            timedOut: state.value.withLock { $0.timedOut },
+            stdout: capture(stdoutPath),
+            stderr: capture(stderrPath),
+            start: start,
+            end: end
+        )
+    }
+
+    /// Shared between the task that runs the command and the one that
+    /// enforces its timeout.
+    private final class RunState: Sendable {
+        struct Value {
+            var processGroup: pid_t?
+            var finished = false
+            var timedOut = false
+        }
+
+        let value = Mutex(Value())
+    }
+
+    /// Reads up to the inline limit; keeps the file only when there was more.
+    private func capture(_ path: String) -> CapturedOutput {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            return CapturedOutput(head: [], totalBytes: 0, overflowFile: nil)
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: inlineLimit)) ?? Data()
+        let total = (try? handle.seekToEnd()).map(Int.init) ?? head.count
+        if total > head.count {
+            return CapturedOutput(head: Array(head), totalBytes: total, overflowFile: path)
+        }
+        try? FileManager.default.removeItem(atPath: path)
+        return CapturedOutput(head: Array(head), totalBytes: total, overflowFile: nil)
+    }
+}

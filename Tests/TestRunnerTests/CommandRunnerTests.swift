@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+@testable import TestRunner
+
+@Suite struct CommandRunnerTests {
+    let scratch: TemporaryDirectory
+    let runner: CommandRunner
+
+    init() throws {
+        scratch = try TemporaryDirectory()
+        runner = CommandRunner(scratchDirectory: scratch.path, inlineLimit: 1024)
+    }
+
+    @Test func capturesExitCodeAndBothStreams() async throws {
+        let outcome = try await runner.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], timeout: .seconds(30))
+        #expect(outcome.termination == .exited(3))
+        #expect(outcome.stdout.text == "out\n")
+        #expect(outcome.stderr.text == "err\n")
+        #expect(!outcome.timedOut)
+        #expect(outcome.end >= outcome.start)
+    }
+
+    @Test func backgroundChildHoldingOutputDoesNotDelayTheStep() async throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let outcome = try await runner.run(["/bin/sh", "-c", "sleep 20 & echo started"], timeout: .seconds(15))
+        #expect(outcome.termination == .exited(0))
+        #expect(!outcome.timedOut)
+        #expect(outcome.stdout.text == "started\n")
+        // The step ended long before its background child or its timeout.
+        #expect(clock.now - started < .seconds(14))
+    }
+
+    @Test func timeoutKillsTheWholeProcessGroup() async throws {
+        let marker = scratch.path + "/child.pid"
+        let outcome = try await runner.run(
+            ["/bin/sh", "-c", "sleep 60 & echo $! > \(marker); wait"],
+            timeout: .milliseconds(500)
+        )
+        #expect(outcome.timedOut)
+        #expect(outcome.termination == .signalled(SIGKILL))
+        let childPID = try #require(Int32(String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // The background child was in the group and is gone too (allow the
+        // kernel a moment to reap it).
+        var alive = true
+        for _ in 0..<50 where alive {
+            alive = kill(childPID, 0) == 0 && !isZombie(childPID)
+            if alive { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(!alive)
+    }
+
+    @Test func longOutputOverflowsToAFileThatKeepsAllOfIt() async throws {
+        let outcome = try await runner.run(["/bin/sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x"], timeout: .seconds(30))
+        #expect(outcome.stdout.head.count == 1024)
+        #expect(outcome.stdout.totalBytes == 5000)
+        let file = try #require(outcome.stdout.overflowFile)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)).count == 5000)
+    }
+
+    @Test func invalidUTF8BecomesReplacementCharacters() async throws {
+        let outcome = try await runner.run(["/bin/sh", "-c", "printf 'a\\377b'"], timeout: .seconds(30))
+        #expect(outcome.stdout.text == "a\u{FFFD}b")
+    }
+
+    @Test func missingExecutableThrows() async throws {
+        await #expect(throws: (any Error).self) {
+            _ = try await runner.run(["/nonexistent/program"], timeout: .seconds(5))
+        }
+    }
+
+    private func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+}

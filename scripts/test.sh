@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds OTS and runs every test suite.
+#
+# Installs what the tests need when it is missing (xmllint for checking
+# results files against the schema), builds once, then runs the suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        log "cannot install $* (not root); the tests that need it will say so"
+        return 0
+    fi
+    if [ "$apt_updated" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! command -v xmllint >/dev/null 2>&1; then
+    log "installing xmllint (libxml2-utils)"
+    apt_install libxml2-utils
+fi
+
+log "building"
+swift build --build-tests
+
+bin_path="$(swift build --show-bin-path)"
+export OTS_BINARY="$bin_path/ots"
+export OTS_FORMATS_DIR="$PWD/formats"
+
+log "running the tests"
+swift test --skip-build "$@"
