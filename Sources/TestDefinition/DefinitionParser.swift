@@ -23,7 +23,7 @@ public struct DefinitionParser: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            let reason = (error as NSError).localizedFailureReason ?? describeReadFailure(path)
+            let reason = describeReadFailure(path)
             throw DefinitionErrors([
                 DefinitionError(.unreadable, at: SourceLocation(file: path, line: 0, column: 0), "cannot read the file: \(reason)")
             ])
@@ -61,7 +61,10 @@ public struct DefinitionParser: Sendable {
         if isDirectory.boolValue {
             return "it is a directory"
         }
-        return "permission denied"
+        if !FileManager.default.isReadableFile(atPath: path) {
+            return "permission denied"
+        }
+        return "read error"
     }
 }
 

@@ -10,7 +10,7 @@ import FoundationXML
 /// declaration (UTF-8 and ISO-8859-1 among others); entities are decoded.
 enum XMLTreeReader {
     static func read(_ data: Data, file: String) throws(DefinitionError) -> XMLElement {
-        let delegate = Delegate(file: file)
+        let delegate = Delegate(file: file, data: data)
         let parser = XMLParser(data: data)
         parser.shouldResolveExternalEntities = false
         parser.shouldProcessNamespaces = false
@@ -42,13 +42,48 @@ enum XMLTreeReader {
 
     private final class Delegate: NSObject, XMLParserDelegate {
         let file: String
+        let data: Data
+        /// Byte offsets where each line starts, to find where a start tag
+        /// begins (the parser reports where it ends).
+        let lineStarts: [Int]
         weak var parser: XMLParser?
         var stack: [XMLElement] = []
         var root: XMLElement?
         var error: DefinitionError?
 
-        init(file: String) {
+        init(file: String, data: Data) {
             self.file = file
+            self.data = data
+            var starts = [0]
+            for (offset, byte) in data.enumerated() where byte == UInt8(ascii: "\n") {
+                starts.append(offset + 1)
+            }
+            self.lineStarts = starts
+        }
+
+        /// The position of the `<` that opens the element just read.
+        private func startOfTag(named name: String) -> SourceLocation {
+            let end = location
+            guard end.line - 1 < lineStarts.count else { return end }
+            var offset = min(lineStarts[end.line - 1] + end.column - 1, data.count - 1)
+            let base = data.startIndex
+            let nameBytes = Array(name.utf8)
+            while offset >= 0 {
+                if data[base + offset] == UInt8(ascii: "<"), offset + nameBytes.count < data.count,
+                    Array(data[(base + offset + 1)..<(base + offset + 1 + nameBytes.count)]) == nameBytes
+                {
+                    // Binary search for the line holding this offset.
+                    var low = 0
+                    var high = lineStarts.count - 1
+                    while low < high {
+                        let mid = (low + high + 1) / 2
+                        if lineStarts[mid] <= offset { low = mid } else { high = mid - 1 }
+                    }
+                    return SourceLocation(file: file, line: low + 1, column: offset - lineStarts[low] + 1)
+                }
+                offset -= 1
+            }
+            return end
         }
 
         private var location: SourceLocation {
@@ -62,7 +97,15 @@ enum XMLTreeReader {
             qualifiedName qName: String?,
             attributes attributeDict: [String: String] = [:]
         ) {
-            stack.append(XMLElement(name: elementName, attributes: attributeDict, children: [], text: "", location: location))
+            stack.append(
+                XMLElement(
+                    name: elementName,
+                    attributes: attributeDict,
+                    children: [],
+                    text: "",
+                    location: startOfTag(named: elementName)
+                )
+            )
         }
 
         func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
