@@ -13,12 +13,23 @@ public struct DefinitionParser: Sendable {
     /// commands, and sane timeouts.
     public var semantic: Bool
 
-    public init(semantic: Bool = false) {
+    /// Report schema problems as warnings instead of rejecting the file
+    /// (testrunner-lite's `-c/--ci`). Malformed XML is still rejected.
+    public var lenient: Bool
+
+    public init(semantic: Bool = false, lenient: Bool = false) {
         self.semantic = semantic
+        self.lenient = lenient
     }
 
     /// Reads and checks the definition in a file.
     public func parse(contentsOf path: String) throws(DefinitionErrors) -> TestDefinition {
+        try read(contentsOf: path).definition
+    }
+
+    /// Reads and checks the definition in a file; in lenient mode, schema
+    /// problems come back as warnings.
+    public func read(contentsOf path: String) throws(DefinitionErrors) -> (definition: TestDefinition, warnings: [DefinitionError]) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -28,11 +39,17 @@ public struct DefinitionParser: Sendable {
                 DefinitionError(.unreadable, at: SourceLocation(file: path, line: 0, column: 0), "cannot read the file: \(reason)")
             ])
         }
-        return try parse(data, file: path)
+        return try read(data, file: path)
     }
 
     /// Reads and checks a definition held in memory; `file` names it in messages.
     public func parse(_ data: Data, file: String) throws(DefinitionErrors) -> TestDefinition {
+        try read(data, file: file).definition
+    }
+
+    /// Reads and checks a definition held in memory; in lenient mode,
+    /// schema problems come back as warnings.
+    public func read(_ data: Data, file: String) throws(DefinitionErrors) -> (definition: TestDefinition, warnings: [DefinitionError]) {
         let root: XMLElement
         do {
             root = try XMLTreeReader.read(data, file: file)
@@ -41,8 +58,12 @@ public struct DefinitionParser: Sendable {
         }
         var builder = Builder(file: file)
         let definition = builder.definition(root)
+        var warnings: [DefinitionError] = []
         if !builder.schema.errors.isEmpty {
-            throw DefinitionErrors(builder.schema.errors)
+            if !lenient || root.name != "testdefinition" {
+                throw DefinitionErrors(builder.schema.errors)
+            }
+            warnings = builder.schema.errors
         }
         if semantic {
             let problems = SemanticRules.check(definition)
@@ -50,7 +71,7 @@ public struct DefinitionParser: Sendable {
                 throw DefinitionErrors(problems)
             }
         }
-        return definition
+        return (definition, warnings)
     }
 
     private func describeReadFailure(_ path: String) -> String {

@@ -100,7 +100,7 @@ public struct CaseResult: Sendable, Hashable {
     public var description: String?
     public var steps: [StepResult]
     public var events: [EventResult]
-    public var measurements: [Measurement]
+    public var measurements: [TestMeasurement]
     public var series: [MeasurementSeries]
 
     public init(
@@ -115,7 +115,7 @@ public struct CaseResult: Sendable, Hashable {
         description: String? = nil,
         steps: [StepResult] = [],
         events: [EventResult] = [],
-        measurements: [Measurement] = [],
+        measurements: [TestMeasurement] = [],
         series: [MeasurementSeries] = []
     ) {
         self.attributes = attributes
@@ -150,6 +150,8 @@ public struct StepResult: Sendable, Hashable {
     public var end: Date
     public var stdout: String?
     public var stderr: String?
+    /// The set's post-reboot steps, run after this step rebooted the target.
+    public var postRebootSteps: [StepResult]
 
     public init(
         command: String,
@@ -162,7 +164,8 @@ public struct StepResult: Sendable, Hashable {
         start: Date,
         end: Date,
         stdout: String? = nil,
-        stderr: String? = nil
+        stderr: String? = nil,
+        postRebootSteps: [StepResult] = []
     ) {
         self.command = command
         self.result = result
@@ -175,6 +178,7 @@ public struct StepResult: Sendable, Hashable {
         self.end = end
         self.stdout = stdout
         self.stderr = stderr
+        self.postRebootSteps = postRebootSteps
     }
 }
 
@@ -195,7 +199,7 @@ public struct EventResult: Sendable, Hashable {
 }
 
 /// One measured value, with the limits that judge it.
-public struct Measurement: Sendable, Hashable, Codable {
+public struct TestMeasurement: Sendable, Hashable, Codable {
     public var name: String
     public var value: Double
     public var unit: String
@@ -263,10 +267,10 @@ public struct MeasurementSeries: Sendable, Hashable, Codable {
         self.points = points
     }
 
-    /// Whether any point breaks the failure limit, judged like `Measurement`.
+    /// Whether any point breaks the failure limit, judged like `TestMeasurement`.
     public var breaksFailureLimit: Bool {
         points.contains {
-            Measurement(name: name, value: $0.value, unit: unit, target: target, failure: failure).breaksFailureLimit
+            TestMeasurement(name: name, value: $0.value, unit: unit, target: target, failure: failure).breaksFailureLimit
         }
     }
 }

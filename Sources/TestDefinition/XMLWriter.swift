@@ -9,8 +9,12 @@ struct XMLWriter {
 
     init() {}
 
-    /// Opens an element; attributes with a nil value are left out.
     mutating func start(_ name: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
+        start(name, attributes.map { ($0.key, $0.value) })
+    }
+
+    /// Opens an element; attributes with a nil value are left out.
+    mutating func start(_ name: String, _ attributes: [(String, String?)]) {
         indent()
         output += "<" + name
         appendAttributes(attributes)
@@ -44,6 +48,10 @@ struct XMLWriter {
     }
 
     private mutating func appendAttributes(_ attributes: KeyValuePairs<String, String?>) {
+        appendAttributes(attributes.map { ($0.key, $0.value) })
+    }
+
+    private mutating func appendAttributes(_ attributes: [(String, String?)]) {
         for (key, value) in attributes {
             guard let value else { continue }
             output += " " + key + "=\"" + Self.escape(value, quotes: true) + "\""

@@ -1,0 +1,199 @@
+import Foundation
+
+/// Writes results in the testdefinition-results format that
+/// testrunner-lite writes and OTS's tools read.
+public enum ResultsWriter {
+    /// The results as an XML document.
+    public static func xml(_ results: TestResults) -> String {
+        var writer = XMLWriter()
+        writer.start(
+            "testresults",
+            [
+                "version": results.version,
+                "environment": results.environment,
+                "hwproduct": results.hwproduct,
+                "hwbuild": results.hwbuild,
+            ]
+        )
+        if let hwid = results.hwiddetect {
+            writer.text("hwiddetect", hwid)
+        }
+        if let description = results.description {
+            writer.text("description", description)
+        }
+        for suite in results.suites {
+            writer.start("suite", general(suite.attributes))
+            if let description = suite.description {
+                writer.text("description", description)
+            }
+            for set in suite.sets {
+                write(set, into: &writer)
+            }
+            writer.end()
+        }
+        writer.end()
+        return writer.output
+    }
+
+    /// Writes the results to a file: first to a temporary file beside it,
+    /// then renamed, so a failed write never leaves a partial file.
+    public static func write(_ text: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try Data(text.utf8).write(to: url, options: .atomic)
+    }
+
+    /// `start` and `end` as testrunner-lite writes them: local time,
+    /// `yyyy-MM-dd HH:mm:ss`.
+    public static func timestamp(_ date: Date) -> String {
+        let components = Calendar.current.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        func two(_ value: Int?) -> String {
+            let v = value ?? 0
+            return v < 10 ? "0\(v)" : "\(v)"
+        }
+        return "\(components.year ?? 0)-\(two(components.month))-\(two(components.day)) "
+            + "\(two(components.hour)):\(two(components.minute)):\(two(components.second))"
+    }
+
+    private static func general(_ attributes: GeneralAttributes) -> [(String, String?)] {
+        [
+            ("name", attributes.name),
+            ("description", attributes.description),
+            ("requirement", attributes.requirement),
+            ("timeout", attributes.timeout.map(String.init)),
+            ("type", attributes.type),
+            ("level", attributes.level),
+            ("domain", attributes.domain),
+            ("feature", attributes.feature),
+            ("component", attributes.component),
+            ("manual", attributes.manual.map { $0 ? "true" : "false" }),
+            ("insignificant", attributes.insignificant.map { $0 ? "true" : "false" }),
+            ("hwid", attributes.hwid),
+        ]
+    }
+
+    private static func write(_ set: SetResult, into writer: inout XMLWriter) {
+        var attributes = general(set.attributes)
+        attributes.append(("environment", set.environment))
+        writer.start("set", attributes)
+        if let description = set.description {
+            writer.text("description", description)
+        }
+        if !set.preSteps.isEmpty {
+            writer.start("pre_steps")
+            set.preSteps.forEach { write($0, into: &writer) }
+            writer.end()
+        }
+        for testCase in set.cases {
+            write(testCase, into: &writer)
+        }
+        if !set.postSteps.isEmpty {
+            writer.start("post_steps")
+            set.postSteps.forEach { write($0, into: &writer) }
+            writer.end()
+        }
+        if !set.get.isEmpty {
+            writer.start("get")
+            for file in set.get {
+                writer.text("file", file.path, ["delete_after": file.deleteAfter ? "true" : "false"])
+            }
+            writer.end()
+        }
+        writer.end()
+    }
+
+    private static func write(_ testCase: CaseResult, into writer: inout XMLWriter) {
+        var attributes = general(testCase.attributes)
+        attributes += [
+            ("result", testCase.result.rawValue),
+            ("subfeature", testCase.subfeature),
+            ("comment", testCase.comment),
+            ("failure_info", testCase.failureInfo),
+            ("bugzilla_id", testCase.bugzillaID.map(String.init)),
+            ("TC_ID", testCase.tcID),
+            ("state", testCase.state),
+        ]
+        writer.start("case", attributes)
+        if let description = testCase.description {
+            writer.text("description", description)
+        }
+        testCase.steps.forEach { write($0, into: &writer) }
+        for event in testCase.events {
+            writer.start(
+                "event",
+                [
+                    "type": event.kind.rawValue, "resource": event.resource, "timeout": String(event.timeout),
+                    "result": event.result.rawValue,
+                ]
+            )
+            for param in event.params {
+                writer.text("param", param.value, ["type": param.type.rawValue, "name": param.name])
+            }
+            writer.end()
+        }
+        for measurement in testCase.measurements {
+            writer.empty(
+                "measurement",
+                [
+                    "name": measurement.name,
+                    "value": number(measurement.value),
+                    "unit": measurement.unit,
+                    "target": measurement.target.map(number),
+                    "failure": measurement.failure.map(number),
+                ]
+            )
+        }
+        for series in testCase.series {
+            writer.start(
+                "series",
+                [
+                    "name": series.name,
+                    "unit": series.unit,
+                    "group": series.group,
+                    "target": series.target.map(number),
+                    "failure": series.failure.map(number),
+                    "interval": series.interval.map(String.init),
+                    "interval_unit": series.intervalUnit,
+                ]
+            )
+            let formatter = ISO8601DateFormatter()
+            for point in series.points {
+                writer.empty("measurement", ["value": number(point.value), "timestamp": point.timestamp.map(formatter.string(from:))])
+            }
+            writer.end()
+        }
+        writer.end()
+    }
+
+    private static func write(_ step: StepResult, into writer: inout XMLWriter) {
+        writer.start(
+            "step",
+            [
+                "command": step.command,
+                "result": step.result.rawValue,
+                "manual": step.manual.map { $0 ? "true" : "false" },
+                "control": step.control,
+                "failure_info": step.failureInfo,
+            ]
+        )
+        writer.text("expected_result", String(step.expectedResult))
+        writer.text("return_code", step.returnCode.map(String.init) ?? "")
+        writer.text("start", timestamp(step.start))
+        writer.text("end", timestamp(step.end))
+        writer.text("stdout", step.stdout ?? "")
+        writer.text("stderr", step.stderr ?? "")
+        if !step.postRebootSteps.isEmpty {
+            writer.start("post_reboot_steps")
+            step.postRebootSteps.forEach { write($0, into: &writer) }
+            writer.end()
+        }
+        writer.end()
+    }
+
+    /// A number as xs:float reads it: integers without a fraction.
+    static func number(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 {
+            return String(Int64(value))
+        }
+        return String(value)
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure OTS: each benchmark prints medians and writes nothing but its report.",
+        subcommands: [BenchRunCommand.self]
+    )
+}
