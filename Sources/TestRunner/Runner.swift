@@ -331,7 +331,9 @@ private struct Execution {
                 }
                 try Task.checkCancellation()
                 let stepResult: StepResult
-                if isManual || step.manual == true {
+                if step.manual == true && configuration.mode == .automatic {
+                    stepResult = notRun(step)
+                } else if isManual || step.manual == true {
                     stepResult = await judgeManually(step, testCase: testCase, context: context)
                 } else {
                     stepResult = try await execute(step, timeout: timeout, context: context, label: "step")

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+import TestDefinition
+
+@testable import TestRunner
+
+/// Runs inline definitions in a fresh folder and checks every results
+/// document against the schema.
+struct RunnerHarness {
+    let folder: TemporaryDirectory
+    var configuration: RunConfiguration
+
+    init() throws {
+        folder = try TemporaryDirectory()
+        configuration = RunConfiguration(resultsDirectory: folder.file("results"))
+        configuration.mode = .automatic
+        configuration.collectHardwareInfo = false
+        configuration.stepEnvironment = ["WORK": folder.path]
+    }
+
+    /// Wraps cases in a suite and a set when the text has no testdefinition.
+    func definition(_ xml: String) throws -> TestDefinition {
+        let document = xml.contains("<testdefinition")
+            ? xml
+            : "<testdefinition version=\"1.0\"><suite name=\"s\"><set name=\"t\">\(xml)</set></suite></testdefinition>"
+        return try DefinitionParser().parse(Data(document.utf8), file: "inline.xml")
+    }
+
+    func run(
+        _ xml: String,
+        judge: ManualJudge? = nil,
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) async throws -> TestResults {
+        let events = EventLog()
+        let results = try await Runner(configuration: configuration, manualJudge: judge).run(try definition(xml)) {
+            events.append($0)
+        }
+        try SchemaCheck.validate(ResultsWriter.xml(results), sourceLocation: sourceLocation)
+        return results
+    }
+}
+
+final class EventLog: Sendable {
+    private let storage = Mutex<[RunEvent]>([])
+
+    func append(_ event: RunEvent) { storage.withLock { $0.append(event) } }
+    var events: [RunEvent] { storage.withLock { $0 } }
+}
+
+import Synchronization
+
+extension TestResults {
+    func `case`(_ name: String) -> CaseResult? {
+        allCases.first { $0.name == name }
+    }
+}
