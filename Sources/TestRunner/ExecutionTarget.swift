@@ -138,7 +138,9 @@ public struct SSHTarget: Sendable, Hashable, CustomStringConvertible {
     /// Copies `remote` from the target to `local`.
     func scpArguments(remote: String, local: String) -> [String] {
         let address = host.contains(":") ? "[\(host)]" : host
-        return ["scp", "-q"] + commonOptions + (port.map { ["-P", String($0)] } ?? [])
+        // -O: the original scp protocol, which devices without an SFTP
+        // server still speak.
+        return ["scp", "-q", "-O"] + commonOptions + (port.map { ["-P", String($0)] } ?? [])
             + ["--", (user.map { $0 + "@" } ?? "") + address + ":" + remote, local]
     }
 }

@@ -625,7 +625,11 @@ private struct Execution {
 
     private func runCopy(_ arguments: [String], destination: String) async -> String? {
         do {
-            let outcome = try await commands.run(arguments, timeout: .seconds(GeneralAttributes.defaultTimeout))
+            let outcome = try await commands.run(
+                arguments,
+                timeout: .seconds(GeneralAttributes.defaultTimeout),
+                environment: configuration.stepEnvironment
+            )
             discard(outcome)
             guard outcome.termination == .exited(0), FileManager.default.fileExists(atPath: destination) else {
                 let reason = outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -35,7 +35,7 @@ struct RunnerHarness {
         let results = try await Runner(configuration: configuration, manualJudge: judge).run(try definition(xml)) {
             events.append($0)
         }
-        try SchemaCheck.validate(ResultsWriter.xml(results), sourceLocation: sourceLocation)
+        try await SchemaCheck.validate(ResultsWriter.xml(results), sourceLocation: sourceLocation)
         return results
     }
 }
@@ -52,5 +52,12 @@ import Synchronization
 extension TestResults {
     func `case`(_ name: String) -> CaseResult? {
         allCases.first { $0.name == name }
+    }
+}
+
+/// Runs a helper command of a test (not a step under test).
+enum TestCommand {
+    static func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> CommandOutcome {
+        try await CommandRunner(scratchDirectory: FileManager.default.temporaryDirectory.path).run(arguments, timeout: timeout)
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestDefinition
 
+@testable import TestRunner
+
 /// Checks results XML against testdefinition-results.xsd with xmllint.
 ///
 /// `./scripts/test.sh` installs xmllint and sets OTS_REQUIRE_XMLLINT=1, so
@@ -21,7 +23,7 @@ enum SchemaCheck {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    static func validate(_ xml: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+    static func validate(_ xml: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws {
         guard let xmllint else {
             if ProcessInfo.processInfo.environment["OTS_REQUIRE_XMLLINT"] == "1" {
                 Issue.record("xmllint is missing; ./scripts/test.sh installs it (libxml2-utils)", sourceLocation: sourceLocation)
@@ -33,15 +35,7 @@ enum SchemaCheck {
         let file = FileManager.default.temporaryDirectory.path + "/ots-schema-\(UUID().uuidString).xml"
         try xml.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: xmllint)
-        process.arguments = ["--noout", "--schema", schema, file]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "results do not follow the schema: \(message)", sourceLocation: sourceLocation)
+        let outcome = try await TestCommand.run([xmllint, "--noout", "--schema", schema, file])
+        #expect(outcome.termination == .exited(0), "results do not follow the schema: \(outcome.stderr.text)", sourceLocation: sourceLocation)
     }
 }
