@@ -254,7 +254,7 @@ private struct Builder {
         schema.checkChildren(element, allowed: [])
         return Step(
             command: element.text,
-            expectedResult: schema.unsignedShort(element, "expected_result") ?? 0,
+            expectedResult: schema.unsignedShort(element, "expected_result"),
             manual: schema.boolean(element, "manual"),
             control: element.attributes["control"],
             location: element.location
@@ -317,16 +317,12 @@ private struct Builder {
     }
 
     /// `environments` has no schema of its own; by convention each child
-    /// names an environment and holds true or false.
-    private mutating func environments(_ element: XMLElement) -> [String: Bool] {
+    /// names an environment and holds true or false. Only `false` changes
+    /// anything (testrunner-lite).
+    private func environments(_ element: XMLElement) -> [String: Bool] {
         var result: [String: Bool] = [:]
         for child in element.children {
-            switch child.text.trimmingXMLWhitespace() {
-            case "true", "1": result[child.name] = true
-            case "false", "0": result[child.name] = false
-            default:
-                schema.error(child, "<\(child.name)> in <environments> must hold true or false, not '\(child.text)'")
-            }
+            result[child.name] = child.text.trimmingXMLWhitespace() != "false"
         }
         return result
     }

@@ -62,11 +62,11 @@ public enum ResultsWriter {
             ("timeout", attributes.timeout.map(String.init)),
             ("type", attributes.type),
             ("level", attributes.level),
+            ("manual", attributes.manual.map { $0 ? "true" : "false" }),
+            ("insignificant", attributes.insignificant.map { $0 ? "true" : "false" }),
             ("domain", attributes.domain),
             ("feature", attributes.feature),
             ("component", attributes.component),
-            ("manual", attributes.manual.map { $0 ? "true" : "false" }),
-            ("insignificant", attributes.insignificant.map { $0 ? "true" : "false" }),
             ("hwid", attributes.hwid),
         ]
     }
@@ -79,7 +79,7 @@ public enum ResultsWriter {
             writer.text("description", description)
         }
         if !set.preSteps.isEmpty {
-            writer.start("pre_steps")
+            writer.start("pre_steps", ["timeout": set.preStepsTimeout.map(String.init)])
             set.preSteps.forEach { write($0, into: &writer) }
             writer.end()
         }
@@ -87,7 +87,7 @@ public enum ResultsWriter {
             write(testCase, into: &writer)
         }
         if !set.postSteps.isEmpty {
-            writer.start("post_steps")
+            writer.start("post_steps", ["timeout": set.postStepsTimeout.map(String.init)])
             set.postSteps.forEach { write($0, into: &writer) }
             writer.end()
         }
@@ -176,7 +176,8 @@ public enum ResultsWriter {
             ]
         )
         writer.text("expected_result", String(step.expectedResult))
-        writer.text("return_code", step.returnCode.map(String.init) ?? "")
+        // A step that did not run has return code 0, as testrunner-lite writes it.
+        writer.text("return_code", String(step.returnCode ?? 0))
         writer.text("start", timestamp(step.start))
         writer.text("end", timestamp(step.end))
         writer.text("stdout", step.stdout ?? "")

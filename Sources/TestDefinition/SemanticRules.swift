@@ -98,9 +98,6 @@ public enum SemanticRules {
             if file.path.isEmpty {
                 fail(at: location, "a <file> to get needs a path")
             }
-            if file.measurement && file.series {
-                fail(at: location, "file '\(file.path)' cannot be both a measurement and a series file")
-            }
         }
     }
 }

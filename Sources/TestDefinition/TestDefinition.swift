@@ -49,7 +49,7 @@ public struct TestSet: Sendable, Hashable {
     public var postRebootSteps: StepGroup?
     public var cases: [TestCase]
     /// The `environments` element: environment name to whether the set
-    /// runs there (`<hardware>true</hardware>`). Empty when absent.
+    /// runs there (`<scratchbox>false</scratchbox>`). Empty when absent.
     public var environments: [String: Bool]
     public var get: [FetchFile]
     public var location: SourceLocation
@@ -78,17 +78,24 @@ public struct TestSet: Sendable, Hashable {
 
     public var name: String { attributes.name }
 
-    /// Whether the set runs in the named environment: yes when the set
-    /// lists no environments, otherwise only when it enables this one.
+    /// The environments every set runs in unless it says otherwise.
+    public static let defaultEnvironments: Set<String> = ["hardware", "scratchbox"]
+
+    /// Whether the set runs in the named environment. As in testrunner-lite,
+    /// a set runs in `hardware` and `scratchbox` unless its `environments`
+    /// turn one off (`<scratchbox>false</scratchbox>`); no other environment
+    /// runs any set.
     public func runs(in environment: String) -> Bool {
-        if environments.isEmpty { return true }
-        return environments[environment] ?? false
+        Self.defaultEnvironments.contains(environment) && environments[environment] != false
     }
 }
 
 /// `pre_steps`, `post_steps` or `post_reboot_steps`: steps with a timeout
-/// of their own.
+/// of their own (180 s unless given, as in testrunner-lite).
 public struct StepGroup: Sendable, Hashable {
+    /// The timeout of a step group that gives none, in seconds.
+    public static let defaultTimeout = 180
+
     /// Seconds, when given.
     public var timeout: Int?
     public var steps: [Step]
@@ -152,16 +159,19 @@ public enum CaseItem: Sendable, Hashable {
 /// A `step`: a shell command and the exit code it must return.
 public struct Step: Sendable, Hashable {
     public var command: String
-    /// The exit code that means success; 0 unless given.
-    public var expectedResult: Int
+    /// The exit code that means success, when given (`expected_result`).
+    public var explicitExpectedResult: Int?
     public var manual: Bool?
     /// `none`, `reboot` or `reboot_expected`; nil when not given.
     public var control: String?
     public var location: SourceLocation
 
-    public init(command: String, expectedResult: Int = 0, manual: Bool? = nil, control: String? = nil, location: SourceLocation) {
+    /// The exit code that means success; 0 unless given.
+    public var expectedResult: Int { explicitExpectedResult ?? 0 }
+
+    public init(command: String, expectedResult: Int? = nil, manual: Bool? = nil, control: String? = nil, location: SourceLocation) {
         self.command = command
-        self.expectedResult = expectedResult
+        self.explicitExpectedResult = expectedResult
         self.manual = manual
         self.control = control
         self.location = location

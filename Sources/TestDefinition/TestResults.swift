@@ -16,9 +16,11 @@ public struct TestResults: Sendable, Hashable {
     public var version: String
     /// `hardware` unless given (testrunner-lite's `-e`).
     public var environment: String
+    /// The target's product, `unknown` when not asked or not known.
     public var hwproduct: String
+    /// The target's build, `unknown` when not asked or not known.
     public var hwbuild: String
-    /// The detected hardware id, when the definition asked for one.
+    /// The definition's hardware id command, written back as testrunner-lite does.
     public var hwiddetect: String?
     public var description: String?
     public var suites: [SuiteResult]
@@ -26,8 +28,8 @@ public struct TestResults: Sendable, Hashable {
     public init(
         version: String = "1.0",
         environment: String = "hardware",
-        hwproduct: String = "",
-        hwbuild: String = "",
+        hwproduct: String = "unknown",
+        hwbuild: String = "unknown",
         hwiddetect: String? = nil,
         description: String? = nil,
         suites: [SuiteResult] = []
@@ -64,7 +66,9 @@ public struct SetResult: Sendable, Hashable {
     public var environment: String?
     public var description: String?
     public var preSteps: [StepResult]
+    public var preStepsTimeout: Int?
     public var postSteps: [StepResult]
+    public var postStepsTimeout: Int?
     public var cases: [CaseResult]
     /// The files fetched after the set.
     public var get: [FetchFile]
@@ -214,16 +218,18 @@ public struct TestMeasurement: Sendable, Hashable, Codable {
         self.failure = failure
     }
 
-    /// Whether the value is on the wrong side of its failure limit. The
-    /// side is given by the target: when the target is above the failure
-    /// limit, larger is better; otherwise smaller is better.
-    public var breaksFailureLimit: Bool {
-        guard let failure else { return false }
-        if let target, target >= failure {
-            return value < failure
-        }
-        return value > failure
+    /// Why the value fails its case, or nil. As in testrunner-lite, only a
+    /// measurement with both limits is judged: when the target is above
+    /// the failure limit a value at or below the limit fails ("too small");
+    /// when it is below, a value at or above the limit fails ("too big").
+    public var verdict: String? {
+        guard let target, let failure, target != failure else { return nil }
+        if target > failure, value <= failure { return "\(name) - measured value too small" }
+        if target < failure, value >= failure { return "\(name) - measured value too big" }
+        return nil
     }
+
+    public var breaksFailureLimit: Bool { verdict != nil }
 }
 
 /// A series of measured values over time.
@@ -267,10 +273,15 @@ public struct MeasurementSeries: Sendable, Hashable, Codable {
         self.points = points
     }
 
-    /// Whether any point breaks the failure limit, judged like `TestMeasurement`.
-    public var breaksFailureLimit: Bool {
-        points.contains {
-            TestMeasurement(name: name, value: $0.value, unit: unit, target: target, failure: failure).breaksFailureLimit
+    /// Why the series fails its case, or nil; judged like `TestMeasurement`.
+    public var verdict: String? {
+        guard let target, let failure, target != failure else { return nil }
+        for point in points {
+            if target > failure, point.value <= failure { return "\(name) - measurement series value below failure limit" }
+            if target < failure, point.value >= failure { return "\(name) - measurement series value over failure limit" }
         }
+        return nil
     }
+
+    public var breaksFailureLimit: Bool { verdict != nil }
 }

@@ -1,49 +1,59 @@
-/// Results as plain text (`ots run -r text`): one line a case, its steps
-/// when it did not pass, and a summary.
+/// Results as plain text (`ots run -r text`), laid out as testrunner-lite
+/// writes them.
 public enum TextReport {
+    static let separator = String(repeating: "-", count: 68)
+
     public static func text(_ results: TestResults) -> String {
         var lines: [String] = []
-        lines.append("Test results (environment \(results.environment), product \(results.hwproduct.isEmpty ? "-" : results.hwproduct), build \(results.hwbuild.isEmpty ? "-" : results.hwbuild))")
-        if let hwid = results.hwiddetect {
-            lines.append("Hardware id: \(hwid)")
-        }
+        lines.append("Test results:")
+        lines.append("  environment : \(results.environment)")
+        lines.append("  hwproduct   : \(results.hwproduct)")
+        lines.append("  hwbuild     : \(results.hwbuild)")
         for suite in results.suites {
-            lines.append("")
-            lines.append("Suite \(suite.attributes.name)")
+            lines.append(separator)
+            lines.append("Test suite name : \(suite.attributes.name)")
+            lines.append("  description   : \(suite.attributes.description ?? " ")")
+            if let domain = suite.attributes.domain { lines.append("  domain        : \(domain)") }
             for set in suite.sets {
-                lines.append("  Set \(set.attributes.name)")
-                for step in set.preSteps where step.result == .fail {
-                    lines.append("    pre-step FAIL: \(step.command) (\(step.failureInfo ?? ""))")
-                }
+                lines.append(separator)
+                lines.append("  Test set name   : \(set.attributes.name)")
+                lines.append("    description   : \(set.attributes.description ?? "")")
+                if let feature = set.attributes.feature { lines.append("    feature       : \(feature)") }
+                lines.append("    environment   : \(set.environment ?? results.environment)")
                 for testCase in set.cases {
-                    var line = "    \(pad(testCase.result.rawValue)) \(testCase.name)"
-                    if testCase.isInsignificant { line += " (insignificant)" }
-                    if let info = testCase.failureInfo ?? testCase.comment { line += ": \(info)" }
-                    lines.append(line)
-                    if testCase.result == .fail {
-                        for step in testCase.steps where step.result != .notApplicable {
-                            lines.append("        \(pad(step.result.rawValue)) \(step.command) [rc \(step.returnCode.map(String.init) ?? "-"), expected \(step.expectedResult)]")
-                        }
+                    lines.append(separator)
+                    lines.append("    Test case name  : \(testCase.name)")
+                    lines.append("      description   : \(testCase.attributes.description ?? "")")
+                    lines.append("      manual        : \(testCase.attributes.manual ?? false)")
+                    lines.append("      result        : \(testCase.result.rawValue)" + (testCase.failureInfo.map { " (\($0))" } ?? ""))
+                    if let value = testCase.attributes.requirement { lines.append("      requirement   : \(value)") }
+                    if let value = testCase.subfeature { lines.append("      subfeature    : \(value)") }
+                    if let value = testCase.bugzillaID { lines.append("      bugzilla_id   : \(value)") }
+                    if let value = testCase.attributes.type { lines.append("      type          : \(value)") }
+                    if let value = testCase.attributes.level { lines.append("      level         : \(value)") }
+                    lines.append("      insignificant : \(testCase.attributes.insignificant ?? false)")
+                    if let comment = testCase.comment { lines.append("      comment       : \(comment)") }
+                    for step in testCase.steps {
+                        lines.append(separator)
+                        lines.append("      Test step       : \(step.command)")
+                        lines.append("        start         : \(ResultsWriter.timestamp(step.start))")
+                        lines.append("        end           : \(ResultsWriter.timestamp(step.end))")
+                        lines.append("        expected code : \(step.expectedResult)")
+                        lines.append("        return code   : \(step.returnCode ?? 0)")
+                        lines.append("        result        : \(step.result.rawValue) \(step.failureInfo ?? " ")")
+                        lines.append("        stdout        : \(nonEmpty(step.stdout))")
+                        lines.append("        stderr        : \(nonEmpty(step.stderr))")
                     }
-                    for measurement in testCase.measurements {
-                        lines.append("        measurement \(measurement.name) = \(ResultsWriter.number(measurement.value)) \(measurement.unit)")
-                    }
-                }
-                for step in set.postSteps where step.result == .fail {
-                    lines.append("    post-step FAIL: \(step.command) (\(step.failureInfo ?? ""))")
                 }
             }
         }
-        let cases = results.allCases
-        let passed = cases.filter { $0.result == .pass }.count
-        let failed = cases.filter { $0.result == .fail }.count
-        let notApplicable = cases.filter { $0.result == .notApplicable }.count
-        lines.append("")
-        lines.append("\(cases.count) cases: \(passed) passed, \(failed) failed, \(notApplicable) N/A")
+        lines.append(separator)
+        lines.append("End of test results.")
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private static func pad(_ text: String) -> String {
-        text.count >= 4 ? text : text + String(repeating: " ", count: 4 - text.count)
+    private static func nonEmpty(_ text: String?) -> String {
+        guard let text, !text.isEmpty else { return " " }
+        return text
     }
 }

@@ -30,6 +30,8 @@ public struct CommandOutcome: Sendable {
     public var termination: Termination
     /// The command ran past its timeout and its process group was killed.
     public var timedOut: Bool
+    /// The command's process group, for killing what it left running.
+    public var processGroup: Int32
     public var stdout: CapturedOutput
     public var stderr: CapturedOutput
     public var start: Date
@@ -37,20 +39,44 @@ public struct CommandOutcome: Sendable {
 }
 
 /// A stream's output: the first bytes in memory and, when there was more
-/// than the inline limit, a file that holds all of it.
+/// than the inline limit or it was not valid UTF-8, a file that holds all
+/// of it as it was written.
 public struct CapturedOutput: Sendable {
     /// Up to the inline limit.
     public var head: [UInt8]
     /// How many bytes the command wrote in all.
     public var totalBytes: Int
-    /// The file with the whole output, when it did not fit inline. The
-    /// caller owns it (moves it or deletes it).
+    /// The file with the whole output, raw, when it did not fit inline or
+    /// was not valid UTF-8. The caller owns it (moves it or deletes it).
     public var overflowFile: String?
 
-    public var isTruncated: Bool { overflowFile != nil }
+    public var isTruncated: Bool { totalBytes > head.count }
+
+    /// Whether the bytes kept in memory are valid UTF-8 (a character cut
+    /// at the inline limit does not count against it).
+    public var isValidUTF8: Bool { Self.isValidUTF8(head, truncated: isTruncated) }
 
     /// The output as text: invalid UTF-8 becomes U+FFFD.
     public var text: String { String(decoding: head, as: UTF8.self) }
+
+    static func isValidUTF8(_ bytes: [UInt8], truncated: Bool) -> Bool {
+        var bytes = bytes[...]
+        if truncated {
+            // Drop a sequence cut at the end.
+            var back = 0
+            while back < min(3, bytes.count), bytes[bytes.endIndex - 1 - back] & 0xC0 == 0x80 { back += 1 }
+            if back < bytes.count, bytes[bytes.endIndex - 1 - back] >= 0xC0 { bytes = bytes.dropLast(back + 1) }
+        }
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
 }
 
 /// Runs one command (an argument vector, never through a shell of ours) in a
@@ -65,21 +91,39 @@ public struct CommandRunner: Sendable {
     public var scratchDirectory: String
     /// Bytes of each stream kept in memory; more goes to an overflow file.
     public var inlineLimit: Int
+    /// After a timeout's SIGTERM, how long the group has before SIGKILL
+    /// (testrunner-lite's hard timeout: 5 s).
+    public var killGrace: Duration
 
-    public init(scratchDirectory: String, inlineLimit: Int = 64 * 1024) {
+    /// Variables every command gets on top of the inherited ones.
+    public var environment: [String: String]
+
+    public init(
+        scratchDirectory: String,
+        inlineLimit: Int = 64 * 1024,
+        killGrace: Duration = .seconds(5),
+        environment: [String: String] = [:]
+    ) {
         self.scratchDirectory = scratchDirectory
         self.inlineLimit = inlineLimit
+        self.killGrace = killGrace
+        self.environment = environment
     }
 
     /// Runs `arguments[0]` with the rest as its arguments.
     /// - Parameters:
-    ///   - timeout: after this the command's process group is sent SIGKILL.
+    ///   - timeout: after this the command's process group is sent SIGTERM,
+    ///     and SIGKILL after `killGrace`.
     ///   - environment: extra variables on top of the inherited ones.
+    ///   - onTimeout: called when the timeout expires, before the local
+    ///     signals (`hard` false) and before SIGKILL (`hard` true); remote
+    ///     targets use it to stop what runs on the other side.
     public func run(
         _ arguments: [String],
         timeout: Duration,
         environment: [String: String] = [:],
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil,
+        onTimeout: (@Sendable (_ hard: Bool) async -> Void)? = nil
     ) async throws -> CommandOutcome {
         precondition(!arguments.isEmpty, "a command needs an executable")
         let token = UUID().uuidString
@@ -109,7 +153,7 @@ public struct CommandRunner: Sendable {
         let platformOptions = options
         let executable: Executable = arguments[0].contains("/") ? .path(FilePath(arguments[0])) : .name(arguments[0])
         var environmentUpdates: [Environment.Key: String?] = [:]
-        for (key, value) in environment {
+        for (key, value) in self.environment.merging(environment, uniquingKeysWith: { _, new in new }) {
             environmentUpdates[Environment.Key(stringLiteral: key)] = value
         }
         let processEnvironment: Environment = environmentUpdates.isEmpty ? .inherit : .inherit.updating(environmentUpdates)
@@ -139,9 +183,20 @@ public struct CommandRunner: Sendable {
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
+                    if state.value.withLock({ !$0.finished }) {
+                        await onTimeout?(false)
+                    }
                     state.value.withLock { state in
                         guard !state.finished, let group = state.processGroup else { return }
                         state.timedOut = true
+                        _ = kill(-group, SIGTERM)
+                    }
+                    try await Task.sleep(for: killGrace)
+                    if state.value.withLock({ !$0.finished }) {
+                        await onTimeout?(true)
+                    }
+                    state.value.withLock { state in
+                        guard !state.finished, let group = state.processGroup else { return }
                         _ = kill(-group, SIGKILL)
                     }
                     return nil
@@ -160,9 +215,11 @@ public struct CommandRunner: Sendable {
             throw error
         }
         let end = Date()
+        let (timedOut, processGroup) = state.value.withLock { ($0.timedOut, $0.processGroup ?? 0) }
         return CommandOutcome(
             termination: termination,
-            timedOut: state.value.withLock { $0.timedOut },
+            timedOut: timedOut,
+            processGroup: processGroup,
             stdout: capture(stdoutPath),
             stderr: capture(stderrPath),
             start: start,
@@ -188,12 +245,12 @@ public struct CommandRunner: Sendable {
             return CapturedOutput(head: [], totalBytes: 0, overflowFile: nil)
         }
         defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: inlineLimit)) ?? Data()
+        let head = Array((try? handle.read(upToCount: inlineLimit)) ?? Data())
         let total = (try? handle.seekToEnd()).map(Int.init) ?? head.count
-        if total > head.count {
-            return CapturedOutput(head: Array(head), totalBytes: total, overflowFile: path)
+        if total > head.count || !CapturedOutput.isValidUTF8(head, truncated: false) {
+            return CapturedOutput(head: head, totalBytes: total, overflowFile: path)
         }
         try? FileManager.default.removeItem(atPath: path)
-        return CapturedOutput(head: Array(head), totalBytes: total, overflowFile: nil)
+        return CapturedOutput(head: head, totalBytes: total, overflowFile: nil)
     }
 }

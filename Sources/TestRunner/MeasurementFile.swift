@@ -2,13 +2,15 @@ import Foundation
 import TestDefinition
 
 /// Reads the measurement and series files that test steps write and `get`
-/// fetches (testrunner-lite's formats).
+/// fetches, in testrunner-lite's formats.
 ///
 /// A measurement file has one measurement a line:
-/// `name;value;unit` or `name;value;unit;target;failure`.
-/// A series file starts with `name;unit` or `name;unit;target;failure`,
-/// followed by one point a line: `value`, or `timestamp;value` with an ISO
-/// 8601 timestamp. Blank lines and lines starting with `#` are skipped.
+/// `name;value;unit` or `name;value;unit;target;failure`, a trailing `;`
+/// allowed. A series file starts with `name;unit` or
+/// `name;unit;target;failure`, followed by one point a line: `value`, or
+/// `timestamp;value` with the timestamp as `YYYY-MM-DDThh:mm:ss[.frac]`
+/// (local time) or ISO 8601 with a zone. Blank lines, lines starting with
+/// white space and lines starting with `#` are skipped.
 public enum MeasurementFile {
     public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
         public var file: String
@@ -21,9 +23,7 @@ public enum MeasurementFile {
     public static func measurements(in text: String, file: String) throws(ParseError) -> [TestMeasurement] {
         var result: [TestMeasurement] = []
         for (lineNumber, line) in lines(text) {
-            let fields = line.split(separator: ";", omittingEmptySubsequences: false).map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
+            let fields = self.fields(line)
             guard fields.count == 3 || fields.count == 5 else {
                 throw ParseError(
                     file: file,
@@ -52,9 +52,7 @@ public enum MeasurementFile {
             throw ParseError(file: file, line: 1, message: "the series file is empty; it starts with name;unit")
         }
         let (headerLine, header) = all.removeFirst()
-        let fields = header.split(separator: ";", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespaces)
-        }
+        let fields = self.fields(header)
         guard fields.count == 2 || fields.count == 4, !fields[0].isEmpty else {
             throw ParseError(file: file, line: headerLine, message: "a series starts with name;unit or name;unit;target;failure")
         }
@@ -63,17 +61,14 @@ public enum MeasurementFile {
             series.target = try number(fields[2], "target", file: file, line: headerLine)
             series.failure = try number(fields[3], "failure", file: file, line: headerLine)
         }
-        let formatter = ISO8601DateFormatter()
         for (lineNumber, line) in all {
-            let parts = line.split(separator: ";", omittingEmptySubsequences: false).map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
+            let parts = self.fields(line)
             switch parts.count {
             case 1:
                 series.points.append(.init(value: try number(parts[0], "value", file: file, line: lineNumber)))
             case 2:
-                guard let timestamp = formatter.date(from: parts[0]) else {
-                    throw ParseError(file: file, line: lineNumber, message: "'\(parts[0])' is not an ISO 8601 timestamp")
+                guard let timestamp = timestamp(parts[0]) else {
+                    throw ParseError(file: file, line: lineNumber, message: "'\(parts[0])' is not a timestamp (YYYY-MM-DDThh:mm:ss)")
                 }
                 series.points.append(
                     .init(value: try number(parts[1], "value", file: file, line: lineNumber), timestamp: timestamp)
@@ -85,6 +80,33 @@ public enum MeasurementFile {
         return series
     }
 
+    /// `YYYY-MM-DDThh:mm:ss[.frac]` in local time, or ISO 8601 with a zone.
+    static func timestamp(_ text: String) -> Date? {
+        let iso = ISO8601DateFormatter()
+        if let date = iso.date(from: text) { return date }
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = iso.date(from: text) { return date }
+        let parts = text.split(separator: ".", maxSplits: 1)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = .current
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        guard let whole = formatter.date(from: String(parts[0])) else { return nil }
+        guard parts.count == 2 else { return whole }
+        guard parts[1].allSatisfy(\.isNumber), let fraction = Double("0." + parts[1]) else { return nil }
+        return whole.addingTimeInterval(fraction)
+    }
+
+    /// The `;`-separated fields of a line, trimmed; a trailing `;` ends the
+    /// line rather than opening an empty field.
+    private static func fields(_ line: String) -> [String] {
+        var fields = line.split(separator: ";", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        if fields.count > 1, fields.last == "" { fields.removeLast() }
+        return fields
+    }
+
     private static func number(_ text: String, _ field: String, file: String, line: Int) throws(ParseError) -> Double {
         guard let value = Double(text), value.isFinite else {
             throw ParseError(file: file, line: line, message: "\(field) '\(text)' is not a number")
@@ -94,8 +116,8 @@ public enum MeasurementFile {
 
     private static func lines(_ text: String) -> [(Int, String)] {
         text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line in
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            return trimmed.isEmpty || trimmed.hasPrefix("#") ? nil : (index + 1, trimmed)
+            guard let first = line.first, !first.isWhitespace, first != "#" else { return nil }
+            return (index + 1, line.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 }

@@ -32,12 +32,23 @@ public struct Runner: Sendable {
     /// The comment of every case whose set's pre-steps failed.
     public static let preStepsFailedComment = "pre_steps failed"
 
+    /// The product and build commands, those of testrunner-lite's Sailfish
+    /// hardware-info plugin: ssu-sysinfo where there is one, else os-release.
+    static let productCommand =
+        "if which ssu-sysinfo > /dev/null 2>&1; then ssu-sysinfo -m; else . /etc/os-release; echo $ID; fi"
+    static let buildCommand =
+        "if which ssu-sysinfo > /dev/null 2>&1; then ssu-sysinfo -p; else . /etc/os-release; echo $PRETTY_NAME; fi"
+
     /// Runs the definition and returns its results; `onEvent` hears about
     /// each step, case and set as it finishes.
+    ///
+    /// When the target is lost mid-run, or the task is cancelled, the steps
+    /// still to run are written as FAIL without running, and `abort` in the
+    /// report says why (testrunner-lite's bail-out).
     public func run(
         _ definition: TestDefinition,
         onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in }
-    ) async throws -> TestResults {
+    ) async throws -> RunReport {
         let scratch = FileManager.default.temporaryDirectory.path + "/ots-run-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -46,11 +57,16 @@ public struct Runner: Sendable {
         var execution = Execution(
             configuration: configuration,
             manualJudge: manualJudge,
-            commands: CommandRunner(scratchDirectory: scratch, inlineLimit: configuration.inlineOutputLimit),
+            commands: CommandRunner(
+                scratchDirectory: scratch,
+                inlineLimit: configuration.inlineOutputLimit,
+                environment: configuration.stepEnvironment
+            ),
             onEvent: onEvent,
             logger: logger
         )
-        return try await execution.run(definition)
+        let results = try await execution.run(definition)
+        return RunReport(results: results, abort: execution.abort)
     }
 
     private func prepareResultsDirectory() throws(RunnerError) {
@@ -61,6 +77,28 @@ public struct Runner: Sendable {
         }
         guard FileManager.default.isWritableFile(atPath: configuration.resultsDirectory) else {
             throw RunnerError(.outputUnwritable, "cannot write to the results folder \(configuration.resultsDirectory)")
+        }
+    }
+}
+
+/// The results of a run and, when it stopped early, why.
+public struct RunReport: Sendable {
+    public var results: TestResults
+    public var abort: RunAbort?
+}
+
+/// Why a run stopped before its end.
+public enum RunAbort: Sendable, Hashable {
+    /// The target stopped answering.
+    case connectionLost
+    /// The run was cancelled (SIGINT, SIGTERM, or OTS cancelled the task).
+    case interrupted
+
+    /// The failure info of every step not run because of it.
+    public var failureInfo: String {
+        switch self {
+        case .connectionLost: "earlier connection failure"
+        case .interrupted: "interrupted before it ran"
         }
     }
 }
@@ -87,8 +125,13 @@ private struct Execution {
     let onEvent: @Sendable (RunEvent) -> Void
     let logger: Logger
     var hardwareID: String?
-    /// Names of files already written to the results folder.
-    var usedNames: Set<String> = []
+    /// Set when the run must stop: every later step fails without running.
+    var abort: RunAbort?
+    /// Process groups of the current case's steps, killed after the case.
+    var caseGroups: [Int32] = []
+    /// Process groups of the current set's pre- and post-steps.
+    var setGroups: [Int32] = []
+    var outputNames: Set<String> = []
 
     init(
         configuration: RunConfiguration,
@@ -108,36 +151,46 @@ private struct Execution {
 
     mutating func run(_ definition: TestDefinition) async throws -> TestResults {
         try await checkConnection()
-        var results = TestResults(environment: configuration.environment, description: definition.description)
+        var results = TestResults(
+            version: definition.version,
+            environment: configuration.environment,
+            description: definition.description
+        )
         if configuration.collectHardwareInfo {
-            results.hwproduct = await query("cat /sys/devices/virtual/dmi/id/product_name 2>/dev/null || uname -m")
-            results.hwbuild = await query("uname -r")
+            results.hwproduct = await query(Runner.productCommand) ?? "unknown"
+            results.hwbuild = await query(Runner.buildCommand) ?? "unknown"
         }
-        if let detect = definition.hwiddetect, !detect.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            hardwareID = await query(detect)
-            results.hwiddetect = hardwareID
+        if let detect = definition.hwiddetect {
+            results.hwiddetect = detect
+            hardwareID = await query(detect).map(Self.withoutControlCharacters)
+            if let hardwareID {
+                logger.debug("detected hardware id '\(hardwareID)'")
+            } else {
+                onEvent(.warning("the hardware id command failed; sets of every hwid run"))
+            }
         }
         for suite in definition.suites {
             guard hardwareMatches(suite.attributes.hwid) else {
-                logger.info("skipping suite \(suite.name): hwid \(suite.attributes.hwid ?? "") does not match \(hardwareID ?? "")")
+                logger.debug("suite \(suite.name) is for hardware \(suite.attributes.hwid ?? ""), not \(hardwareID ?? "")")
                 continue
             }
-            var suiteResult = SuiteResult(attributes: suite.attributes, description: suite.descriptionText)
+            if let onlySets = configuration.onlySets, !onlySets.contains(where: { $0.suite == suite.name }) {
+                continue
+            }
+            let suiteAttributes = suite.attributes.inheriting(from: GeneralAttributes(name: suite.name))
+            var suiteResult = SuiteResult(attributes: suiteAttributes, description: suite.descriptionText)
             for set in suite.sets {
-                try Task.checkCancellation()
                 if let setResult = try await run(set, in: suite) {
                     suiteResult.sets.append(setResult)
                 }
             }
-            if !suiteResult.sets.isEmpty {
-                results.suites.append(suiteResult)
-            }
+            results.suites.append(suiteResult)
         }
         return results
     }
 
-    /// For targets on another machine: fail early, with testrunner-lite's
-    /// exit code 2, when the target cannot be reached.
+    /// For SSH targets: fail early, with exit code 2, when the target
+    /// cannot be reached.
     private func checkConnection() async throws {
         guard case .ssh(let ssh) = target else { return }
         let outcome = try await commands.run(target.arguments(for: "true"), timeout: .seconds(30))
@@ -148,12 +201,23 @@ private struct Execution {
         }
     }
 
-    /// Runs a short command on the target and returns its trimmed output.
-    private func query(_ command: String) async -> String {
-        guard let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
-        else { return "" }
+    /// Whether the target still answers, after a step ended the way a lost
+    /// connection ends (exit code 255 or 65 to 79).
+    private func targetAnswers() async -> Bool {
+        guard let outcome = try? await commands.run(target.arguments(for: "echo connection check"), timeout: .seconds(30))
+        else { return false }
         discard(outcome)
-        return outcome.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return outcome.termination == .exited(0)
+    }
+
+    /// Runs a short command on the target; its first line, or nil when it failed.
+    private func query(_ command: String) async -> String? {
+        guard let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
+        else { return nil }
+        discard(outcome)
+        guard outcome.termination == .exited(0) else { return nil }
+        let text = outcome.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
     }
 
     private func discard(_ outcome: CommandOutcome) {
@@ -173,57 +237,47 @@ private struct Execution {
 
     private mutating func run(_ set: TestSet, in suite: Suite) async throws -> SetResult? {
         let setAttributes = set.attributes.inheriting(from: suite.attributes)
-        guard hardwareMatches(set.attributes.hwid), set.runs(in: configuration.environment),
-            configuration.filter.admits(set: set),
+        guard hardwareMatches(setAttributes.hwid), set.runs(in: configuration.environment),
+            configuration.filter.admits(set: set, suite: suite, attributes: setAttributes),
             configuration.onlySets?.contains(SetReference(suite: suite.name, set: set.name)) ?? true
         else {
             return nil
         }
         let cases = set.cases.filter { testCase in
             let attributes = testCase.attributes.inheriting(from: setAttributes)
-            guard configuration.filter.admits(case: testCase, attributes: attributes, in: set) else { return false }
+            guard configuration.filter.admits(case: testCase, attributes: attributes) else { return false }
             if configuration.mode == .manual && !(attributes.manual ?? false) { return false }
             return true
         }
-        guard !cases.isEmpty else { return nil }
 
         let started = ContinuousClock.now
         onEvent(.setStarted(suite: suite.name, set: set.name))
         var result = SetResult(
-            attributes: set.attributes,
+            attributes: Self.written(setAttributes),
             environment: configuration.environment,
             description: set.descriptionText,
             get: set.get
         )
-        var context = SetContext(suite: suite.name, set: set.name, setAttributes: setAttributes, postReboot: set.postRebootSteps)
+        var context = SetContext(suite: suite.name, set: set.name, postReboot: set.postRebootSteps)
 
         var preStepsFailed = false
         if let pre = set.preSteps {
-            let timeout = pre.timeout ?? GeneralAttributes.defaultTimeout
-            for step in pre.steps {
-                if preStepsFailed {
-                    result.preSteps.append(notRun(step))
-                    continue
-                }
-                let stepResult = try await execute(step, timeout: timeout, context: context, label: "pre")
-                result.preSteps.append(stepResult)
-                if stepResult.result == .fail {
-                    preStepsFailed = true
-                    onEvent(.warning("pre-step '\(step.command)' of set \(set.name) failed: \(stepResult.failureInfo ?? "")"))
-                }
+            result.preStepsTimeout = pre.timeout ?? StepGroup.defaultTimeout
+            (result.preSteps, preStepsFailed) = try await runGroup(pre, context: context, label: "pre_steps")
+            if preStepsFailed {
+                onEvent(.warning("pre-steps of set \(set.name) failed; its cases do not run"))
             }
         }
 
         for testCase in cases {
-            try Task.checkCancellation()
             let attributes = testCase.attributes.inheriting(from: setAttributes)
             context.caseName = testCase.name
             var caseResult: CaseResult
-            if preStepsFailed {
-                caseResult = base(testCase, attributes: attributes, result: .fail)
+            if let abort {
+                caseResult = failedWithoutRunning(testCase, attributes: attributes, info: abort.failureInfo)
+            } else if preStepsFailed {
+                caseResult = failedWithoutRunning(testCase, attributes: attributes, info: Runner.preStepsFailedComment)
                 caseResult.comment = Runner.preStepsFailedComment
-                caseResult.failureInfo = Runner.preStepsFailedComment
-                caseResult.steps = testCase.steps.map { notRun($0) }
             } else {
                 caseResult = try await run(testCase, attributes: attributes, context: &context)
             }
@@ -233,56 +287,78 @@ private struct Execution {
         context.caseName = nil
 
         if let post = set.postSteps {
-            let timeout = post.timeout ?? GeneralAttributes.defaultTimeout
-            for step in post.steps {
-                let stepResult = try await execute(step, timeout: timeout, context: context, label: "post")
-                result.postSteps.append(stepResult)
-                if stepResult.result == .fail {
-                    onEvent(.warning("post-step '\(step.command)' of set \(set.name) failed: \(stepResult.failureInfo ?? "")"))
-                }
+            result.postStepsTimeout = post.timeout ?? StepGroup.defaultTimeout
+            let failed: Bool
+            (result.postSteps, failed) = try await runGroup(post, context: context, label: "post_steps")
+            if failed {
+                onEvent(.warning("post-steps of set \(set.name) failed"))
             }
         }
+        killGroups(&setGroups)
 
-        // Files of the set: fetched after it; measurements in them judge
-        // every case of the set.
-        let fetched = await fetch(set.get, context: context)
-        if !fetched.measurements.isEmpty || !fetched.series.isEmpty || !fetched.failures.isEmpty {
-            for index in result.cases.indices {
-                apply(fetched, to: &result.cases[index])
-            }
+        // Files of the set: fetched after it, unless it did not run.
+        if !preStepsFailed && abort == nil {
+            _ = await fetch(set.get, context: context)
         }
 
-        onEvent(
-            .setFinished(suite: suite.name, set: set.name, result: result, duration: ContinuousClock.now - started)
-        )
+        onEvent(.setFinished(suite: suite.name, set: set.name, result: result, duration: ContinuousClock.now - started))
         return result
     }
 
     private struct SetContext {
         var suite: String
         var set: String
-        var setAttributes: GeneralAttributes
         var postReboot: StepGroup?
         var caseName: String?
-        var stepCounter = 0
+    }
+
+    /// Runs pre- or post-steps. As in testrunner-lite, a step of the group
+    /// fails the group only when it gives an `expected_result`; then the
+    /// rest of the group does not run.
+    private mutating func runGroup(_ group: StepGroup, context: SetContext, label: String) async throws
+        -> ([StepResult], failed: Bool)
+    {
+        let timeout = group.timeout ?? StepGroup.defaultTimeout
+        var results: [StepResult] = []
+        var failed = false
+        for step in group.steps {
+            if let abort {
+                results.append(notRun(step, result: .fail, info: abort.failureInfo, manual: nil))
+                continue
+            }
+            if failed {
+                results.append(notRun(step, manual: nil))
+                continue
+            }
+            if step.manual == true {
+                results.append(notRun(step, info: "manual pre/post steps are not supported", manual: nil))
+                continue
+            }
+            var stepResult = try await execute(step, timeout: timeout, context: context, label: label, groups: \.setGroups)
+            stepResult.manual = nil
+            results.append(stepResult)
+            if stepResult.result == .fail && step.explicitExpectedResult != nil {
+                failed = true
+            }
+        }
+        return (results, failed)
     }
 
     // MARK: Cases
 
-    private func base(_ testCase: TestCase, attributes: GeneralAttributes, result: TestOutcome) -> CaseResult {
-        var written = testCase.attributes
-        // The results carry what decides the verdict even when inherited.
-        written.insignificant = attributes.insignificant
+    /// What a case's results carry: its own attributes with what it
+    /// inherits, timeout, manual and insignificant always.
+    static func written(_ attributes: GeneralAttributes) -> GeneralAttributes {
+        var written = attributes
         written.timeout = attributes.timeout ?? GeneralAttributes.defaultTimeout
-        written.type = attributes.type
-        written.level = attributes.level
-        written.feature = attributes.feature
-        written.requirement = attributes.requirement
-        written.component = attributes.component
-        written.domain = attributes.domain
-        written.manual = attributes.manual
-        return CaseResult(
-            attributes: written,
+        written.manual = attributes.manual ?? false
+        written.insignificant = attributes.insignificant ?? false
+        return written
+    }
+
+    private func base(_ testCase: TestCase, attributes: GeneralAttributes, result: TestOutcome) -> CaseResult {
+        CaseResult(
+            attributes: Self.written(attributes),
             result: result,
             subfeature: testCase.subfeature,
             bugzillaID: testCase.bugzillaID,
@@ -292,6 +368,13 @@ private struct Execution {
         )
     }
 
+    private func failedWithoutRunning(_ testCase: TestCase, attributes: GeneralAttributes, info: String) -> CaseResult {
+        var result = base(testCase, attributes: attributes, result: .fail)
+        result.failureInfo = info
+        result.steps = testCase.steps.map { notRun($0, result: .fail, info: info, manual: $0.manual ?? attributes.manual ?? false) }
+        return result
+    }
+
     private mutating func run(_ testCase: TestCase, attributes: GeneralAttributes, context: inout SetContext) async throws
         -> CaseResult
     {
@@ -299,7 +382,7 @@ private struct Execution {
         let isManual = attributes.manual ?? false
         if testCase.state == "Design" {
             result.comment = "case in state Design is not executed"
-            result.steps = testCase.steps.map { notRun($0) }
+            result.steps = testCase.steps.map { notRun($0, manual: $0.manual ?? isManual) }
             return result
         }
         if testCase.steps.isEmpty {
@@ -311,7 +394,7 @@ private struct Execution {
         }
         if isManual && configuration.mode == .automatic {
             result.comment = "manual case, not executed in automatic mode"
-            result.steps = testCase.steps.map { notRun($0) }
+            result.steps = testCase.steps.map { notRun($0, manual: true) }
             return result
         }
 
@@ -322,22 +405,30 @@ private struct Execution {
             switch item {
             case .event(let event):
                 // Events need a listener on the target that OTS does not
-                // provide; they are recorded, not judged.
+                // provide (testrunner-lite builds them only on request);
+                // they are recorded, not judged.
                 result.events.append(notRun(event))
             case .step(let step):
-                if failed {
-                    result.steps.append(notRun(step))
+                let manualStep = step.manual ?? isManual
+                if let abort {
+                    result.steps.append(notRun(step, result: .fail, info: abort.failureInfo, manual: manualStep))
+                    failed = true
+                    result.failureInfo = result.failureInfo ?? abort.failureInfo
                     continue
                 }
-                try Task.checkCancellation()
-                let stepResult: StepResult
-                if step.manual == true && configuration.mode == .automatic {
-                    stepResult = notRun(step)
-                } else if isManual || step.manual == true {
+                if failed {
+                    result.steps.append(notRun(step, manual: manualStep))
+                    continue
+                }
+                var stepResult: StepResult
+                if manualStep && configuration.mode == .automatic {
+                    stepResult = notRun(step, manual: true)
+                } else if manualStep {
                     stepResult = await judgeManually(step, testCase: testCase, context: context)
                 } else {
-                    stepResult = try await execute(step, timeout: timeout, context: context, label: "step")
+                    stepResult = try await execute(step, timeout: timeout, context: context, label: "step", groups: \.caseGroups)
                 }
+                stepResult.manual = manualStep
                 result.steps.append(stepResult)
                 switch stepResult.result {
                 case .fail:
@@ -350,41 +441,62 @@ private struct Execution {
                 }
             }
         }
+        killGroups(&caseGroups)
         result.result = failed ? .fail : (passedAny ? .pass : .notApplicable)
         if !failed && !passedAny {
             result.comment = isManual ? "manual case not judged" : "no step was executed"
         }
 
-        let fetched = await fetch(testCase.get, context: context)
-        apply(fetched, to: &result)
+        if abort == nil {
+            let fetched = await fetch(testCase.get, context: context)
+            judge(fetched, into: &result)
+        }
         return result
+    }
+
+    /// Kills what steps left running (testrunner-lite does this after each
+    /// case, and after each set for pre- and post-steps).
+    private func killGroups(_ groups: inout [Int32]) {
+        for group in groups where group > 0 {
+            kill(-group, SIGKILL)
+        }
+        groups.removeAll()
     }
 
     // MARK: Steps
 
-    private mutating func execute(_ step: Step, timeout seconds: Int, context: SetContext, label: String) async throws
-        -> StepResult
-    {
-        if step.manual == true && configuration.mode == .automatic {
-            return notRun(step, comment: nil)
+    private mutating func execute(
+        _ step: Step,
+        timeout seconds: Int,
+        context: SetContext,
+        label: String,
+        groups: WritableKeyPath<Execution, [Int32]>
+    ) async throws -> StepResult {
+        let remote = RemoteStep(target: target, commands: commands)
+        let stopRemote: (@Sendable (Bool) async -> Void)?
+        if target.isRemote {
+            stopRemote = { hard in await remote.stop(hard: hard) }
+        } else {
+            stopRemote = nil
         }
         let outcome: CommandOutcome
         do {
             outcome = try await commands.run(
-                target.arguments(for: step.command),
+                target.arguments(for: remote.wrap(step.command)),
                 timeout: .seconds(seconds),
-                environment: configuration.stepEnvironment
+                environment: configuration.stepEnvironment,
+                onTimeout: stopRemote
             )
-        } catch is CancellationError {
-            throw CancellationError()
         } catch {
             let now = Date()
+            let interrupted = Task.isCancelled || error is CancellationError
+            if interrupted { abort = .interrupted }
             let result = StepResult(
                 command: step.command,
                 result: .fail,
                 manual: step.manual,
                 control: step.control,
-                failureInfo: "could not start the step: \(error)",
+                failureInfo: interrupted ? "interrupted while it ran" : "could not start the step: \(error)",
                 expectedResult: step.expectedResult,
                 returnCode: nil,
                 start: now,
@@ -393,6 +505,7 @@ private struct Execution {
             onEvent(.stepFinished(suite: context.suite, set: context.set, case: context.caseName, step: result))
             return result
         }
+        self[keyPath: groups].append(outcome.processGroup)
         var result = StepResult(
             command: step.command,
             result: .pass,
@@ -406,23 +519,40 @@ private struct Execution {
             stderr: keep(outcome.stderr, stream: "stderr", context: context, label: label)
         )
         let rebootExpected = step.control == "reboot_expected"
-        if outcome.timedOut {
+        if case .signalled(let signal) = outcome.termination {
+            // As testrunner-lite: the return code is the signal's number.
+            result.returnCode = Int(signal)
+        }
+        if Task.isCancelled {
+            abort = .interrupted
             result.result = .fail
-            result.failureInfo = "timeout: the step ran longer than \(seconds) s and was killed"
+            result.failureInfo = "interrupted while it ran"
+        } else if outcome.timedOut {
+            result.result = .fail
+            result.failureInfo = "timeout after \(seconds) s" + Self.signalInfo(outcome.termination)
+        } else if case .signalled = outcome.termination {
+            result.result = .fail
+            result.failureInfo = Self.signalInfo(outcome.termination).trimmingCharacters(in: CharacterSet(charactersIn: ", "))
         } else if outcome.termination.returnCode != step.expectedResult {
-            // A target that goes away while rebooting as it was told to is
-            // not a failure.
-            let lostConnection = outcome.termination.returnCode == 255 && target.isRemote
-            if !(rebootExpected && lostConnection) {
-                result.result = .fail
-                result.failureInfo = "return code \(outcome.termination.returnCode), expected \(step.expectedResult)"
+            result.result = .fail
+            result.failureInfo = "return code \(outcome.termination.returnCode), expected \(step.expectedResult)"
+            let code = outcome.termination.returnCode
+            if target.isRemote, code == 255 || (65...79).contains(code), !(await targetAnswers()) {
+                if rebootExpected {
+                    result.result = .pass
+                    result.failureInfo = nil
+                } else {
+                    result.failureInfo = "connection failure"
+                    abort = .connectionLost
+                }
             }
         }
         if result.result == .pass, step.control == "reboot" || rebootExpected, let group = context.postReboot {
             try await waitForTarget()
-            let timeout = group.timeout ?? GeneralAttributes.defaultTimeout
+            let timeout = group.timeout ?? StepGroup.defaultTimeout
             for rebootStep in group.steps {
-                let rebootResult = try await execute(rebootStep, timeout: timeout, context: context, label: "reboot")
+                var rebootResult = try await execute(rebootStep, timeout: timeout, context: context, label: "post_reboot", groups: groups)
+                rebootResult.manual = nil
                 result.postRebootSteps.append(rebootResult)
                 if rebootResult.result == .fail {
                     result.result = .fail
@@ -435,16 +565,19 @@ private struct Execution {
         return result
     }
 
+    private static func signalInfo(_ termination: Termination) -> String {
+        if case .signalled(let signal) = termination {
+            return ", terminated by signal \(signal)"
+        }
+        return ""
+    }
+
     /// After a reboot: wait until the target answers again (up to five minutes).
     private func waitForTarget() async throws {
         guard target.isRemote else { return }
         let deadline = ContinuousClock.now + .seconds(300)
         while ContinuousClock.now < deadline {
-            try Task.checkCancellation()
-            if let outcome = try? await commands.run(target.arguments(for: "true"), timeout: .seconds(15)) {
-                discard(outcome)
-                if outcome.termination == .exited(0) { return }
-            }
+            if await targetAnswers() { return }
             try await Task.sleep(for: .seconds(2))
         }
         throw RunnerError(.connectionFailure, "the target did not come back within 300 s after a reboot")
@@ -479,14 +612,14 @@ private struct Execution {
         return result
     }
 
-    private func notRun(_ step: Step, comment: String? = nil) -> StepResult {
+    private func notRun(_ step: Step, result: TestOutcome = .notApplicable, info: String? = nil, manual: Bool?) -> StepResult {
         let now = Date()
         return StepResult(
             command: step.command,
-            result: .notApplicable,
-            manual: step.manual,
+            result: result,
+            manual: manual,
             control: step.control,
-            failureInfo: comment,
+            failureInfo: info,
             expectedResult: step.expectedResult,
             returnCode: nil,
             start: now,
@@ -498,31 +631,55 @@ private struct Execution {
         EventResult(kind: event.kind, resource: event.resource, timeout: event.timeout, params: event.params, result: .notApplicable)
     }
 
-    /// The text a step's stream leaves in the results; output beyond the
-    /// inline limit is kept whole in a file beside the results.
-    private mutating func keep(_ output: CapturedOutput, stream: String, context: SetContext, label: String) -> String {
-        guard let overflow = output.overflowFile else { return output.text }
-        let folder = configuration.resultsDirectory + "/output"
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let base = [context.suite, context.set, context.caseName ?? label].map(Self.safeName).joined(separator: "_")
-        let name = uniqueName("output/" + base + "_" + label + "." + stream)
-        do {
-            try FileManager.default.moveItem(atPath: overflow, toPath: configuration.resultsDirectory + "/" + name)
-            return output.text + "\n[output truncated: \(output.totalBytes) bytes in all; the whole output is in \(name)]"
-        } catch {
-            try? FileManager.default.removeItem(atPath: overflow)
-            return output.text + "\n[output truncated: \(output.totalBytes) bytes in all; the rest could not be kept: \(error.localizedDescription)]"
+    // MARK: Output
+
+    /// Control characters other than tab, newline and carriage return become
+    /// spaces, as testrunner-lite writes them.
+    static func withoutControlCharacters(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var result = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            result.append(isControl(scalar) ? " " : scalar)
+        }
+        return String(result)
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A, 0x0D: false
+        case 0x00...0x1F, 0x7F: true
+        default: false
         }
     }
 
-    private mutating func uniqueName(_ wanted: String) -> String {
+    /// The text a step's stream leaves in the results. Output beyond the
+    /// inline limit, or not valid UTF-8, is also kept whole and raw in a
+    /// file beside the results.
+    private mutating func keep(_ output: CapturedOutput, stream: String, context: SetContext, label: String) -> String {
+        let text = Self.withoutControlCharacters(output.text)
+        guard let overflow = output.overflowFile else { return text }
+        let folder = configuration.resultsDirectory + "/output"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let base = [context.suite, context.set, context.caseName ?? label].map(Self.safeName).joined(separator: "_")
+        let name = uniqueOutputName("output/" + base + "_" + label + "." + stream)
+        let why = output.isTruncated ? "output truncated: \(output.totalBytes) bytes in all" : "output is not valid UTF-8"
+        do {
+            try FileManager.default.moveItem(atPath: overflow, toPath: configuration.resultsDirectory + "/" + name)
+            return text + "\n[\(why); the whole output is in \(name)]"
+        } catch {
+            try? FileManager.default.removeItem(atPath: overflow)
+            return text + "\n[\(why); the rest could not be kept: \(error.localizedDescription)]"
+        }
+    }
+
+    private mutating func uniqueOutputName(_ wanted: String) -> String {
         var name = wanted
         var counter = 1
-        while usedNames.contains(name) || FileManager.default.fileExists(atPath: configuration.resultsDirectory + "/" + name) {
+        while outputNames.contains(name) || FileManager.default.fileExists(atPath: configuration.resultsDirectory + "/" + name) {
             counter += 1
             name = wanted + "." + String(counter)
         }
-        usedNames.insert(name)
+        outputNames.insert(name)
         return name
     }
 
@@ -537,150 +694,60 @@ private struct Execution {
     private struct Fetched {
         var measurements: [TestMeasurement] = []
         var series: [MeasurementSeries] = []
-        /// Measurement files that could not be fetched or read.
-        var failures: [String] = []
+        /// Why a measurement file could not be used.
+        var failure: String?
     }
 
+    /// Fetches files into the results folder (keeping their names, as
+    /// testrunner-lite does); reads the measurement files among them.
     private mutating func fetch(_ files: [FetchFile], context: SetContext) async -> Fetched {
         var fetched = Fetched()
         for file in files {
-            let destinationName = uniqueName((file.path as NSString).lastPathComponent.isEmpty ? "file" : (file.path as NSString).lastPathComponent)
-            let destination = configuration.resultsDirectory + "/" + destinationName
-            let copied = await copyFromTarget(file.path, to: destination)
-            if let problem = copied {
+            let name = (file.path as NSString).lastPathComponent
+            let destination = configuration.resultsDirectory + "/" + (name.isEmpty ? "file" : name)
+            if let problem = await FileFetcher(configuration: configuration, commands: commands).copy(file.path, to: destination) {
                 let message = "could not fetch \(file.path): \(problem)"
                 onEvent(.warning(message))
-                if file.measurement || file.series { fetched.failures.append(message) }
+                if file.measurement || file.series {
+                    fetched.failure = fetched.failure ?? "Failed to process measurement file: \(message)"
+                }
                 continue
             }
             if file.deleteAfter {
-                await deleteOnTarget(file.path)
+                await FileFetcher(configuration: configuration, commands: commands).delete(file.path)
             }
             guard file.measurement || file.series else { continue }
             do {
                 let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: destination)), as: UTF8.self)
-                if file.measurement {
-                    fetched.measurements += try MeasurementFile.measurements(in: text, file: file.path)
-                } else {
+                if file.series {
                     fetched.series.append(try MeasurementFile.series(in: text, file: file.path))
+                } else {
+                    fetched.measurements += try MeasurementFile.measurements(in: text, file: file.path)
                 }
             } catch {
-                let message = "measurement file \(error)"
-                onEvent(.warning(message))
-                fetched.failures.append(message)
+                onEvent(.warning("measurement file \(error)"))
+                fetched.failure = fetched.failure ?? "Failed to process measurement file: \(error)"
             }
         }
         return fetched
     }
 
-    /// Copies a file from the target; returns why it failed, or nil.
-    private func copyFromTarget(_ path: String, to destination: String) async -> String? {
-        if let getter = configuration.getter {
-            return await runGetter(getter, file: path, destination: destination)
-        }
-        if let local = target.localPath(of: path) {
-            do {
-                try FileManager.default.copyItem(atPath: local, toPath: destination)
-                return nil
-            } catch {
-                return FileManager.default.fileExists(atPath: local) ? error.localizedDescription : "no such file"
-            }
-        }
-        if case .ssh(let ssh) = target {
-            return await runCopy(ssh.scpArguments(remote: path, local: destination), destination: destination)
-        }
-        // An external executor: read the file through it.
-        do {
-            let outcome = try await CommandRunner(scratchDirectory: commands.scratchDirectory, inlineLimit: 0).run(
-                target.arguments(for: "cat -- " + Self.shellQuoted(path)),
-                timeout: .seconds(GeneralAttributes.defaultTimeout)
-            )
-            defer { discard(outcome) }
-            guard outcome.termination == .exited(0) else {
-                return "cat exited with \(outcome.termination.returnCode): \(outcome.stderr.text)"
-            }
-            if let whole = outcome.stdout.overflowFile {
-                try FileManager.default.moveItem(atPath: whole, toPath: destination)
-            } else {
-                FileManager.default.createFile(atPath: destination, contents: Data())
-            }
-            return nil
-        } catch {
-            return "\(error)"
-        }
-    }
-
-    private func runGetter(_ words: [String], file: String, destination: String) async -> String? {
-        var arguments = words
-        let hasPlaceholders = arguments.contains { $0.contains("<FILE>") || $0.contains("<DEST>") }
-        if hasPlaceholders {
-            arguments = arguments.map {
-                $0.replacingOccurrences(of: "<FILE>", with: file).replacingOccurrences(of: "<DEST>", with: destination)
-            }
-        } else {
-            arguments += [file, destination]
-        }
-        return await runCopy(arguments, destination: destination)
-    }
-
-    private func runCopy(_ arguments: [String], destination: String) async -> String? {
-        do {
-            let outcome = try await commands.run(
-                arguments,
-                timeout: .seconds(GeneralAttributes.defaultTimeout),
-                environment: configuration.stepEnvironment
-            )
-            discard(outcome)
-            guard outcome.termination == .exited(0), FileManager.default.fileExists(atPath: destination) else {
-                let reason = outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines)
-                return "\(arguments[0]) exited with \(outcome.termination.returnCode)" + (reason.isEmpty ? "" : ": \(reason)")
-            }
-            return nil
-        } catch {
-            return "\(error)"
-        }
-    }
-
-    private func deleteOnTarget(_ path: String) async {
-        if let local = target.localPath(of: path) {
-            try? FileManager.default.removeItem(atPath: local)
-            return
-        }
-        if let outcome = try? await commands.run(
-            target.arguments(for: "rm -f -- " + Self.shellQuoted(path)),
-            timeout: .seconds(GeneralAttributes.defaultTimeout)
-        ) {
-            discard(outcome)
-        }
-    }
-
-    /// Single-quotes a path for the target's shell.
-    static func shellQuoted(_ text: String) -> String {
-        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-
-    private func apply(_ fetched: Fetched, to result: inout CaseResult) {
+    /// Adds what a case's files measured, and fails a passed case whose
+    /// measurement broke its failure limit (unless `-M`).
+    private func judge(_ fetched: Fetched, into result: inout CaseResult) {
         result.measurements += fetched.measurements
         result.series += fetched.series
-        // A case that did not run is not judged by files fetched after it.
-        guard result.result != .notApplicable else { return }
-        if let failure = fetched.failures.first {
-            if result.result != .fail { result.failureInfo = failure }
+        guard result.result == .pass else { return }
+        if let failure = fetched.failure {
             result.result = .fail
+            result.failureInfo = failure
             return
         }
         guard configuration.measurementVerdict else { return }
-        if let broken = fetched.measurements.first(where: \.breaksFailureLimit) {
-            if result.result != .fail {
-                result.failureInfo =
-                    "measurement \(broken.name) = \(broken.value) \(broken.unit) is beyond its failure limit \(broken.failure ?? 0)"
-            }
+        let verdicts = fetched.measurements.compactMap(\.verdict) + fetched.series.compactMap(\.verdict)
+        if let first = verdicts.first {
             result.result = .fail
-        } else if let broken = fetched.series.first(where: \.breaksFailureLimit) {
-            if result.result != .fail {
-                result.failureInfo = "series \(broken.name) is beyond its failure limit \(broken.failure ?? 0)"
-            }
-            result.result = .fail
+            result.failureInfo = first
         }
     }
 }

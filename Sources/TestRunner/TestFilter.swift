@@ -4,13 +4,18 @@ import TestDefinition
 /// testrunner-lite's `-l/--filter`: which cases run.
 ///
 /// A filter is white-space separated terms `[+|-]key=value[,value...]`:
-/// `+` (or no sign) keeps only cases that match one of the values, `-`
-/// drops cases that match one of them. Keys are `testset`, `testcase`,
-/// `feature`, `requirement`, `type` and `component`; a value with spaces is
-/// quoted (`type="Functional positive"`). A case runs when it matches every
-/// `+` term and no `-` term. Filtered cases are not run and not written.
+/// `+` (or no sign) keeps only what matches one of the values, `-` drops
+/// what matches one of them; everything must pass every term. A value with
+/// spaces is quoted (`type="Functional positive"`).
+///
+/// As in testrunner-lite, `testsuite`, `testset` and `feature` (the set's,
+/// inherited from its suite) select sets, and `testcase`, `type`,
+/// `requirement` and `component` select cases. Filtered sets and cases are
+/// not run and not written; a set whose cases are all filtered is still
+/// run (its pre- and post-steps) and written.
 public struct TestFilter: Sendable, Hashable {
     public enum Key: String, Sendable, Hashable, CaseIterable {
+        case testsuite
         case testset
         case testcase
         case feature
@@ -61,21 +66,25 @@ public struct TestFilter: Sendable, Hashable {
         }
     }
 
-    /// Whether a set can hold cases that run (the `testset` terms alone).
-    public func admits(set: TestSet) -> Bool {
-        terms.filter { $0.key == .testset }.allSatisfy { term in
-            term.values.contains(set.name) == term.include
+    /// Whether the set runs; `attributes` are the set's, inherited.
+    public func admits(set: TestSet, suite: Suite, attributes: GeneralAttributes) -> Bool {
+        terms.allSatisfy { term in
+            switch term.key {
+            case .testsuite: term.values.contains(suite.name) == term.include
+            case .testset: term.values.contains(set.name) == term.include
+            case .feature: Self.list(attributes.feature).contains { term.values.contains($0) } == term.include
+            case .testcase, .requirement, .type, .component: true
+            }
         }
     }
 
     /// Whether the case runs; `attributes` are the case's, inherited.
-    public func admits(case testCase: TestCase, attributes: GeneralAttributes, in set: TestSet) -> Bool {
+    public func admits(case testCase: TestCase, attributes: GeneralAttributes) -> Bool {
         terms.allSatisfy { term in
             let matches: Bool
             switch term.key {
-            case .testset: matches = term.values.contains(set.name)
+            case .testsuite, .testset, .feature: return true
             case .testcase: matches = term.values.contains(testCase.name)
-            case .feature: matches = Self.list(attributes.feature).contains { term.values.contains($0) }
             case .requirement: matches = Self.list(attributes.requirement).contains { term.values.contains($0) }
             case .type: matches = attributes.type.map { term.values.contains($0) } ?? false
             case .component: matches = Self.list(attributes.component).contains { term.values.contains($0) }

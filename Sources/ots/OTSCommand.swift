@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import OTSCore
 
 @main
@@ -9,4 +10,23 @@ struct OTSCommand: AsyncParsableCommand {
         version: OTSVersion.current,
         subcommands: [RunCommand.self, ValidateCommand.self, BenchCommand.self]
     )
+
+    /// Runs the command; usage errors exit 1 (testrunner-lite's "invalid
+    /// arguments"), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                Foundation.exit(ExitStatus.invalidArguments)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -11,26 +11,29 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a test definition (tests.xml) the way testrunner-lite does.",
         discussion: """
-            Exit codes: 0 after a completed run, whatever its verdicts; 1 invalid \
-            arguments or an unwritable output; 2 the target cannot be reached; 3 the \
-            definition does not parse or breaks the schema; 4 the definition is \
-            semantically invalid (with -s).
+            Exit codes (testrunner-lite's): 0 after a completed run, whatever its \
+            verdicts; 1 invalid arguments or an unreadable definition; 2 the target \
+            cannot be reached, or was lost during the run (the results are still \
+            written); 3 the definition is not well-formed XML; 4 the definition breaks \
+            the schema (or, with -s, the semantic rules); 5 the output folder cannot be \
+            created; 7 the results cannot be written; 130 interrupted (the results of \
+            what ran are written).
             """
     )
 
     @Option(name: [.short, .long], help: "The test definition to run.")
     var file: String?
 
-    @Option(name: [.short, .long], help: "Where to write the results (fetched files go beside it).")
-    var output: String = "tests.results.xml"
+    @Option(name: [.short, .long], help: "Where to write the results; fetched files go in the same folder, which is created when missing.")
+    var output: String?
 
     @Option(name: [.customShort("r"), .long], help: "Results format: xml or text.")
     var format: ResultsFormat = .xml
 
-    @Option(name: [.short, .long], help: "The environment the results name.")
+    @Option(name: [.short, .long], help: "The environment: sets run in hardware and scratchbox unless they turn it off.")
     var environment: String = "hardware"
 
-    @Flag(name: [.short, .long], help: "Print progress (-v) and also every step (-vv).")
+    @Flag(name: [.short, .long], help: "Log progress to standard output (-v) and also every step (-vv).")
     var verbose: Int
 
     @Flag(name: [.customShort("a"), .long], help: "Run only automatic cases; manual ones are written N/A.")
@@ -39,13 +42,13 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("m"), .long], help: "Run only manual cases.")
     var manual = false
 
-    @Option(name: [.customShort("l"), .long], help: "Filter: [+|-]key=value[,value...] terms; keys testset, testcase, feature, requirement, type, component.")
+    @Option(name: [.customShort("l"), .long], help: "Filter: [+|-]key=value[,value...] terms; keys testsuite, testset, feature, testcase, requirement, type, component.")
     var filter: [String] = []
 
-    @Flag(name: [.customShort("c"), .long], help: "Do not reject the definition for schema problems; print them as warnings.")
+    @Flag(name: [.customShort("c"), .long], help: "Do not validate against the schema (problems are printed as warnings).")
     var ci = false
 
-    @Flag(name: [.customShort("s"), .long], help: "Also validate the definition's semantics.")
+    @Flag(name: [.customShort("s"), .long], help: "Validate against the semantic rules too.")
     var semantic = false
 
     @Flag(name: [.customShort("A"), .long], help: "Only validate the definition; run nothing.")
@@ -54,23 +57,38 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("H"), .long], help: "Do not ask the target for its product and build.")
     var noHwinfo = false
 
-    @Flag(name: [.customShort("M"), .long], help: "Do not fail cases for measurements beyond their failure limit.")
+    @Flag(name: [.customShort("M"), .long], help: "Record measurements but never fail a case for them.")
     var disableMeasurementVerdict = false
+
+    @Flag(name: [.customShort("P"), .long], help: "Print each step's output as it finishes.")
+    var printStepOutput = false
 
     @Option(name: [.customShort("t"), .long], help: "Run steps on this SSH target: [user@]host[:port].")
     var target: String?
 
+    @Option(name: [.customShort("k"), .long], help: "The SSH key for -t.")
+    var sshKey: String?
+
     @Option(name: [.customShort("E"), .long], help: "Run steps through this command; the step is its last argument.")
     var executor: String?
 
-    @Option(name: [.customShort("G"), .long], help: "Fetch files with this command; <FILE> and <DEST> are replaced, or appended when absent.")
+    @Option(name: [.customShort("G"), .long], help: "Fetch files with this command; <FILE> is the file, <DEST> the results folder (appended when absent).")
     var getter: String?
 
-    @Option(name: [.customShort("C"), .long], help: "Run steps inside this chroot.")
+    @Option(name: [.customShort("C"), .long], help: "Run steps inside this chroot (needs root).")
     var chroot: String?
 
     @Option(name: .long, help: "Also write JUnit XML to this file.")
     var junit: String?
+
+    @Option(name: [.customShort("u"), .long], help: .hidden)
+    var vcsURL: String?
+    @Option(name: [.customShort("U"), .long], help: .hidden)
+    var packageURL: String?
+    @Option(name: [.customShort("L"), .long], help: .hidden)
+    var logger: String?
+    @Flag(name: [.customShort("S"), .long], help: .hidden)
+    var syslog = false
 
     enum ResultsFormat: String, ExpressibleByArgument {
         case xml
@@ -79,59 +97,67 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard file != nil else {
-            throw ValidationError("give the test definition with -f FILE")
+            throw ValidationError("mandatory option missing -f input_file")
+        }
+        if output == nil && !validateOnly {
+            throw ValidationError("mandatory option missing -o output_file")
         }
         if automatic && manual {
-            throw ValidationError("-a and -m exclude each other")
+            throw ValidationError("-a and -m are mutually exclusive")
         }
-        if [target, executor, chroot].compactMap({ $0 }).count > 1 {
-            throw ValidationError("choose one of -t, -E and -C")
+        if target != nil && (executor != nil || getter != nil) {
+            throw ValidationError("-t and -E/-G are mutually exclusive")
+        }
+        if chroot != nil && (target != nil || executor != nil || getter != nil) {
+            throw ValidationError("-C and remote execution (-t or -E/-G) are mutually exclusive")
+        }
+        if sshKey != nil && target == nil {
+            throw ValidationError("-k needs -t")
         }
     }
 
     func run() async throws {
-        let file = file!
-        let parser = DefinitionParser(semantic: semantic, lenient: ci)
-        let definition: TestDefinition
-        do {
-            let (parsed, warnings) = try parser.read(contentsOf: file)
-            warnings.forEach { printError("warning: \($0)") }
-            definition = parsed
-        } catch {
-            error.errors.forEach { printError($0.description) }
-            throw ExitCode(error.isSyntactic ? ExitStatus.definitionInvalid : ExitStatus.definitionSemanticallyInvalid)
+        for (flag, given) in [("-u", vcsURL != nil), ("-U", packageURL != nil), ("-L", logger != nil), ("-S", syslog)] where given {
+            printError("ots run: \(flag) is accepted for testrunner-lite compatibility and ignored")
         }
+        let file = file!
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            let reason = FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"
+            printError("ots run: cannot read the test definition \(file): \(reason)")
+            throw ExitCode(ExitStatus.invalidArguments)
+        }
+        let definition = try readDefinition(file)
         if validateOnly {
-            print("\(file): valid")
+            print("\(file) validates")
             return
         }
 
         var configuration = try makeConfiguration()
-        let outputPath = absolute(output)
+        let outputPath = absolute(output!)
         configuration.resultsDirectory = (outputPath as NSString).deletingLastPathComponent
-        try checkWritable(outputPath)
+        try prepareOutput(outputPath)
         if let junit {
-            try checkWritable(absolute(junit))
+            try prepareOutput(absolute(junit))
         }
 
         let judge: ManualJudge? = isatty(STDIN_FILENO) == 1 && !automatic ? ManualTerminal.judge : nil
         let runner = Runner(configuration: configuration, manualJudge: judge)
-        let verbosity = verbose
-        let results: TestResults
+        let log = RunLog(verbosity: verbose, printStepOutput: printStepOutput)
+        let report: RunReport
         do {
-            results = try await InterruptibleTask.run {
-                try await runner.run(definition) { event in
-                    Progress.print(event, verbosity: verbosity)
-                }
+            report = try await InterruptibleTask.run {
+                try await runner.run(definition) { log.print($0) }
             }
         } catch let error as RunnerError {
             printError("ots run: \(error.message)")
-            throw ExitCode(error.code == .connectionFailure ? ExitStatus.connectionFailure : ExitStatus.invalidArguments)
-        } catch is CancellationError {
-            printError("ots run: interrupted; no results written")
-            throw ExitCode(130)
+            switch error.code {
+            case .connectionFailure: throw ExitCode(ExitStatus.connectionFailure)
+            case .outputUnwritable: throw ExitCode(ExitStatus.outputFolder)
+            default: throw ExitCode(ExitStatus.invalidArguments)
+            }
         }
 
+        let results = report.results
         do {
             switch format {
             case .xml: try ResultsWriter.write(ResultsWriter.xml(results), to: outputPath)
@@ -141,15 +167,32 @@ struct RunCommand: AsyncParsableCommand {
                 try ResultsWriter.write(JUnitWriter.xml(results), to: absolute(junit))
             }
         } catch {
-            printError("ots run: cannot write the results: \(error.localizedDescription)")
-            throw ExitCode(ExitStatus.invalidArguments)
+            printError("ots run: cannot write the results to \(outputPath): \(error.localizedDescription)")
+            throw ExitCode(ExitStatus.resultLogging)
         }
-        let cases = results.allCases
-        printError(
-            "\(cases.count) cases: \(cases.filter { $0.result == .pass }.count) passed, "
-                + "\(cases.filter { $0.result == .fail }.count) failed, "
-                + "\(cases.filter { $0.result == .notApplicable }.count) N/A; results in \(output)"
-        )
+        log.finished(results, output: output!)
+        switch report.abort {
+        case .connectionLost:
+            printError("ots run: the connection to the target was lost; the steps after it are written FAIL")
+            throw ExitCode(ExitStatus.connectionFailure)
+        case .interrupted:
+            printError("ots run: interrupted; the results of what ran are in \(output!)")
+            throw ExitCode(ExitStatus.interrupted)
+        case nil:
+            break
+        }
+    }
+
+    private func readDefinition(_ file: String) throws -> TestDefinition {
+        let parser = DefinitionParser(semantic: semantic, lenient: ci)
+        do {
+            let (parsed, warnings) = try parser.read(contentsOf: file)
+            warnings.forEach { printError("warning: \($0)") }
+            return parsed
+        } catch {
+            error.errors.forEach { printError($0.description) }
+            throw ExitCode(ExitStatus.code(for: error))
+        }
     }
 
     private func makeConfiguration() throws -> RunConfiguration {
@@ -163,27 +206,34 @@ struct RunCommand: AsyncParsableCommand {
                 configuration.filter = try TestFilter(parsing: filter.joined(separator: " "))
             }
             if let target {
-                configuration.target = .ssh(try SSHTarget(parsing: target))
+                var ssh = try SSHTarget(parsing: target)
+                if let sshKey {
+                    let key = sshKey.hasPrefix("~/") ? NSHomeDirectory() + sshKey.dropFirst() : sshKey
+                    guard FileManager.default.isReadableFile(atPath: key) else {
+                        throw RunnerError(.invalidArgument, "ssh key file not found or not readable: \(sshKey)")
+                    }
+                    ssh.options = ["-i", key]
+                }
+                configuration.target = .ssh(ssh)
             }
-        } catch {
+            if let executor {
+                configuration.target = .external(try CommandWords.split(executor, option: "-E"))
+            }
+            if let getter {
+                configuration.getter = try CommandWords.split(getter, option: "-G")
+            }
+        } catch let error as RunnerError {
             throw ValidationError(error.message)
-        }
-        if let executor {
-            let words = executor.split(whereSeparator: \.isWhitespace).map(String.init)
-            guard !words.isEmpty else { throw ValidationError("-E needs a command") }
-            configuration.target = .external(words)
         }
         if let chroot {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: chroot, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("-C \(chroot): no such folder")
+            guard FileManager.default.fileExists(atPath: chroot, isDirectory: &isDirectory) else {
+                throw ValidationError("could not stat folder '\(chroot)'")
+            }
+            guard isDirectory.boolValue else {
+                throw ValidationError("'\(chroot)' is not a directory")
             }
             configuration.target = .chroot(absolute(chroot))
-        }
-        if let getter {
-            let words = getter.split(whereSeparator: \.isWhitespace).map(String.init)
-            guard !words.isEmpty else { throw ValidationError("-G needs a command") }
-            configuration.getter = words
         }
         return configuration
     }
@@ -192,21 +242,72 @@ struct RunCommand: AsyncParsableCommand {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    /// Fails before anything runs when the output cannot be written.
-    private func checkWritable(_ path: String) throws {
+    /// Creates the output's folder when missing (testrunner-lite does) and
+    /// fails before anything runs when the output cannot be written there.
+    private func prepareOutput(_ path: String) throws {
         let folder = (path as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             printError("ots run: cannot write the results to \(path): it is a folder")
-            throw ExitCode(ExitStatus.invalidArguments)
+            throw ExitCode(ExitStatus.resultLogging)
         }
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            printError("ots run: cannot write the results to \(path): no such folder \(folder)")
-            throw ExitCode(ExitStatus.invalidArguments)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            printError("ots run: failed to create output directory \(folder): \(error.localizedDescription)")
+            throw ExitCode(ExitStatus.outputFolder)
         }
         guard FileManager.default.isWritableFile(atPath: folder) else {
             printError("ots run: cannot write the results to \(path): permission denied")
-            throw ExitCode(ExitStatus.invalidArguments)
+            throw ExitCode(ExitStatus.resultLogging)
         }
+    }
+}
+
+/// Splits an -E or -G command into words the way a shell would (quotes and
+/// backslashes), without running a shell.
+enum CommandWords {
+    static func split(_ text: String, option: String) throws(RunnerError) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escaped = false
+        for character in text {
+            if escaped {
+                current.append(character)
+                escaped = false
+                continue
+            }
+            if let open = quote {
+                if character == open {
+                    quote = nil
+                } else if character == "\\" && open == "\"" {
+                    escaped = true
+                } else {
+                    current.append(character)
+                }
+                continue
+            }
+            switch character {
+            case "\\": escaped = true; inWord = true
+            case "\"", "'": quote = character; inWord = true
+            case _ where character.isWhitespace:
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            default:
+                current.append(character)
+                inWord = true
+            }
+        }
+        if quote != nil || escaped {
+            throw RunnerError(.invalidArgument, "\(option) '\(text)': unbalanced quote or trailing backslash")
+        }
+        if inWord { words.append(current) }
+        guard !words.isEmpty else {
+            throw RunnerError(.invalidArgument, "\(option) needs a command")
+        }
+        return words
     }
 }

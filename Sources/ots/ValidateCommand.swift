@@ -7,8 +7,9 @@ struct ValidateCommand: ParsableCommand {
         abstract: "Check test definitions (tests.xml) against the schema.",
         discussion: """
             Prints every problem as file:line:column: message. Exits 0 when every \
-            file is valid, 3 when any does not parse or breaks the schema, and 4 \
-            when the only problems are semantic (with --semantic).
+            file is valid; otherwise with the code ots run would: 1 a file cannot be \
+            read, 3 a file is not well-formed XML, 4 a file breaks the schema (or the \
+            semantic rules, with --semantic).
             """
     )
 
@@ -30,12 +31,13 @@ struct ValidateCommand: ParsableCommand {
         for file in files {
             do {
                 _ = try parser.parse(contentsOf: file)
-                print("\(file): valid")
+                print("\(file) validates")
             } catch {
                 for problem in error.errors {
                     printError(problem.description)
                 }
-                worst = max(worst, error.isSyntactic ? ExitStatus.definitionInvalid : ExitStatus.definitionSemanticallyInvalid)
+                let code = ExitStatus.code(for: error)
+                worst = worst == 0 ? code : max(worst, code)
             }
         }
         if worst != 0 {

@@ -39,7 +39,8 @@ import Testing
             timeout: .milliseconds(500)
         )
         #expect(outcome.timedOut)
-        #expect(outcome.termination == .signalled(SIGKILL))
+        // SIGTERM first; SIGKILL only for what outlives the grace period.
+        #expect(outcome.termination == .signalled(SIGTERM))
         let childPID = try #require(Int32(String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         // The background child was in the group and is gone too (allow the
         // kernel a moment to reap it).
@@ -51,6 +52,13 @@ import Testing
         #expect(!alive)
     }
 
+    @Test func whatIgnoresSIGTERMIsKilledAfterTheGrace() async throws {
+        let quick = CommandRunner(scratchDirectory: scratch.path, inlineLimit: 1024, killGrace: .milliseconds(300))
+        let outcome = try await quick.run(["/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"], timeout: .milliseconds(300))
+        #expect(outcome.timedOut)
+        #expect(outcome.termination == .signalled(SIGKILL))
+    }
+
     @Test func longOutputOverflowsToAFileThatKeepsAllOfIt() async throws {
         let outcome = try await runner.run(["/bin/sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x"], timeout: .seconds(30))
         #expect(outcome.stdout.head.count == 1024)
@@ -59,9 +67,12 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)).count == 5000)
     }
 
-    @Test func invalidUTF8BecomesReplacementCharacters() async throws {
+    @Test func invalidUTF8BecomesReplacementCharactersAndTheRawBytesAreKept() async throws {
         let outcome = try await runner.run(["/bin/sh", "-c", "printf 'a\\377b'"], timeout: .seconds(30))
         #expect(outcome.stdout.text == "a\u{FFFD}b")
+        #expect(!outcome.stdout.isValidUTF8)
+        let file = try #require(outcome.stdout.overflowFile)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data([0x61, 0xFF, 0x62]))
     }
 
     @Test func missingExecutableThrows() async throws {

@@ -31,12 +31,18 @@ struct RunnerHarness {
         judge: ManualJudge? = nil,
         sourceLocation: Testing.SourceLocation = #_sourceLocation
     ) async throws -> TestResults {
-        let events = EventLog()
-        let results = try await Runner(configuration: configuration, manualJudge: judge).run(try definition(xml)) {
-            events.append($0)
-        }
-        try await SchemaCheck.validate(ResultsWriter.xml(results), sourceLocation: sourceLocation)
-        return results
+        try await report(xml, judge: judge, sourceLocation: sourceLocation).results
+    }
+
+    func report(
+        _ xml: String,
+        judge: ManualJudge? = nil,
+        onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in },
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) async throws -> RunReport {
+        let report = try await Runner(configuration: configuration, manualJudge: judge).run(try definition(xml), onEvent: onEvent)
+        try await SchemaCheck.validate(ResultsWriter.xml(report.results), sourceLocation: sourceLocation)
+        return report
     }
 }
 
