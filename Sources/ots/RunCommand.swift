@@ -42,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("m"), .long], help: "Run only manual cases.")
     var manual = false
 
-    @Option(name: [.customShort("l"), .long], help: "Filter: [+|-]key=value[,value...] terms; keys testsuite, testset, feature, testcase, requirement, type, component.")
+    @Option(name: [.customShort("l"), .long], parsing: .unconditionalSingleValue, help: "Filter: [+|-]key=value[,value...] terms; keys testsuite, testset, feature, testcase, requirement, type, component.")
     var filter: [String] = []
 
     @Flag(name: [.customShort("c"), .long], help: "Do not validate against the schema (problems are printed as warnings).")
