@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds OTS and runs every test suite.
 #
-# Installs what the tests need when it is missing (xmllint for checking
-# results files against the schema), builds once, then runs the suites.
+# Installs what the tests need when it is missing: xmllint (results files
+# are checked against the schema) and openssh-server (the runner's SSH
+# target tests start a real sshd on a loopback port). Builds once, then runs
+# the suites. Arguments go to `swift test` (for example --filter Runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,10 @@ if ! command -v xmllint >/dev/null 2>&1; then
     log "installing xmllint (libxml2-utils)"
     apt_install libxml2-utils
 fi
+if [ ! -x /usr/sbin/sshd ] || ! command -v scp >/dev/null 2>&1; then
+    log "installing openssh-server and openssh-client"
+    apt_install openssh-server openssh-client
+fi
 
 log "building"
 swift build --build-tests
@@ -32,6 +38,9 @@ swift build --build-tests
 bin_path="$(swift build --show-bin-path)"
 export OTS_BINARY="$bin_path/ots"
 export OTS_FORMATS_DIR="$PWD/formats"
+if command -v xmllint >/dev/null 2>&1; then
+    export OTS_REQUIRE_XMLLINT=1
+fi
 
 log "running the tests"
 swift test --skip-build "$@"

@@ -51,7 +51,7 @@ enum OTSBinary {
         case .exited(let code): status = code
         case .signaled(let signal): status = 128 + signal
         }
-        return Result(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
+        return Result(status: status, stdout: result.standardOutput, stderr: result.standardError)
     }
 }
 
@@ -114,6 +114,6 @@ enum ResultsSchema {
             output: .discarded,
             error: .string(limit: 1024 * 1024)
         )
-        return result.terminationStatus.isSuccess ? nil : (result.standardError ?? "invalid")
+        return result.terminationStatus.isSuccess ? nil : result.standardError
     }
 }
