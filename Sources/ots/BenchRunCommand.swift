@@ -36,7 +36,15 @@ struct BenchRunCommand: AsyncParsableCommand {
 
         var wall: [Double] = []
         var rss: [Double] = []
+        var floor: [Double] = []
         for index in 1...repetitions {
+            // The floor, measured beside it: the same number of
+            // `/bin/sh -c /bin/true` spawned and reaped one after another.
+            let floorStart = ContinuousClock.now
+            for _ in 0..<steps {
+                _ = try ChildMeasurement.run(["/bin/sh", "-c", "/bin/true"])
+            }
+            floor.append(Self.seconds(ContinuousClock.now - floorStart))
             let measured = try ChildMeasurement.run(
                 [executable, "run", "-a", "-H", "-f", definition, "-o", folder + "/results-\(index).xml"]
             )
@@ -51,6 +59,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         print("ots run over \(steps) /bin/true steps (\(stepsPerCase) a case), \(repetitions) runs")
         print("  wall time: median \(String(format: "%.3f", median(wall))) s (min \(String(format: "%.3f", wall.min()!)), max \(String(format: "%.3f", wall.max()!)))")
         print("  per step:  median \(String(format: "%.2f", median(wall) * 1000 / Double(steps))) ms")
+        print("  floor (\(steps) × /bin/sh -c /bin/true spawned in a loop): median \(String(format: "%.3f", median(floor))) s; ots run takes \(String(format: "%.2f", median(wall) / median(floor)))× that")
         print("  peak RSS:  median \(String(format: "%.1f", median(rss))) MiB (max \(String(format: "%.1f", rss.max()!)))")
     }
 
@@ -69,6 +78,10 @@ struct BenchRunCommand: AsyncParsableCommand {
         }
         xml += "    </set>\n  </suite>\n</testdefinition>\n"
         return xml
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func median(_ values: [Double]) -> Double {

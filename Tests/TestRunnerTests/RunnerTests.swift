@@ -233,6 +233,22 @@ import TestDefinition
         #expect(step.failureInfo == "terminated by signal 9")
     }
 
+    @Test func postRebootStepsRunAfterARebootStepAndAreWrittenInsideIt() async throws {
+        let harness = try RunnerHarness()
+        let results = try await harness.run(
+            """
+            <post_reboot_steps timeout="20"><step>echo back</step></post_reboot_steps>
+            <case name="reboots"><step control="reboot">echo rebooting</step><step>true</step></case>
+            <case name="plain"><step>true</step></case>
+            """
+        )
+        let step = try #require(results.case("reboots")?.steps.first)
+        #expect(step.control == "reboot")
+        #expect(step.postRebootSteps.map(\.stdout) == ["back\n"])
+        #expect(results.case("plain")?.steps.first?.postRebootSteps.isEmpty == true)
+        #expect(ResultsWriter.xml(results).contains("<post_reboot_steps>"))
+    }
+
     @Test func casesWithoutStepsOrInDesignAreNotApplicable() async throws {
         let harness = try RunnerHarness()
         let results = try await harness.run(
