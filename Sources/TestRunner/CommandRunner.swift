@@ -38,6 +38,16 @@ public struct CommandOutcome: Sendable {
     public var end: Date
 }
 
+extension CommandOutcome {
+    /// Removes the files that kept its output, for a caller that does not
+    /// want them.
+    public func removeFiles() {
+        for file in [stdout.overflowFile, stderr.overflowFile].compactMap({ $0 }) {
+            try? FileManager.default.removeItem(atPath: file)
+        }
+    }
+}
+
 /// A stream's output: the first bytes in memory and, when there was more
 /// than the inline limit or it was not valid UTF-8, a file that holds all
 /// of it as it was written.

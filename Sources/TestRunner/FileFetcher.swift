@@ -48,7 +48,7 @@ struct FileFetcher {
             arguments = target.arguments(for: "rm -f -- " + path)
         }
         if let outcome = try? await commands.run(arguments, timeout: .seconds(GeneralAttributes.defaultTimeout)) {
-            discard(outcome)
+            outcome.removeFiles()
         }
     }
 
@@ -61,7 +61,7 @@ struct FileFetcher {
                 environment: configuration.stepEnvironment
             )
             guard outcome.termination == .exited(0) else {
-                discard(outcome)
+                outcome.removeFiles()
                 return "cat exited with \(outcome.termination.returnCode): \(outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines))"
             }
             try? FileManager.default.removeItem(atPath: destination)
@@ -84,7 +84,7 @@ struct FileFetcher {
                 timeout: .seconds(GeneralAttributes.defaultTimeout),
                 environment: configuration.stepEnvironment
             )
-            discard(outcome)
+            outcome.removeFiles()
             guard outcome.termination == .exited(0) else {
                 let reason = outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines)
                 if reason.contains("No such file") { return "no such file" }
@@ -93,12 +93,6 @@ struct FileFetcher {
             return nil
         } catch {
             return "\(error)"
-        }
-    }
-
-    private func discard(_ outcome: CommandOutcome) {
-        for file in [outcome.stdout.overflowFile, outcome.stderr.overflowFile].compactMap({ $0 }) {
-            try? FileManager.default.removeItem(atPath: file)
         }
     }
 

@@ -22,10 +22,6 @@ struct RemoteStep: Sendable {
     func stop(hard: Bool) async {
         let signal = hard ? "KILL" : "TERM"
         let command = "[ -f \(pidFile) ] && pkill -\(signal) -P $(cat \(pidFile)); " + (hard ? "rm -f \(pidFile)" : "true")
-        if let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(30)) {
-            for file in [outcome.stdout.overflowFile, outcome.stderr.overflowFile].compactMap({ $0 }) {
-                try? FileManager.default.removeItem(atPath: file)
-            }
-        }
+        try? await commands.run(target.arguments(for: command), timeout: .seconds(30)).removeFiles()
     }
 }

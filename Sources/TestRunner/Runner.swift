@@ -194,7 +194,7 @@ private struct Execution {
     private func checkConnection() async throws {
         guard case .ssh(let ssh) = target else { return }
         let outcome = try await commands.run(target.arguments(for: "true"), timeout: .seconds(30))
-        discard(outcome)
+        outcome.removeFiles()
         if outcome.termination != .exited(0) {
             let reason = outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines)
             throw RunnerError(.connectionFailure, "cannot reach the target \(ssh)" + (reason.isEmpty ? "" : ": \(reason)"))
@@ -206,7 +206,7 @@ private struct Execution {
     private func targetAnswers() async -> Bool {
         guard let outcome = try? await commands.run(target.arguments(for: "echo connection check"), timeout: .seconds(30))
         else { return false }
-        discard(outcome)
+        outcome.removeFiles()
         return outcome.termination == .exited(0)
     }
 
@@ -214,16 +214,10 @@ private struct Execution {
     private func query(_ command: String) async -> String? {
         guard let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
         else { return nil }
-        discard(outcome)
+        outcome.removeFiles()
         guard outcome.termination == .exited(0) else { return nil }
         let text = outcome.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)
         return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
-    }
-
-    private func discard(_ outcome: CommandOutcome) {
-        for file in [outcome.stdout.overflowFile, outcome.stderr.overflowFile].compactMap({ $0 }) {
-            try? FileManager.default.removeItem(atPath: file)
-        }
     }
 
     /// A suite or set runs when it names no hwid, when no hwid was detected,
