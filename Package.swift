@@ -65,7 +65,6 @@ let package = Package(
         .testTarget(
             name: "TestRunnerTests",
             dependencies: ["TestRunner", "TestDefinition"],
-            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
