@@ -17,10 +17,24 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/sql-kit", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit", from: "2.17.0"),
     ],
     targets: [
         .target(
             name: "OTSCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "OTSStore",
+            dependencies: [
+                "OTSCore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -45,6 +59,7 @@ let package = Package(
                 "OTSCore",
                 "TestDefinition",
                 "TestRunner",
+                "OTSStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -54,6 +69,11 @@ let package = Package(
         .testTarget(
             name: "OTSCoreTests",
             dependencies: ["OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OTSStoreTests",
+            dependencies: ["OTSStore", "OTSCore", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,7 +3,8 @@
 #
 # Installs what the tests need when it is missing: xmllint (results files
 # are checked against the schema) and openssh-server (the runner's SSH
-# target tests start a real sshd on a loopback port). Builds once, then runs
+# target tests start a real sshd on a loopback port), and PostgreSQL for the
+# storage contract (a throwaway cluster). Builds once, then runs
 # the suites. Arguments go to `swift test` (for example --filter Runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,55 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v scp >/dev/null 2>&1; then
     log "installing openssh-server and openssh-client"
     apt_install openssh-server openssh-client
 fi
+
+# A throwaway PostgreSQL cluster for the storage contract, unless one is
+# given in OTS_TEST_POSTGRES_URL: created in a temporary folder, owned by an
+# unprivileged user, on a free loopback port, and removed at exit.
+start_postgres() {
+    if [ -n "${OTS_TEST_POSTGRES_URL:-}" ]; then
+        log "using the PostgreSQL in OTS_TEST_POSTGRES_URL"
+        return 0
+    fi
+    local bin
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        log "installing PostgreSQL"
+        apt_install postgresql
+        bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+    fi
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        log "PostgreSQL is not available; its suites will be skipped"
+        return 0
+    fi
+    local run_as=()
+    pg_dir="$(mktemp -d /tmp/ots-pg.XXXXXX)"
+    if [ "$(id -u)" -eq 0 ]; then
+        id otstest >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin otstest
+        chown otstest "$pg_dir"
+        run_as=(runuser -u otstest --)
+    fi
+    local port
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "${run_as[@]}" "$bin/initdb" -D "$pg_dir/data" --auth=trust -U ots -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1 \
+        || { cat "$pg_dir/initdb.log" >&2; return 1; }
+    "${run_as[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+        -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
+        start >/dev/null || { cat "$pg_dir/server.log" >&2; return 1; }
+    pg_stop=("${run_as[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop)
+    export OTS_TEST_POSTGRES_URL="postgres://ots@127.0.0.1:$port/postgres"
+    log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $port"
+}
+
+stop_postgres() {
+    if [ -n "${pg_stop+x}" ]; then
+        "${pg_stop[@]}" >/dev/null 2>&1 || true
+    fi
+    if [ -n "${pg_dir:-}" ]; then
+        rm -rf "$pg_dir"
+    fi
+}
+trap stop_postgres EXIT
+start_postgres
 
 log "building"
 swift build --build-tests

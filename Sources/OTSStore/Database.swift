@@ -1,0 +1,154 @@
+import AsyncKit
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import SQLKit
+import SQLiteKit
+
+/// The SQL engine under the store. The same statements run on both; where
+/// the SQL differs (auto-increment columns, row locks), the store asks the
+/// dialect.
+public enum Dialect: String, Sendable, Hashable {
+    case sqlite
+    case postgres
+}
+
+/// A pool of connections to one database, with transactions that hold one
+/// connection from BEGIN to COMMIT.
+public final class Database: Sendable {
+    // EventLoopGroupConnectionPool is not marked Sendable, but it is made
+    // to be shared: its state is behind a lock and every method may be
+    // called from any thread (AsyncKit's own database wrappers share it).
+    private enum Pool: @unchecked Sendable {
+        case sqlite(EventLoopGroupConnectionPool<SQLiteSource>)
+        case postgres(EventLoopGroupConnectionPool<PostgresConnectionSource>)
+    }
+
+    private let pool: Pool
+    public let dialect: Dialect
+    public let url: DatabaseURL
+    let logger: Logger
+    /// SQLite: write transactions of this process take turns here, so that
+    /// at most one of them waits (on a thread) for another process's lock.
+    /// Several waiting on threads at once could leave none for the
+    /// transaction that holds the lock to commit.
+    private let writeLock: AsyncLock?
+
+    private init(pool: Pool, dialect: Dialect, url: DatabaseURL, logger: Logger) {
+        self.pool = pool
+        self.dialect = dialect
+        self.url = url
+        self.logger = logger
+        self.writeLock = dialect == .sqlite ? AsyncLock() : nil
+    }
+
+    /// The threads SQLite's blocking calls run on, apart from NIO's shared pool.
+    private static let sqliteThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        return pool
+    }()
+
+    /// Opens a pool for the URL (creating the SQLite file and its folder).
+    public static func open(_ url: DatabaseURL, logger: Logger, connections: Int = 4) throws(StoreError) -> Database {
+        let group = MultiThreadedEventLoopGroup.singleton
+        switch url {
+        case .sqlite(let path):
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty {
+                do {
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                } catch {
+                    throw StoreError(.unavailable, "cannot create the folder \(folder) for the database: \(error.localizedDescription)")
+                }
+            }
+            let source = SQLiteSource(path: path, threadPool: sqliteThreads)
+            let pool = EventLoopGroupConnectionPool(
+                source: source,
+                maxConnectionsPerEventLoop: connections,
+                requestTimeout: .seconds(60),
+                logger: logger,
+                on: group
+            )
+            return Database(pool: .sqlite(pool), dialect: .sqlite, url: url, logger: logger)
+        case .postgres(let text):
+            let configuration: SQLPostgresConfiguration
+            do {
+                configuration = try SQLPostgresConfiguration(url: text)
+            } catch {
+                throw StoreError(.invalidURL, "database URL '\(url)' is not a PostgreSQL URL OTS can use: \(error)")
+            }
+            let pool = EventLoopGroupConnectionPool(
+                source: PostgresConnectionSource(sqlConfiguration: configuration),
+                maxConnectionsPerEventLoop: connections,
+                requestTimeout: .seconds(30),
+                logger: logger,
+                on: group
+            )
+            return Database(pool: .postgres(pool), dialect: .postgres, url: url, logger: logger)
+        }
+    }
+
+    /// Runs `body` on one connection of the pool.
+    public func withConnection<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        switch pool {
+        case .sqlite(let pool):
+            let connection = try await request(pool)
+            defer { pool.releaseConnection(connection, logger: logger) }
+            return try await body(connection.sql())
+        case .postgres(let pool):
+            let connection = try await request(pool)
+            defer { pool.releaseConnection(connection, logger: logger) }
+            return try await body(connection.sql())
+        }
+    }
+
+    private func request<Source>(_ pool: EventLoopGroupConnectionPool<Source>) async throws -> Source.Connection {
+        do {
+            return try await pool.requestConnection(logger: logger).get()
+        } catch {
+            throw StoreError(.unavailable, "cannot connect to the database \(url): \(error)")
+        }
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back
+    /// when it throws. On SQLite the transaction takes the write lock at
+    /// once (BEGIN IMMEDIATE), so concurrent writers wait their turn
+    /// instead of failing.
+    public func transaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        guard let writeLock else { return try await unguardedTransaction(body) }
+        await writeLock.lock()
+        do {
+            let result = try await unguardedTransaction(body)
+            await writeLock.unlock()
+            return result
+        } catch {
+            await writeLock.unlock()
+            throw error
+        }
+    }
+
+    private func unguardedTransaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        try await withConnection { db in
+            try await db.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Closes every connection.
+    public func shutdown() async {
+        switch pool {
+        case .sqlite(let pool): try? await pool.shutdownAsync()
+        case .postgres(let pool): try? await pool.shutdownAsync()
+        }
+    }
+}

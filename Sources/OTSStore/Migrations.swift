@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// The versioned schema. Each migration is a list of statements for a
+/// dialect; applied versions are recorded in `ots_schema_versions`. A store
+/// refuses to run on a schema newer than the last migration it knows.
+public enum Migrations {
+    struct Migration: Sendable {
+        var version: Int
+        var name: String
+        var statements: @Sendable (Dialect) -> [String]
+    }
+
+    /// The newest schema version this build knows.
+    public static var latestVersion: Int { all.last!.version }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "initial schema", statements: initialSchema)
+    ]
+
+    /// Applies every migration the database has not had, in order, each in
+    /// its own transaction. Returns the versions applied.
+    @discardableResult
+    public static func migrate(_ database: Database) async throws -> [Int] {
+        try await database.withConnection { db in
+            try await db.raw(
+                "CREATE TABLE IF NOT EXISTS ots_schema_versions (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            ).run()
+        }
+        var applied: [Int] = []
+        for migration in all {
+            let done = try await database.transaction { db in
+                if database.dialect == .postgres {
+                    // One migrator at a time across processes.
+                    try await db.raw("SELECT pg_advisory_xact_lock(7301)").run()
+                }
+                let existing = try await db.raw(
+                    "SELECT version FROM ots_schema_versions WHERE version = \(bind: migration.version)"
+                ).all()
+                if !existing.isEmpty { return false }
+                for statement in migration.statements(database.dialect) {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+                try await db.raw(
+                    "INSERT INTO ots_schema_versions (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Clock.millis()))"
+                ).run()
+                return true
+            }
+            if done {
+                database.logger.info("applied migration \(migration.version): \(migration.name)")
+                applied.append(migration.version)
+            }
+        }
+        return applied
+    }
+
+    /// The schema version of the database (0 when empty).
+    public static func currentVersion(_ database: Database) async throws -> Int {
+        try await database.withConnection { db in
+            let exists: Bool
+            switch database.dialect {
+            case .sqlite:
+                exists = try await !db.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ots_schema_versions'").all().isEmpty
+            case .postgres:
+                exists = try await !db.raw("SELECT tablename FROM pg_tables WHERE tablename = 'ots_schema_versions' AND schemaname = current_schema()").all().isEmpty
+            }
+            guard exists else { return 0 }
+            let row = try await db.raw("SELECT MAX(version) AS version FROM ots_schema_versions").first()
+            return try row?.decodeNil(column: "version") == false ? try row!.decode(column: "version", as: Int.self) : 0
+        }
+    }
+
+    /// Throws when the database holds a schema newer than this build knows.
+    public static func checkNotNewer(_ database: Database) async throws {
+        let version = try await currentVersion(database)
+        if version > latestVersion {
+            throw StoreError(
+                .schemaTooNew,
+                "the database \(database.url) has schema version \(version), newer than this OTS knows (\(latestVersion)); upgrade OTS before using this database"
+            )
+        }
+    }
+
+    static func initialSchema(_ dialect: Dialect) -> [String] {
+        let serial = dialect == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"
+        return [
+            """
+            CREATE TABLE testruns (
+                id TEXT PRIMARY KEY,
+                request TEXT NOT NULL,
+                device_group TEXT NOT NULL,
+                state TEXT NOT NULL,
+                verdict TEXT,
+                error_category TEXT,
+                error_message TEXT,
+                priority INTEGER NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL,
+                started_at BIGINT,
+                finished_at BIGINT,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX testruns_state ON testruns (state, created_at)",
+            """
+            CREATE TABLE tasks (
+                id TEXT PRIMARY KEY,
+                testrun_id TEXT NOT NULL REFERENCES testruns (id),
+                sequence INTEGER NOT NULL,
+                routing_key TEXT NOT NULL,
+                work TEXT NOT NULL,
+                state TEXT NOT NULL,
+                priority INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                owner TEXT,
+                lease_expires_at BIGINT,
+                enqueued_at BIGINT NOT NULL,
+                claimed_at BIGINT,
+                finished_at BIGINT,
+                verdict TEXT,
+                error_category TEXT,
+                error_message TEXT
+            )
+            """,
+            "CREATE INDEX tasks_queue ON tasks (state, routing_key, priority, enqueued_at)",
+            "CREATE INDEX tasks_testrun ON tasks (testrun_id, sequence)",
+            "CREATE INDEX tasks_lease ON tasks (state, lease_expires_at)",
+            """
+            CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                instance_name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                device_group TEXT NOT NULL,
+                device_name TEXT,
+                device_id TEXT,
+                state TEXT NOT NULL,
+                last_heartbeat BIGINT NOT NULL,
+                registered_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE results (
+                task_id TEXT NOT NULL REFERENCES tasks (id),
+                package TEXT NOT NULL,
+                results_xml TEXT NOT NULL,
+                cases TEXT NOT NULL,
+                files TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (task_id, package)
+            )
+            """,
+            """
+            CREATE TABLE events (
+                id TEXT PRIMARY KEY,
+                type TEXT NOT NULL,
+                emitted_at BIGINT NOT NULL,
+                received_at BIGINT NOT NULL,
+                testrun_id TEXT,
+                task_id TEXT,
+                worker TEXT,
+                signature TEXT,
+                payload TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX events_time ON events (received_at)",
+            "CREATE INDEX events_testrun ON events (testrun_id, received_at)",
+            "CREATE INDEX events_task ON events (task_id, received_at)",
+            "CREATE INDEX events_worker ON events (worker, received_at)",
+            "CREATE INDEX events_type ON events (type, received_at)",
+            "CREATE INDEX events_signature ON events (signature, received_at)",
+            """
+            CREATE TABLE history (
+                id \(serial),
+                package TEXT NOT NULL,
+                set_name TEXT,
+                device_group TEXT NOT NULL,
+                duration_ms BIGINT NOT NULL,
+                verdict TEXT NOT NULL,
+                testrun_id TEXT NOT NULL,
+                finished_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX history_lookup ON history (device_group, package, set_name, finished_at)",
+            """
+            CREATE TABLE monitor_queue (
+                seq \(serial),
+                event_id TEXT NOT NULL,
+                appended_at BIGINT NOT NULL,
+                payload TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX monitor_queue_time ON monitor_queue (appended_at)",
+            """
+            CREATE TABLE queue_cursors (
+                consumer TEXT PRIMARY KEY,
+                position BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE queue_counters (
+                name TEXT PRIMARY KEY,
+                value BIGINT NOT NULL
+            )
+            """,
+        ]
+    }
+}
+
+/// Times in the store are milliseconds since 1970, UTC.
+enum Clock {
+    static func millis(_ date: Date = Date()) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    static func date(_ millis: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(millis) / 1000)
+    }
+}

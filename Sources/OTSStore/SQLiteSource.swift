@@ -1,0 +1,25 @@
+import AsyncKit
+import Logging
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+
+/// Opens SQLite connections set up for several processes sharing one file:
+/// write-ahead logging, a busy timeout instead of "database is locked",
+/// foreign keys on.
+struct SQLiteSource: ConnectionPoolSource {
+    let path: String
+    let threadPool: NIOThreadPool
+
+    func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
+        SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool, logger: logger, on: eventLoop)
+            .flatMap { connection in
+                connection.query("PRAGMA busy_timeout = 30000")
+                    .flatMap { _ in connection.query("PRAGMA journal_mode = WAL") }
+                    .flatMap { _ in connection.query("PRAGMA synchronous = NORMAL") }
+                    .flatMap { _ in connection.query("PRAGMA foreign_keys = ON") }
+                    .map { _ in connection }
+                    .flatMapError { error in connection.close().flatMapThrowing { throw error } }
+            }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// Everything OTS knows, in one database: testruns, tasks, workers,
+/// results, events and history, and the two queues that decouple OTS's
+/// parts (tasks for workers, events for the monitor). A state change and the
+/// messages it causes commit in one transaction.
+///
+///     let store = try await Store.open(.defaultURL, logger: logger)
+///     try await store.transaction { tx in
+///         try await tx.enqueue(tasks)
+///         try await tx.append(events)
+///     }
+public final class Store: Sendable {
+    public let database: Database
+
+    init(database: Database) {
+        self.database = database
+    }
+
+    /// Opens the store, applying pending migrations; refuses a database
+    /// migrated by a newer OTS.
+    public static func open(_ url: DatabaseURL, logger: Logger, migrate: Bool = true) async throws -> Store {
+        let database = try Database.open(url, logger: logger)
+        do {
+            try await Migrations.checkNotNewer(database)
+            if migrate {
+                try await Migrations.migrate(database)
+            }
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+        return Store(database: database)
+    }
+
+    public var dialect: Dialect { database.dialect }
+
+    /// Runs `body` in one transaction.
+    public func transaction<R: Sendable>(_ body: (StoreTransaction) async throws -> R) async throws -> R {
+        try await database.transaction { db in
+            try await body(StoreTransaction(db: db, dialect: database.dialect))
+        }
+    }
+
+    public func close() async {
+        await database.shutdown()
+    }
+}
+
+/// The store's operations inside one transaction.
+public struct StoreTransaction: Sendable {
+    public let db: any SQLDatabase
+    public let dialect: Dialect
+
+    /// `FOR UPDATE SKIP LOCKED` where the engine has row locks; SQLite's
+    /// write transactions are exclusive already.
+    var skipLocked: String { dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
+    var forUpdate: String { dialect == .postgres ? " FOR UPDATE" : "" }
+}
