@@ -91,6 +91,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TestDefinition",
+                "OTSStore",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

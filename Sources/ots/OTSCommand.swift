@@ -8,7 +8,7 @@ struct OTSCommand: AsyncParsableCommand {
         commandName: "ots",
         abstract: "OTS, the Open Test Solution: run test packages on devices across a farm, and watch it all.",
         version: OTSVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, MigrateCommand.self, BenchCommand.self]
     )
 
     /// Runs the command; usage errors exit 1 (testrunner-lite's "invalid
