@@ -61,14 +61,18 @@ extension StoreTransaction {
 
     /// Puts tasks in the queue, as part of the transaction that causes them.
     public func enqueue(_ tasks: [NewTask], at now: Date = Date()) async throws {
-        for task in tasks {
-            try await db.raw(
-                """
-                INSERT INTO tasks (id, testrun_id, sequence, routing_key, work, state, priority, attempts, enqueued_at)
-                VALUES (\(bind: task.id), \(bind: task.testrunID), \(bind: task.sequence), \(bind: task.routingKey),
-                        \(bind: task.work), 'queued', \(bind: task.priority), 0, \(bind: Clock.millis(now)))
-                """
-            ).run()
+        let enqueued = Clock.millis(now)
+        for start in stride(from: 0, to: tasks.count, by: 100) {
+            var query = SQLQueryString(
+                "INSERT INTO tasks (id, testrun_id, sequence, routing_key, work, state, priority, attempts, enqueued_at) VALUES "
+            )
+            for (offset, task) in tasks[start..<min(start + 100, tasks.count)].enumerated() {
+                if offset > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                let row: SQLQueryString =
+                    "(\(bind: task.id), \(bind: task.testrunID), \(bind: task.sequence), \(bind: task.routingKey), \(bind: task.work), 'queued', \(bind: task.priority), 0, \(bind: enqueued))"
+                query.appendInterpolation(row)
+            }
+            try await db.raw(query).run()
         }
     }
 
