@@ -27,6 +27,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Distribution",
+            dependencies: ["OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "OTSStore",
             dependencies: [
                 "OTSCore",
@@ -69,6 +74,11 @@ let package = Package(
         .testTarget(
             name: "OTSCoreTests",
             dependencies: ["OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DistributionTests",
+            dependencies: ["Distribution", "OTSCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

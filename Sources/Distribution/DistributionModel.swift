@@ -1,0 +1,127 @@
+import OTSCore
+
+/// A package a testrun asks for: run on the device (its tests.xml is on the
+/// target) or on the worker host against the device.
+public struct PackageRequest: Sendable, Hashable, Codable {
+    public enum Location: String, Sendable, Hashable, Codable {
+        case device
+        case host
+    }
+
+    public var name: String
+    public var location: Location
+
+    public init(name: String, location: Location = .device) {
+        self.name = name
+        self.location = location
+    }
+}
+
+/// What one task runs: packages, each whole or some of its sets.
+public struct TaskWork: Sendable, Hashable, Codable {
+    public struct Package: Sendable, Hashable, Codable {
+        public var name: String
+        public var location: PackageRequest.Location
+        /// The sets to run; nil runs them all.
+        public var sets: [String]?
+
+        public init(name: String, location: PackageRequest.Location, sets: [String]? = nil) {
+            self.name = name
+            self.location = location
+            self.sets = sets
+        }
+    }
+
+    public var packages: [Package]
+
+    public init(packages: [Package]) {
+        self.packages = packages
+    }
+}
+
+/// What a model is given to plan.
+public struct DistributionRequest: Sendable, Hashable {
+    public var packages: [PackageRequest]
+    public var device: DeviceProperties
+
+    public init(packages: [PackageRequest], device: DeviceProperties) {
+        self.packages = packages
+        self.device = device
+    }
+}
+
+/// A model's plan: the tasks, and what the model based it on (recorded with
+/// the testrun).
+public struct DistributionPlan: Sendable, Hashable {
+    public var tasks: [TaskWork]
+    public var notes: [String]
+
+    public init(tasks: [TaskWork], notes: [String] = []) {
+        self.tasks = tasks
+        self.notes = notes
+    }
+}
+
+/// Turns a testrun's packages into tasks. Models plug in by name (see
+/// `DistributionModels`).
+public protocol DistributionModel: Sendable {
+    /// The name requests use (`distribution_model`).
+    var name: String { get }
+    func plan(_ request: DistributionRequest) async throws -> DistributionPlan
+}
+
+/// One task for all packages.
+public struct SingleModel: DistributionModel {
+    public init() {}
+
+    public var name: String { "single" }
+
+    public func plan(_ request: DistributionRequest) async throws -> DistributionPlan {
+        DistributionPlan(
+            tasks: [TaskWork(packages: request.packages.map { TaskWork.Package(name: $0.name, location: $0.location) })],
+            notes: ["one task for \(request.packages.count) packages"]
+        )
+    }
+}
+
+/// One task per package.
+public struct PerPackageModel: DistributionModel {
+    public init() {}
+
+    public var name: String { "perpackage" }
+
+    public func plan(_ request: DistributionRequest) async throws -> DistributionPlan {
+        DistributionPlan(
+            tasks: request.packages.map { TaskWork(packages: [TaskWork.Package(name: $0.name, location: $0.location)]) },
+            notes: ["one task per package (\(request.packages.count))"]
+        )
+    }
+}
+
+/// The models OTS knows, by name.
+public struct DistributionModels: Sendable {
+    private var models: [String: any DistributionModel]
+
+    /// The built-in `single` and `perpackage` models.
+    public static let builtIn = DistributionModels(models: [SingleModel(), PerPackageModel()])
+
+    public init(models: [any DistributionModel]) {
+        self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) })
+    }
+
+    /// The default when a request names none.
+    public static let defaultName = "perpackage"
+
+    public var names: [String] { models.keys.sorted() }
+
+    public func model(named name: String) -> (any DistributionModel)? {
+        models[name]
+    }
+
+    /// A copy that also knows `model` (replacing one of the same name).
+    public func adding(_ model: any DistributionModel) -> DistributionModels {
+        var copy = self
+        copy.models[model.name] = model
+        return copy
+    }
+}

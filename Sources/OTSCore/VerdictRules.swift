@@ -1,0 +1,77 @@
+/// How OTS decides a testrun's verdict from what its tasks produced.
+///
+/// ERROR when a task errored or an expected package produced no results;
+/// otherwise FAIL when a significant case failed (insignificant cases count
+/// only when the request asks); otherwise PASS.
+public struct VerdictRules: Sendable, Hashable {
+    /// One task as it ended.
+    public struct TaskOutcome: Sendable, Hashable {
+        /// Nil when the task finished; the error's category and message when
+        /// it errored.
+        public var error: (category: ErrorCategory, message: String)?
+        /// Packages the task produced results for.
+        public var packagesWithResults: Set<String>
+        /// Failed cases that count for the verdict.
+        public var failedSignificantCases: Int
+        /// Failed cases marked insignificant.
+        public var failedInsignificantCases: Int
+
+        public init(
+            error: (category: ErrorCategory, message: String)? = nil,
+            packagesWithResults: Set<String>,
+            failedSignificantCases: Int = 0,
+            failedInsignificantCases: Int = 0
+        ) {
+            self.error = error
+            self.packagesWithResults = packagesWithResults
+            self.failedSignificantCases = failedSignificantCases
+            self.failedInsignificantCases = failedInsignificantCases
+        }
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.error?.category == rhs.error?.category && lhs.error?.message == rhs.error?.message
+                && lhs.packagesWithResults == rhs.packagesWithResults
+                && lhs.failedSignificantCases == rhs.failedSignificantCases
+                && lhs.failedInsignificantCases == rhs.failedInsignificantCases
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(error?.category)
+            hasher.combine(error?.message)
+            hasher.combine(packagesWithResults)
+            hasher.combine(failedSignificantCases)
+            hasher.combine(failedInsignificantCases)
+        }
+    }
+
+    /// The decision, with the error that made it ERROR.
+    public struct Decision: Sendable, Hashable {
+        public var verdict: Verdict
+        public var errorCategory: ErrorCategory?
+        public var message: String?
+    }
+
+    /// Count insignificant failures as failures (the request's choice).
+    public var countInsignificant: Bool
+
+    public init(countInsignificant: Bool = false) {
+        self.countInsignificant = countInsignificant
+    }
+
+    public func decide(expectedPackages: Set<String>, tasks: [TaskOutcome]) -> Decision {
+        if let errored = tasks.first(where: { $0.error != nil }), let error = errored.error {
+            return Decision(verdict: .error, errorCategory: error.category, message: error.message)
+        }
+        let produced = tasks.reduce(into: Set<String>()) { $0.formUnion($1.packagesWithResults) }
+        let missing = expectedPackages.subtracting(produced)
+        if !missing.isEmpty {
+            return Decision(
+                verdict: .error,
+                errorCategory: .infrastructure,
+                message: "no results for \(missing.count == 1 ? "package" : "packages") \(missing.sorted().joined(separator: ", "))"
+            )
+        }
+        let failed = tasks.reduce(0) { $0 + $1.failedSignificantCases + (countInsignificant ? $1.failedInsignificantCases : 0) }
+        return Decision(verdict: failed > 0 ? .fail : .pass, errorCategory: nil, message: nil)
+    }
+}
