@@ -105,7 +105,8 @@ public final class Database: Sendable {
         }
     }
 
-    private func request<Source>(_ pool: EventLoopGroupConnectionPool<Source>) async throws -> Source.Connection {
+    private func request<Source>(_ pool: EventLoopGroupConnectionPool<Source>) async throws -> Source.Connection
+    where Source.Connection: Sendable {
         do {
             return try await pool.requestConnection(logger: logger).get()
         } catch {
