@@ -1,0 +1,293 @@
+import Foundation
+import SQLKit
+
+/// A worker instance as the store knows it.
+public struct WorkerRecord: Sendable, Hashable {
+    /// `host/instance`.
+    public var id: String
+    public var host: String
+    public var instanceName: String
+    public var version: String
+    public var deviceGroup: String
+    public var deviceName: String?
+    public var deviceID: String?
+    public var state: String
+    public var lastHeartbeat: Date
+    public var registeredAt: Date
+
+    public init(
+        host: String,
+        instanceName: String,
+        version: String,
+        deviceGroup: String,
+        deviceName: String? = nil,
+        deviceID: String? = nil,
+        state: String,
+        lastHeartbeat: Date = Date(),
+        registeredAt: Date = Date()
+    ) {
+        self.id = host + "/" + instanceName
+        self.host = host
+        self.instanceName = instanceName
+        self.version = version
+        self.deviceGroup = deviceGroup
+        self.deviceName = deviceName
+        self.deviceID = deviceID
+        self.state = state
+        self.lastHeartbeat = lastHeartbeat
+        self.registeredAt = registeredAt
+    }
+}
+
+/// The results of one package of a task.
+public struct ResultRecord: Sendable, Hashable {
+    public var taskID: String
+    public var package: String
+    /// The testdefinition-results XML.
+    public var resultsXML: String
+    /// The parsed case results (JSON).
+    public var cases: String
+    /// References to the fetched files (JSON).
+    public var files: String
+
+    public init(taskID: String, package: String, resultsXML: String, cases: String = "[]", files: String = "[]") {
+        self.taskID = taskID
+        self.package = package
+        self.resultsXML = resultsXML
+        self.cases = cases
+        self.files = files
+    }
+}
+
+/// A stored monitor event: the indexed fields and the whole event (JSON).
+public struct EventRecord: Sendable, Hashable {
+    public var id: String
+    public var type: String
+    public var emittedAt: Date
+    public var receivedAt: Date
+    public var testrunID: String?
+    public var taskID: String?
+    public var worker: String?
+    public var signature: String?
+    public var payload: String
+
+    public init(
+        id: String,
+        type: String,
+        emittedAt: Date,
+        receivedAt: Date,
+        testrunID: String? = nil,
+        taskID: String? = nil,
+        worker: String? = nil,
+        signature: String? = nil,
+        payload: String
+    ) {
+        self.id = id
+        self.type = type
+        self.emittedAt = emittedAt
+        self.receivedAt = receivedAt
+        self.testrunID = testrunID
+        self.taskID = taskID
+        self.worker = worker
+        self.signature = signature
+        self.payload = payload
+    }
+}
+
+/// How long a package or one of its sets ran.
+public struct HistoryRecord: Sendable, Hashable {
+    public var package: String
+    /// Nil for the whole package.
+    public var setName: String?
+    public var deviceGroup: String
+    public var duration: Duration
+    public var verdict: String
+    public var testrunID: String
+    public var finishedAt: Date
+
+    public init(package: String, setName: String?, deviceGroup: String, duration: Duration, verdict: String, testrunID: String, finishedAt: Date) {
+        self.package = package
+        self.setName = setName
+        self.deviceGroup = deviceGroup
+        self.duration = duration
+        self.verdict = verdict
+        self.testrunID = testrunID
+        self.finishedAt = finishedAt
+    }
+}
+
+extension StoreTransaction {
+    // MARK: Workers
+
+    /// Registers a worker instance, or updates it when it registers again.
+    public func upsertWorker(_ worker: WorkerRecord) async throws {
+        try await db.raw(
+            """
+            INSERT INTO workers (id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at)
+            VALUES (\(bind: worker.id), \(bind: worker.host), \(bind: worker.instanceName), \(bind: worker.version),
+                    \(bind: worker.deviceGroup), \(bind: worker.deviceName), \(bind: worker.deviceID), \(bind: worker.state),
+                    \(bind: Clock.millis(worker.lastHeartbeat)), \(bind: Clock.millis(worker.registeredAt)))
+            ON CONFLICT (id) DO UPDATE SET version = excluded.version, device_group = excluded.device_group,
+                device_name = excluded.device_name, device_id = excluded.device_id, state = excluded.state,
+                last_heartbeat = excluded.last_heartbeat
+            """
+        ).run()
+    }
+
+    /// Records a heartbeat; false when the worker is not registered.
+    public func heartbeat(workerID: String, state: String, at now: Date = Date()) async throws -> Bool {
+        try await !db.raw(
+            "UPDATE workers SET state = \(bind: state), last_heartbeat = \(bind: Clock.millis(now)) WHERE id = \(bind: workerID) RETURNING id"
+        ).all().isEmpty
+    }
+
+    public func workers() async throws -> [WorkerRecord] {
+        try await db.raw(
+            "SELECT id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at FROM workers ORDER BY id"
+        ).all().map { row in
+            WorkerRecord(
+                host: try row.decode(column: "host", as: String.self),
+                instanceName: try row.decode(column: "instance_name", as: String.self),
+                version: try row.decode(column: "version", as: String.self),
+                deviceGroup: try row.decode(column: "device_group", as: String.self),
+                deviceName: try row.decode(column: "device_name", as: String?.self),
+                deviceID: try row.decode(column: "device_id", as: String?.self),
+                state: try row.decode(column: "state", as: String.self),
+                lastHeartbeat: Clock.date(try row.decode(column: "last_heartbeat", as: Int64.self)),
+                registeredAt: Clock.date(try row.decode(column: "registered_at", as: Int64.self))
+            )
+        }
+    }
+
+    // MARK: Results
+
+    /// Stores a package's results; a resent upload replaces the earlier one.
+    public func saveResults(_ result: ResultRecord, at now: Date = Date()) async throws {
+        try await db.raw(
+            """
+            INSERT INTO results (task_id, package, results_xml, cases, files, created_at)
+            VALUES (\(bind: result.taskID), \(bind: result.package), \(bind: result.resultsXML), \(bind: result.cases),
+                    \(bind: result.files), \(bind: Clock.millis(now)))
+            ON CONFLICT (task_id, package) DO UPDATE SET results_xml = excluded.results_xml, cases = excluded.cases,
+                files = excluded.files
+            """
+        ).run()
+    }
+
+    /// Every package result of a testrun's tasks, in task and package order.
+    public func results(testrunID: String) async throws -> [ResultRecord] {
+        try await db.raw(
+            """
+            SELECT r.task_id, r.package, r.results_xml, r.cases, r.files FROM results r JOIN tasks t ON t.id = r.task_id
+            WHERE t.testrun_id = \(bind: testrunID) ORDER BY t.sequence, r.package
+            """
+        ).all().map { row in
+            ResultRecord(
+                taskID: try row.decode(column: "task_id", as: String.self),
+                package: try row.decode(column: "package", as: String.self),
+                resultsXML: try row.decode(column: "results_xml", as: String.self),
+                cases: try row.decode(column: "cases", as: String.self),
+                files: try row.decode(column: "files", as: String.self)
+            )
+        }
+    }
+
+    // MARK: Events
+
+    /// Stores events; one already stored (same id) is left as it is, so a
+    /// consumer can store a batch again safely. Returns how many were new.
+    @discardableResult
+    public func storeEvents(_ events: [EventRecord]) async throws -> Int {
+        var stored = 0
+        for event in events {
+            let rows = try await db.raw(
+                """
+                INSERT INTO events (id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload)
+                VALUES (\(bind: event.id), \(bind: event.type), \(bind: Clock.millis(event.emittedAt)), \(bind: Clock.millis(event.receivedAt)),
+                        \(bind: event.testrunID), \(bind: event.taskID), \(bind: event.worker), \(bind: event.signature), \(bind: event.payload))
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+                """
+            ).all()
+            stored += rows.count
+        }
+        return stored
+    }
+
+    /// Stored events, oldest first, filtered by what is given.
+    public func events(testrunID: String? = nil, worker: String? = nil, type: String? = nil, since: Date? = nil, limit: Int = 1000)
+        async throws -> [EventRecord]
+    {
+        var query = SQLQueryString("SELECT id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload FROM events WHERE 1 = 1")
+        if let testrunID { query.appendInterpolation(" AND testrun_id = \(bind: testrunID)" as SQLQueryString) }
+        if let worker { query.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
+        if let type { query.appendInterpolation(" AND type = \(bind: type)" as SQLQueryString) }
+        if let since { query.appendInterpolation(" AND received_at >= \(bind: Clock.millis(since))" as SQLQueryString) }
+        query.appendInterpolation(unsafeRaw: " ORDER BY received_at, id LIMIT \(max(1, limit))")
+        return try await db.raw(query).all().map { row in
+            EventRecord(
+                id: try row.decode(column: "id", as: String.self),
+                type: try row.decode(column: "type", as: String.self),
+                emittedAt: Clock.date(try row.decode(column: "emitted_at", as: Int64.self)),
+                receivedAt: Clock.date(try row.decode(column: "received_at", as: Int64.self)),
+                testrunID: try row.decode(column: "testrun_id", as: String?.self),
+                taskID: try row.decode(column: "task_id", as: String?.self),
+                worker: try row.decode(column: "worker", as: String?.self),
+                signature: try row.decode(column: "signature", as: String?.self),
+                payload: try row.decode(column: "payload", as: String.self)
+            )
+        }
+    }
+
+    // MARK: History
+
+    public func recordHistory(_ records: [HistoryRecord]) async throws {
+        for record in records {
+            try await db.raw(
+                """
+                INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, finished_at)
+                VALUES (\(bind: record.package), \(bind: record.setName), \(bind: record.deviceGroup), \(bind: record.duration.milliseconds),
+                        \(bind: record.verdict), \(bind: record.testrunID), \(bind: Clock.millis(record.finishedAt)))
+                """
+            ).run()
+        }
+    }
+
+    /// A device group's history of packages (and their sets), newest first.
+    public func history(deviceGroup: String, packages: [String], limitPerKey: Int = 5) async throws -> [HistoryRecord] {
+        guard !packages.isEmpty else { return [] }
+        var names = SQLQueryString("")
+        for (index, package) in packages.enumerated() {
+            if index > 0 { names.appendInterpolation(unsafeRaw: ", ") }
+            names.appendInterpolation(bind: package)
+        }
+        let rows = try await db.raw(
+            """
+            SELECT package, set_name, device_group, duration_ms, verdict, testrun_id, finished_at FROM history
+            WHERE device_group = \(bind: deviceGroup) AND package IN (\(names))
+            ORDER BY finished_at DESC
+            """
+        ).all()
+        var counts: [String: Int] = [:]
+        var records: [HistoryRecord] = []
+        for row in rows {
+            let package = try row.decode(column: "package", as: String.self)
+            let setName = try row.decode(column: "set_name", as: String?.self)
+            let key = package + "\u{0}" + (setName ?? "")
+            guard counts[key, default: 0] < limitPerKey else { continue }
+            counts[key, default: 0] += 1
+            records.append(
+                HistoryRecord(
+                    package: package,
+                    setName: setName,
+                    deviceGroup: try row.decode(column: "device_group", as: String.self),
+                    duration: .milliseconds(try row.decode(column: "duration_ms", as: Int64.self)),
+                    verdict: try row.decode(column: "verdict", as: String.self),
+                    testrunID: try row.decode(column: "testrun_id", as: String.self),
+                    finishedAt: Clock.date(try row.decode(column: "finished_at", as: Int64.self))
+                )
+            )
+        }
+        return records
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+@testable import OTSStore
+
+/// Workers, results, the event store and history: the same on every engine.
+@Suite struct RecordsContractTests {
+    @Test(arguments: Engine.available)
+    func workersRegisterAgainAndHeartbeat(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            try await store.transaction { tx in
+                try await tx.upsertWorker(WorkerRecord(host: "rack1", instanceName: "n9-a", version: "0.1.0", deviceGroup: "phones", deviceName: "n9", state: "online", lastHeartbeat: start, registeredAt: start))
+                try await tx.upsertWorker(WorkerRecord(host: "rack1", instanceName: "n9-b", version: "0.1.0", deviceGroup: "phones", state: "online", lastHeartbeat: start, registeredAt: start))
+                // Registering again updates, it does not add.
+                try await tx.upsertWorker(WorkerRecord(host: "rack1", instanceName: "n9-a", version: "0.2.0", deviceGroup: "phones", deviceName: "n9", deviceID: "0042", state: "online", lastHeartbeat: start, registeredAt: start))
+            }
+            let beat = try await store.transaction { try await $0.heartbeat(workerID: "rack1/n9-a", state: "busy", at: start.addingTimeInterval(10)) }
+            #expect(beat)
+            let unknown = try await store.transaction { try await $0.heartbeat(workerID: "rack9/ghost", state: "busy") }
+            #expect(!unknown)
+            let workers = try await store.transaction { try await $0.workers() }
+            #expect(workers.map(\.id) == ["rack1/n9-a", "rack1/n9-b"])
+            #expect(workers[0].version == "0.2.0")
+            #expect(workers[0].deviceID == "0042")
+            #expect(workers[0].state == "busy")
+            #expect(workers[0].lastHeartbeat == start.addingTimeInterval(10))
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func resultsAreKeptPerTaskAndPackageAndAResendReplaces(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            try await store.transaction { tx in
+                try await tx.insertTestrun(id: "r1", request: "{}", deviceGroup: "phones", state: "running")
+                try await tx.enqueue([
+                    NewTask(id: "t1", testrunID: "r1", sequence: 0, routingKey: "phones", work: "{}"),
+                    NewTask(id: "t2", testrunID: "r1", sequence: 1, routingKey: "phones", work: "{}"),
+                ])
+                try await tx.saveResults(ResultRecord(taskID: "t2", package: "b", resultsXML: "<b/>"))
+                try await tx.saveResults(ResultRecord(taskID: "t1", package: "a", resultsXML: "<old/>"))
+                try await tx.saveResults(ResultRecord(taskID: "t1", package: "a", resultsXML: "<a/>", files: #"["log.txt"]"#))
+            }
+            let results = try await store.transaction { try await $0.results(testrunID: "r1") }
+            #expect(results.map(\.package) == ["a", "b"])
+            #expect(results[0].resultsXML == "<a/>")
+            #expect(results[0].files == #"["log.txt"]"#)
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func eventsAreStoredOnceAndFoundByTheirFields(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            let events = [
+                EventRecord(id: "e1", type: "task.claimed", emittedAt: t0, receivedAt: t0, testrunID: "r1", taskID: "t1", worker: "rack1/n9-a", payload: "{}"),
+                EventRecord(id: "e2", type: "failure", emittedAt: t0, receivedAt: t0.addingTimeInterval(1), testrunID: "r1", worker: "rack1/n9-a", signature: "flash failed after <n> tries", payload: "{}"),
+                EventRecord(id: "e3", type: "task.claimed", emittedAt: t0, receivedAt: t0.addingTimeInterval(2), testrunID: "r2", worker: "rack1/n9-b", payload: "{}"),
+            ]
+            let first = try await store.transaction { try await $0.storeEvents(events) }
+            let again = try await store.transaction { try await $0.storeEvents(events) }
+            #expect(first == 3)
+            #expect(again == 0)
+            let byTestrun = try await store.transaction { try await $0.events(testrunID: "r1") }
+            #expect(byTestrun.map(\.id) == ["e1", "e2"])
+            let byType = try await store.transaction { try await $0.events(type: "task.claimed") }
+            #expect(byType.map(\.id) == ["e1", "e3"])
+            let byWorker = try await store.transaction { try await $0.events(worker: "rack1/n9-b") }
+            #expect(byWorker.map(\.id) == ["e3"])
+            let recent = try await store.transaction { try await $0.events(since: t0.addingTimeInterval(1)) }
+            #expect(recent.map(\.id) == ["e2", "e3"])
+            #expect(byTestrun[1].signature == "flash failed after <n> tries")
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func historyKeepsTheNewestRunsPerPackageAndSet(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            try await store.transaction { tx in
+                try await tx.recordHistory(
+                    (0..<7).map {
+                        HistoryRecord(package: "a", setName: "s1", deviceGroup: "phones", duration: .seconds(60 + $0), verdict: "PASS", testrunID: "r\($0)", finishedAt: t0.addingTimeInterval(Double($0)))
+                    } + [
+                        HistoryRecord(package: "a", setName: nil, deviceGroup: "phones", duration: .seconds(300), verdict: "PASS", testrunID: "r9", finishedAt: t0),
+                        HistoryRecord(package: "b", setName: "s1", deviceGroup: "tablets", duration: .seconds(5), verdict: "FAIL", testrunID: "r9", finishedAt: t0),
+                    ]
+                )
+            }
+            let history = try await store.transaction { try await $0.history(deviceGroup: "phones", packages: ["a", "b"], limitPerKey: 5) }
+            let sets = history.filter { $0.setName == "s1" }
+            #expect(sets.map(\.duration) == [66, 65, 64, 63, 62].map { Duration.seconds($0) })
+            #expect(history.filter { $0.setName == nil }.map(\.duration) == [.seconds(300)])
+            #expect(!history.contains { $0.package == "b" })
+        }
+    }
+}
