@@ -22,12 +22,14 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         }
         if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             guard let components = URLComponents(string: text), let host = components.host, !host.isEmpty else {
-                throw StoreError(.invalidURL, "database URL '\(Self.redacted(text))' has no host (use postgres://user:password@host:port/database)")
+                throw StoreError(
+                    .invalidURL, "database URL '\(Self.redacted(text))' has no host (use postgres://user:password@host:port/database)")
             }
             self = .postgres(url: text)
             return
         }
-        throw StoreError(.invalidURL, "database URL '\(Self.redacted(text))' is neither sqlite:///path nor postgres://user:password@host:port/database")
+        throw StoreError(
+            .invalidURL, "database URL '\(Self.redacted(text))' is neither sqlite:///path nor postgres://user:password@host:port/database")
     }
 
     /// The URL with any password hidden, for messages and logs.

@@ -61,9 +61,12 @@ public enum Migrations {
             let exists: Bool
             switch database.dialect {
             case .sqlite:
-                exists = try await !db.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ots_schema_versions'").all().isEmpty
+                exists = try await !db.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ots_schema_versions'").all()
+                    .isEmpty
             case .postgres:
-                exists = try await !db.raw("SELECT tablename FROM pg_tables WHERE tablename = 'ots_schema_versions' AND schemaname = current_schema()").all().isEmpty
+                exists = try await !db.raw(
+                    "SELECT tablename FROM pg_tables WHERE tablename = 'ots_schema_versions' AND schemaname = current_schema()"
+                ).all().isEmpty
             }
             guard exists else { return 0 }
             let row = try await db.raw("SELECT MAX(version) AS version FROM ots_schema_versions").first()

@@ -105,7 +105,9 @@ public struct HistoryRecord: Sendable, Hashable {
     public var testrunID: String
     public var finishedAt: Date
 
-    public init(package: String, setName: String?, deviceGroup: String, duration: Duration, verdict: String, testrunID: String, finishedAt: Date) {
+    public init(
+        package: String, setName: String?, deviceGroup: String, duration: Duration, verdict: String, testrunID: String, finishedAt: Date
+    ) {
         self.package = package
         self.setName = setName
         self.deviceGroup = deviceGroup
@@ -218,7 +220,8 @@ extension StoreTransaction {
     public func events(testrunID: String? = nil, worker: String? = nil, type: String? = nil, since: Date? = nil, limit: Int = 1000)
         async throws -> [EventRecord]
     {
-        var query = SQLQueryString("SELECT id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload FROM events WHERE 1 = 1")
+        var query = SQLQueryString(
+            "SELECT id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload FROM events WHERE 1 = 1")
         if let testrunID { query.appendInterpolation(" AND testrun_id = \(bind: testrunID)" as SQLQueryString) }
         if let worker { query.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
         if let type { query.appendInterpolation(" AND type = \(bind: type)" as SQLQueryString) }

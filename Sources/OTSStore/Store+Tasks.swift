@@ -25,7 +25,9 @@ public struct NewTask: Sendable, Hashable {
     public var work: String
     public var priority: Int
 
-    public init(id: String = UUID().uuidString.lowercased(), testrunID: String, sequence: Int, routingKey: String, work: String, priority: Int = 0) {
+    public init(
+        id: String = UUID().uuidString.lowercased(), testrunID: String, sequence: Int, routingKey: String, work: String, priority: Int = 0
+    ) {
         self.id = id
         self.testrunID = testrunID
         self.sequence = sequence

@@ -84,7 +84,9 @@ public struct SSHTarget: Sendable, Hashable, CustomStringConvertible {
             }
             host = rest[rest.index(after: rest.startIndex)..<close]
             let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw RunnerError(.invalidArgument, "target '\(text)': unexpected '\(after)' after the address")
             }
         } else if let colon = rest.lastIndex(of: ":") {

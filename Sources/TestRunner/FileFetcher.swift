@@ -55,14 +55,17 @@ struct FileFetcher {
     /// With an external executor and no getter: `cat` the file through it.
     private func readThroughExecutor(_ path: String, to destination: String) async -> String? {
         do {
-            let outcome = try await CommandRunner(scratchDirectory: commands.scratchDirectory, inlineLimit: 0, environment: commands.environment).run(
+            let outcome = try await CommandRunner(
+                scratchDirectory: commands.scratchDirectory, inlineLimit: 0, environment: commands.environment
+            ).run(
                 target.arguments(for: "cat -- " + path),
                 timeout: .seconds(GeneralAttributes.defaultTimeout),
                 environment: configuration.stepEnvironment
             )
             guard outcome.termination == .exited(0) else {
                 outcome.removeFiles()
-                return "cat exited with \(outcome.termination.returnCode): \(outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines))"
+                return
+                    "cat exited with \(outcome.termination.returnCode): \(outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines))"
             }
             try? FileManager.default.removeItem(atPath: destination)
             if let whole = outcome.stdout.overflowFile {

@@ -73,7 +73,8 @@ public struct Runner: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: configuration.resultsDirectory, withIntermediateDirectories: true)
         } catch {
-            throw RunnerError(.outputUnwritable, "cannot create the results folder \(configuration.resultsDirectory): \(error.localizedDescription)")
+            throw RunnerError(
+                .outputUnwritable, "cannot create the results folder \(configuration.resultsDirectory): \(error.localizedDescription)")
         }
         guard FileManager.default.isWritableFile(atPath: configuration.resultsDirectory) else {
             throw RunnerError(.outputUnwritable, "cannot write to the results folder \(configuration.resultsDirectory)")

@@ -75,9 +75,13 @@ struct BenchQueueCommand: AsyncParsableCommand {
         func rate(_ value: Double) -> String { String(format: "%10.0f /s", value) }
         print("store benchmark on \(store.dialect.rawValue) (\(url)): \(tasks) tasks, \(workers) workers, \(events) events")
         print("  raw bulk INSERT, task rows        \(rate(report.rawTaskInsertsPerSecond))")
-        print("  enqueue → claim → complete        \(rate(report.taskCyclesPerSecond))  (\(String(format: "%.1f", report.rawTaskInsertsPerSecond / report.taskCyclesPerSecond))× below the ceiling; \(report.tasksClaimedByMe) claimed here)")
+        print(
+            "  enqueue → claim → complete        \(rate(report.taskCyclesPerSecond))  (\(String(format: "%.1f", report.rawTaskInsertsPerSecond / report.taskCyclesPerSecond))× below the ceiling; \(report.tasksClaimedByMe) claimed here)"
+        )
         print("  raw bulk INSERT, event-sized rows \(rate(report.rawEventInsertsPerSecond))")
-        print("  monitor queue append (50 a batch) \(rate(report.eventAppendsPerSecond))  (\(String(format: "%.1f", report.rawEventInsertsPerSecond / report.eventAppendsPerSecond))× below the ceiling)")
+        print(
+            "  monitor queue append (50 a batch) \(rate(report.eventAppendsPerSecond))  (\(String(format: "%.1f", report.rawEventInsertsPerSecond / report.eventAppendsPerSecond))× below the ceiling)"
+        )
         print("  monitor queue consume (500 a batch)\(rate(report.eventConsumesPerSecond))")
     }
 }

@@ -30,7 +30,8 @@ struct BenchRunCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let definition = folder + "/tests.xml"
         try Data(Self.definition(steps: steps, stepsPerCase: stepsPerCase).utf8).write(to: URL(fileURLWithPath: definition))
-        let executable = CommandLine.arguments[0].hasPrefix("/")
+        let executable =
+            CommandLine.arguments[0].hasPrefix("/")
             ? CommandLine.arguments[0]
             : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
 
@@ -54,17 +55,24 @@ struct BenchRunCommand: AsyncParsableCommand {
             }
             wall.append(measured.wallSeconds)
             rss.append(Double(measured.peakRSSKilobytes) / 1024)
-            printError("run \(index)/\(repetitions): \(String(format: "%.2f", measured.wallSeconds)) s, \(String(format: "%.1f", Double(measured.peakRSSKilobytes) / 1024)) MiB")
+            printError(
+                "run \(index)/\(repetitions): \(String(format: "%.2f", measured.wallSeconds)) s, \(String(format: "%.1f", Double(measured.peakRSSKilobytes) / 1024)) MiB"
+            )
         }
         print("ots run over \(steps) /bin/true steps (\(stepsPerCase) a case), \(repetitions) runs")
-        print("  wall time: median \(String(format: "%.3f", median(wall))) s (min \(String(format: "%.3f", wall.min()!)), max \(String(format: "%.3f", wall.max()!)))")
+        print(
+            "  wall time: median \(String(format: "%.3f", median(wall))) s (min \(String(format: "%.3f", wall.min()!)), max \(String(format: "%.3f", wall.max()!)))"
+        )
         print("  per step:  median \(String(format: "%.2f", median(wall) * 1000 / Double(steps))) ms")
-        print("  floor (\(steps) × /bin/sh -c /bin/true spawned in a loop): median \(String(format: "%.3f", median(floor))) s; ots run takes \(String(format: "%.2f", median(wall) / median(floor)))× that")
+        print(
+            "  floor (\(steps) × /bin/sh -c /bin/true spawned in a loop): median \(String(format: "%.3f", median(floor))) s; ots run takes \(String(format: "%.2f", median(wall) / median(floor)))× that"
+        )
         print("  peak RSS:  median \(String(format: "%.1f", median(rss))) MiB (max \(String(format: "%.1f", rss.max()!)))")
     }
 
     static func definition(steps: Int, stepsPerCase: Int) -> String {
-        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testdefinition version=\"1.0\">\n  <suite name=\"bench\">\n    <set name=\"true\">\n"
+        var xml =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testdefinition version=\"1.0\">\n  <suite name=\"bench\">\n    <set name=\"true\">\n"
         var written = 0
         var caseNumber = 0
         while written < steps {

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a child process and measures it as a whole: wall time and the
@@ -25,7 +25,8 @@ struct ChildMeasurement {
         let started = ContinuousClock.now
         let rc = posix_spawn(&pid, arguments[0], &fileActions, nil, argv, environ)
         guard rc == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot start \(arguments[0]): \(String(cString: strerror(rc)))"])
+            throw CocoaError(
+                .executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot start \(arguments[0]): \(String(cString: strerror(rc)))"])
         }
         var status: Int32 = 0
         var usage = rusage()

@@ -1,5 +1,4 @@
 import Foundation
-
 import TestDefinition
 
 /// The exit codes of `ots run` and `ots validate`, those of testrunner-lite.

@@ -29,7 +29,9 @@ struct MigrateCommand: AsyncParsableCommand {
             if applied.isEmpty {
                 print("\(url): schema version \(before), up to date")
             } else {
-                print("\(url): schema version \(before) → \(Migrations.latestVersion) (applied \(applied.map(String.init).joined(separator: ", ")))")
+                print(
+                    "\(url): schema version \(before) → \(Migrations.latestVersion) (applied \(applied.map(String.init).joined(separator: ", ")))"
+                )
             }
         } catch let error as StoreError {
             printError("ots migrate: \(error.message)")

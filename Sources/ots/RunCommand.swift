@@ -42,7 +42,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("m"), .long], help: "Run only manual cases.")
     var manual = false
 
-    @Option(name: [.customShort("l"), .long], parsing: .unconditionalSingleValue, help: "Filter: [+|-]key=value[,value...] terms; keys testsuite, testset, feature, testcase, requirement, type, component.")
+    @Option(
+        name: [.customShort("l"), .long], parsing: .unconditionalSingleValue,
+        help: "Filter: [+|-]key=value[,value...] terms; keys testsuite, testset, feature, testcase, requirement, type, component.")
     var filter: [String] = []
 
     @Flag(name: [.customShort("c"), .long], help: "Do not validate against the schema (problems are printed as warnings).")
@@ -72,7 +74,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: [.customShort("E"), .long], help: "Run steps through this command; the step is its last argument.")
     var executor: String?
 
-    @Option(name: [.customShort("G"), .long], help: "Fetch files with this command; <FILE> is the file, <DEST> the results folder (appended when absent).")
+    @Option(
+        name: [.customShort("G"), .long],
+        help: "Fetch files with this command; <FILE> is the file, <DEST> the results folder (appended when absent).")
     var getter: String?
 
     @Option(name: [.customShort("C"), .long], help: "Run steps inside this chroot (needs root).")

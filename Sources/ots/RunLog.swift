@@ -18,7 +18,10 @@ struct RunLog: Sendable {
             info("Test set: \(set)")
         case .stepFinished(_, _, _, let step):
             if verbosity >= 2 {
-                log("DEBUG", "STEP: \(step.command) return \(step.returnCode.map(String.init) ?? "-") expected \(step.expectedResult) result \(step.result.rawValue)")
+                log(
+                    "DEBUG",
+                    "STEP: \(step.command) return \(step.returnCode.map(String.init) ?? "-") expected \(step.expectedResult) result \(step.result.rawValue)"
+                )
             }
             if verbosity >= 2 || printStepOutput {
                 for text in [step.stdout, step.stderr].compactMap({ $0 }) where !text.isEmpty {

@@ -34,7 +34,8 @@ import Testing
         struct Reversed: DistributionModel {
             var name: String { "reversed" }
             func plan(_ request: DistributionRequest) async throws -> DistributionPlan {
-                DistributionPlan(tasks: request.packages.reversed().map { TaskWork(packages: [.init(name: $0.name, location: $0.location)]) })
+                DistributionPlan(
+                    tasks: request.packages.reversed().map { TaskWork(packages: [.init(name: $0.name, location: $0.location)]) })
             }
         }
         let models = DistributionModels.builtIn.adding(Reversed())

@@ -17,7 +17,10 @@ import Testing
 
         let xml = try work.read("results.xml")
         #expect(xml.contains(#"<testresults version="1.0" environment="hardware""#))
-        #expect(xml.contains(#"<case name="passes" timeout="90" manual="false" insignificant="false" domain="demo" feature="shell" result="PASS" TC_ID="EX-1">"#))
+        #expect(
+            xml.contains(
+                #"<case name="passes" timeout="90" manual="false" insignificant="false" domain="demo" feature="shell" result="PASS" TC_ID="EX-1">"#
+            ))
         #expect(xml.contains(#"result="FAIL" failure_info="return code 1, expected 0""#))
         #expect(xml.contains("<stderr>broken\n</stderr>"))
         #expect(xml.contains(#"<step command="true" result="N/A" manual="false">"#))
@@ -113,7 +116,10 @@ import Testing
 
     @Test func anOutputThatIsAFolderExitsSevenAndRunsNothing() async throws {
         let work = try Workspace()
-        try work.write("touch.xml", #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>touch ran</step></case></set></suite></testdefinition>"#)
+        try work.write(
+            "touch.xml",
+            #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>touch ran</step></case></set></suite></testdefinition>"#
+        )
         try FileManager.default.createDirectory(atPath: work.file("out.xml"), withIntermediateDirectories: true)
         let result = try await OTSBinary.run(["run", "-a", "-f", "touch.xml", "-o", "out.xml"], in: work.path)
         #expect(result.status == 7)
@@ -125,7 +131,8 @@ import Testing
         let work = try Workspace()
         _ = try work.copyFixture("package.xml")
         let port = try closedPort()
-        let result = try await OTSBinary.run(["run", "-a", "-t", "nobody@127.0.0.1:\(port)", "-f", "package.xml", "-o", "r.xml"], in: work.path)
+        let result = try await OTSBinary.run(
+            ["run", "-a", "-t", "nobody@127.0.0.1:\(port)", "-f", "package.xml", "-o", "r.xml"], in: work.path)
         #expect(result.status == 2)
         #expect(result.stderr.hasPrefix("ots run: cannot reach the target nobody@127.0.0.1:\(port)"))
         #expect(!work.exists("r.xml"))
@@ -158,7 +165,10 @@ import Testing
 
     @Test func validateOnlyRunsNothing() async throws {
         let work = try Workspace()
-        try work.write("touch.xml", #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>touch ran</step></case></set></suite></testdefinition>"#)
+        try work.write(
+            "touch.xml",
+            #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>touch ran</step></case></set></suite></testdefinition>"#
+        )
         let result = try await OTSBinary.run(["run", "-A", "-f", "touch.xml"], in: work.path)
         #expect(result.status == 0)
         #expect(result.stdout == "touch.xml validates\n")

@@ -43,8 +43,10 @@ import Testing
             for _ in 0..<processes {
                 group.addTask {
                     try await OTSBinary.run(
-                        ["bench", "queue", "--database", database, "--tasks", "\(tasksEach)", "--workers", "3",
-                         "--events", "300", "--routing-key", "shared", "--json"],
+                        [
+                            "bench", "queue", "--database", database, "--tasks", "\(tasksEach)", "--workers", "3",
+                            "--events", "300", "--routing-key", "shared", "--json",
+                        ],
                         in: work.path
                     )
                 }
@@ -67,6 +69,9 @@ import Testing
         }
         await store.close()
         #expect(rows.count == processes * tasksEach)
-        #expect(try rows.allSatisfy { try $0.decode(column: "state", as: String.self) == "finished" && $0.decode(column: "attempts", as: Int.self) == 1 })
+        #expect(
+            try rows.allSatisfy {
+                try $0.decode(column: "state", as: String.self) == "finished" && $0.decode(column: "attempts", as: Int.self) == 1
+            })
     }
 }

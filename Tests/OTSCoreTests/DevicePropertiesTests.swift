@@ -44,7 +44,8 @@ import Testing
     }
 
     @Test func aSignificantFailureFails() {
-        let decision = VerdictRules().decide(expectedPackages: ["a"], tasks: [Outcome(packagesWithResults: ["a"], failedSignificantCases: 1)])
+        let decision = VerdictRules().decide(
+            expectedPackages: ["a"], tasks: [Outcome(packagesWithResults: ["a"], failedSignificantCases: 1)])
         #expect(decision.verdict == .fail)
         #expect(decision.errorCategory == nil)
     }

@@ -61,9 +61,12 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<3 {
                     group.addTask {
-                        while try await store.consume(consumer: "monitor", limit: 7, { _, batch in
-                            seen.add(batch.map(\.eventID))
-                        }) > 0 {}
+                        while try await store.consume(
+                            consumer: "monitor", limit: 7,
+                            { _, batch in
+                                seen.add(batch.map(\.eventID))
+                            }) > 0
+                        {}
                     }
                 }
                 try await group.waitForAll()

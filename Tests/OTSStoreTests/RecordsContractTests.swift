@@ -10,12 +10,23 @@ import Testing
         try await withStore(engine) { store, _ in
             let start = Date(timeIntervalSince1970: 1_800_000_000)
             try await store.transaction { tx in
-                try await tx.upsertWorker(WorkerRecord(host: "rack1", instanceName: "n9-a", version: "0.1.0", deviceGroup: "phones", deviceName: "n9", state: "online", lastHeartbeat: start, registeredAt: start))
-                try await tx.upsertWorker(WorkerRecord(host: "rack1", instanceName: "n9-b", version: "0.1.0", deviceGroup: "phones", state: "online", lastHeartbeat: start, registeredAt: start))
+                try await tx.upsertWorker(
+                    WorkerRecord(
+                        host: "rack1", instanceName: "n9-a", version: "0.1.0", deviceGroup: "phones", deviceName: "n9", state: "online",
+                        lastHeartbeat: start, registeredAt: start))
+                try await tx.upsertWorker(
+                    WorkerRecord(
+                        host: "rack1", instanceName: "n9-b", version: "0.1.0", deviceGroup: "phones", state: "online", lastHeartbeat: start,
+                        registeredAt: start))
                 // Registering again updates, it does not add.
-                try await tx.upsertWorker(WorkerRecord(host: "rack1", instanceName: "n9-a", version: "0.2.0", deviceGroup: "phones", deviceName: "n9", deviceID: "0042", state: "online", lastHeartbeat: start, registeredAt: start))
+                try await tx.upsertWorker(
+                    WorkerRecord(
+                        host: "rack1", instanceName: "n9-a", version: "0.2.0", deviceGroup: "phones", deviceName: "n9", deviceID: "0042",
+                        state: "online", lastHeartbeat: start, registeredAt: start))
             }
-            let beat = try await store.transaction { try await $0.heartbeat(workerID: "rack1/n9-a", state: "busy", at: start.addingTimeInterval(10)) }
+            let beat = try await store.transaction {
+                try await $0.heartbeat(workerID: "rack1/n9-a", state: "busy", at: start.addingTimeInterval(10))
+            }
             #expect(beat)
             let unknown = try await store.transaction { try await $0.heartbeat(workerID: "rack9/ghost", state: "busy") }
             #expect(!unknown)
@@ -53,9 +64,15 @@ import Testing
         try await withStore(engine) { store, _ in
             let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             let events = [
-                EventRecord(id: "e1", type: "task.claimed", emittedAt: t0, receivedAt: t0, testrunID: "r1", taskID: "t1", worker: "rack1/n9-a", payload: "{}"),
-                EventRecord(id: "e2", type: "failure", emittedAt: t0, receivedAt: t0.addingTimeInterval(1), testrunID: "r1", worker: "rack1/n9-a", signature: "flash failed after <n> tries", payload: "{}"),
-                EventRecord(id: "e3", type: "task.claimed", emittedAt: t0, receivedAt: t0.addingTimeInterval(2), testrunID: "r2", worker: "rack1/n9-b", payload: "{}"),
+                EventRecord(
+                    id: "e1", type: "task.claimed", emittedAt: t0, receivedAt: t0, testrunID: "r1", taskID: "t1", worker: "rack1/n9-a",
+                    payload: "{}"),
+                EventRecord(
+                    id: "e2", type: "failure", emittedAt: t0, receivedAt: t0.addingTimeInterval(1), testrunID: "r1", worker: "rack1/n9-a",
+                    signature: "flash failed after <n> tries", payload: "{}"),
+                EventRecord(
+                    id: "e3", type: "task.claimed", emittedAt: t0, receivedAt: t0.addingTimeInterval(2), testrunID: "r2",
+                    worker: "rack1/n9-b", payload: "{}"),
             ]
             let first = try await store.transaction { try await $0.storeEvents(events) }
             let again = try await store.transaction { try await $0.storeEvents(events) }
@@ -80,10 +97,16 @@ import Testing
             try await store.transaction { tx in
                 try await tx.recordHistory(
                     (0..<7).map {
-                        HistoryRecord(package: "a", setName: "s1", deviceGroup: "phones", duration: .seconds(60 + $0), verdict: "PASS", testrunID: "r\($0)", finishedAt: t0.addingTimeInterval(Double($0)))
+                        HistoryRecord(
+                            package: "a", setName: "s1", deviceGroup: "phones", duration: .seconds(60 + $0), verdict: "PASS",
+                            testrunID: "r\($0)", finishedAt: t0.addingTimeInterval(Double($0)))
                     } + [
-                        HistoryRecord(package: "a", setName: nil, deviceGroup: "phones", duration: .seconds(300), verdict: "PASS", testrunID: "r9", finishedAt: t0),
-                        HistoryRecord(package: "b", setName: "s1", deviceGroup: "tablets", duration: .seconds(5), verdict: "FAIL", testrunID: "r9", finishedAt: t0),
+                        HistoryRecord(
+                            package: "a", setName: nil, deviceGroup: "phones", duration: .seconds(300), verdict: "PASS", testrunID: "r9",
+                            finishedAt: t0),
+                        HistoryRecord(
+                            package: "b", setName: "s1", deviceGroup: "tablets", duration: .seconds(5), verdict: "FAIL", testrunID: "r9",
+                            finishedAt: t0),
                     ]
                 )
             }

@@ -116,10 +116,15 @@ import Testing
         try await withStore(engine) { store, _ in
             _ = try await testrun(store, tasks: 1)
             let now = Date()
-            let task = try #require(try await store.transaction { try await $0.claim(owner: "w1", routingKeys: ["phones"], lease: .seconds(10), at: now) })
-            let ownerRenews = try await store.transaction { try await $0.renewLease(taskID: task.id, owner: "w1", lease: .seconds(30), at: now) }
+            let task = try #require(
+                try await store.transaction { try await $0.claim(owner: "w1", routingKeys: ["phones"], lease: .seconds(10), at: now) })
+            let ownerRenews = try await store.transaction {
+                try await $0.renewLease(taskID: task.id, owner: "w1", lease: .seconds(30), at: now)
+            }
             #expect(ownerRenews)
-            let otherRenews = try await store.transaction { try await $0.renewLease(taskID: task.id, owner: "w2", lease: .seconds(30), at: now) }
+            let otherRenews = try await store.transaction {
+                try await $0.renewLease(taskID: task.id, owner: "w2", lease: .seconds(30), at: now)
+            }
             #expect(!otherRenews)
             let renewed = try #require(try await store.transaction { try await $0.task(id: task.id) })
             #expect(renewed.leaseExpiresAt.map { abs($0.timeIntervalSince(now) - 30) < 0.01 } == true)
@@ -127,7 +132,9 @@ import Testing
                 try await store.transaction { try await $0.finish(taskID: task.id, owner: "w2", state: .finished, verdict: "PASS") }
             }
             #expect(error?.code == .conflict)
-            let done = try await store.transaction { try await $0.finish(taskID: task.id, owner: "w1", state: .failed, errorCategory: "device", errorMessage: "flash failed") }
+            let done = try await store.transaction {
+                try await $0.finish(taskID: task.id, owner: "w1", state: .failed, errorCategory: "device", errorMessage: "flash failed")
+            }
             #expect(done.state == .failed)
             #expect(done.errorCategory == "device")
             let renewsEnded = try await store.transaction { try await $0.renewLease(taskID: task.id, owner: "w1", lease: .seconds(30)) }
@@ -140,16 +147,18 @@ import Testing
         try await withStore(engine) { store, _ in
             _ = try await testrun(store, tasks: 1)
             let start = Date()
-            let first = try #require(try await store.transaction { try await $0.claim(owner: "dies", routingKeys: ["phones"], lease: .seconds(30), at: start) })
+            let first = try #require(
+                try await store.transaction { try await $0.claim(owner: "dies", routingKeys: ["phones"], lease: .seconds(30), at: start) })
             // Before the lease runs out nothing happens.
             #expect(try await store.sweepExpiredLeases(maxAttempts: 2, at: start.addingTimeInterval(29)).isEmpty)
             // After it, the task goes back to the queue once...
             let swept = try await store.sweepExpiredLeases(maxAttempts: 2, at: start.addingTimeInterval(31))
             #expect(swept.map(\.1) == [.requeued])
             #expect(swept.first?.0.state == .queued)
-            let second = try #require(try await store.transaction {
-                try await $0.claim(owner: "also-dies", routingKeys: ["phones"], lease: .seconds(30), at: start.addingTimeInterval(32))
-            })
+            let second = try #require(
+                try await store.transaction {
+                    try await $0.claim(owner: "also-dies", routingKeys: ["phones"], lease: .seconds(30), at: start.addingTimeInterval(32))
+                })
             #expect(second.id == first.id)
             #expect(second.attempts == 2)
             // ...and fails when its attempts are used up.
@@ -157,7 +166,9 @@ import Testing
             #expect(final.map(\.1) == [.failed])
             #expect(final.first?.0.errorCategory == "infrastructure")
             // The worker that lost it can no longer renew or finish it.
-            let renewsLost = try await store.transaction { try await $0.renewLease(taskID: first.id, owner: "also-dies", lease: .seconds(30)) }
+            let renewsLost = try await store.transaction {
+                try await $0.renewLease(taskID: first.id, owner: "also-dies", lease: .seconds(30))
+            }
             #expect(!renewsLost)
         }
     }
@@ -166,7 +177,8 @@ import Testing
     func cancellingATestrunCancelsItsOpenTasks(engine: Engine) async throws {
         try await withStore(engine) { store, _ in
             let id = try await testrun(store, tasks: 3)
-            let claimed = try #require(try await store.transaction { try await $0.claim(owner: "w", routingKeys: ["phones"], lease: .seconds(30)) })
+            let claimed = try #require(
+                try await store.transaction { try await $0.claim(owner: "w", routingKeys: ["phones"], lease: .seconds(30)) })
             _ = try await store.transaction { try await $0.finish(taskID: claimed.id, owner: "w", state: .finished, verdict: "PASS") }
             let cancelled = try await store.transaction { try await $0.cancelTasks(testrunID: id) }
             #expect(cancelled.count == 2)

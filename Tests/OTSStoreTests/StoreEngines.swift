@@ -1,6 +1,6 @@
 import Foundation
-import SQLKit
 import Logging
+import SQLKit
 import Testing
 
 @testable import OTSStore
@@ -70,7 +70,10 @@ func withStore<R: Sendable>(_ engine: Engine, _ body: (Store, DatabaseURL) async
 }
 
 @Suite struct PostgresAvailability {
-    @Test(.disabled(if: Engine.postgresURL == nil, "OTS_TEST_POSTGRES_URL is not set: the storage contract runs on SQLite only (./scripts/test.sh provides PostgreSQL)"))
+    @Test(
+        .disabled(
+            if: Engine.postgresURL == nil,
+            "OTS_TEST_POSTGRES_URL is not set: the storage contract runs on SQLite only (./scripts/test.sh provides PostgreSQL)"))
     func postgresContractRuns() {
         #expect(Engine.available.contains(.postgres))
     }

@@ -59,7 +59,8 @@ import Testing
         #expect(event.kind == .send)
         #expect(event.resource == "ready")
         #expect(event.timeout == 5)
-        #expect(event.params == [EventParam(type: .string, name: "who", value: "me"), EventParam(type: .number, name: "count", value: "2")])
+        #expect(
+            event.params == [EventParam(type: .string, name: "who", value: "me"), EventParam(type: .number, name: "count", value: "2")])
         #expect(first.get == [FetchFile(path: "/tmp/case-measure.txt", deleteAfter: true, measurement: true)])
 
         let second = set.cases[1]
@@ -157,22 +158,38 @@ import Testing
 
     @Test(arguments: [
         ("<testdefinition version='1'/>", "<testdefinition> needs at least one <suite>"),
-        ("<testdefinition version='1'><suite name='s'/><hwiddetect>x</hwiddetect></testdefinition>",
-         "<hwiddetect> must come before <suite> in <testdefinition>"),
-        ("<testdefinition version='1'><suite name='s'><set name='t'>text</set></suite></testdefinition>",
-         "<set> may not hold text"),
-        ("<testdefinition version='1'><suite name='s'><set name='t'><case name='c'><step>a<b/></step></case></set></suite></testdefinition>",
-         "<step> holds text only, not <b>"),
-        ("<testdefinition version='1'><suite name='s'><set name='t'><get/></set></suite></testdefinition>",
-         "<get> needs at least one <file>"),
-        ("<testdefinition version='1'><suite name='s'><set name='t'><case name='c'><event resource='r'/></case></set></suite></testdefinition>",
-         "<event> is missing the required attribute 'type'"),
-        ("<testdefinition version='1'><suite name='s'><set name='t'><case name='c'><event type='shout' resource='r'/></case></set></suite></testdefinition>",
-         "attribute 'type' of <event> must be one of 'send', 'wait', not 'shout'"),
-        ("<testdefinition version='1'><suite name='s'/><suite name='s'/></testdefinition>",
-         "duplicate suite name 's' in this test definition (first at line 1)"),
-        ("<testdefinition version='1'><suite name='s'><set name='t'><case name='c' bugzilla_id='0'/></set></suite></testdefinition>",
-         "attribute 'bugzilla_id' of <case> must be a positive integer, not '0'"),
+        (
+            "<testdefinition version='1'><suite name='s'/><hwiddetect>x</hwiddetect></testdefinition>",
+            "<hwiddetect> must come before <suite> in <testdefinition>"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'><set name='t'>text</set></suite></testdefinition>",
+            "<set> may not hold text"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'><set name='t'><case name='c'><step>a<b/></step></case></set></suite></testdefinition>",
+            "<step> holds text only, not <b>"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'><set name='t'><get/></set></suite></testdefinition>",
+            "<get> needs at least one <file>"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'><set name='t'><case name='c'><event resource='r'/></case></set></suite></testdefinition>",
+            "<event> is missing the required attribute 'type'"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'><set name='t'><case name='c'><event type='shout' resource='r'/></case></set></suite></testdefinition>",
+            "attribute 'type' of <event> must be one of 'send', 'wait', not 'shout'"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'/><suite name='s'/></testdefinition>",
+            "duplicate suite name 's' in this test definition (first at line 1)"
+        ),
+        (
+            "<testdefinition version='1'><suite name='s'><set name='t'><case name='c' bugzilla_id='0'/></set></suite></testdefinition>",
+            "attribute 'bugzilla_id' of <case> must be a positive integer, not '0'"
+        ),
     ])
     func schemaRule(xml: String, message: String) throws {
         let errors = try #require(throws: DefinitionErrors.self) {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -8,7 +8,8 @@ import TestDefinition
     @Test func commandsBecomeArgumentVectors() throws {
         #expect(ExecutionTarget.local.arguments(for: "echo $HOME") == ["/bin/sh", "-c", "echo $HOME"])
         #expect(ExecutionTarget.chroot("/srv/root").arguments(for: "ls") == ["chroot", "/srv/root", "/bin/sh", "-c", "ls"])
-        #expect(ExecutionTarget.external(["/usr/bin/ssh", "user@target"]).arguments(for: "ls -l") == ["/usr/bin/ssh", "user@target", "ls -l"])
+        #expect(
+            ExecutionTarget.external(["/usr/bin/ssh", "user@target"]).arguments(for: "ls -l") == ["/usr/bin/ssh", "user@target", "ls -l"])
         let ssh = try SSHTarget(parsing: "tester@device:2222")
         let arguments = ExecutionTarget.ssh(ssh).arguments(for: "uname -a")
         #expect(arguments.first == "ssh")
@@ -16,13 +17,14 @@ import TestDefinition
         #expect(arguments.contains("BatchMode=yes"))
     }
 
-    @Test(arguments: [
-        ("host", nil, "host", nil),
-        ("user@host", "user", "host", nil),
-        ("user@10.0.0.1:2222", "user", "10.0.0.1", 2222),
-        ("[::1]:22", nil, "::1", 22),
-        ("me@[fe80::1]", "me", "fe80::1", nil),
-    ] as [(String, String?, String, Int?)])
+    @Test(
+        arguments: [
+            ("host", nil, "host", nil),
+            ("user@host", "user", "host", nil),
+            ("user@10.0.0.1:2222", "user", "10.0.0.1", 2222),
+            ("[::1]:22", nil, "::1", 22),
+            ("me@[fe80::1]", "me", "fe80::1", nil),
+        ] as [(String, String?, String, Int?)])
     func parsesTargets(text: String, user: String?, host: String, port: Int?) throws {
         let target = try SSHTarget(parsing: text)
         #expect(target.user == user)

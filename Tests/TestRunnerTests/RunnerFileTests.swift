@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -125,7 +125,11 @@ import TestDefinition
 @Suite struct MeasurementFileTests {
     @Test func readsMeasurementsAndSkipsCommentsAndBlankLines() throws {
         let values = try MeasurementFile.measurements(in: "# boot times\n\nboot;1.5;s;\n  skipped;1;s\ncpu; 30 ; % ;10;90\n", file: "m")
-        #expect(values == [TestMeasurement(name: "boot", value: 1.5, unit: "s"), TestMeasurement(name: "cpu", value: 30, unit: "%", target: 10, failure: 90)])
+        #expect(
+            values == [
+                TestMeasurement(name: "boot", value: 1.5, unit: "s"),
+                TestMeasurement(name: "cpu", value: 30, unit: "%", target: 10, failure: 90),
+            ])
     }
 
     @Test(arguments: [
@@ -159,7 +163,8 @@ import TestDefinition
     }
 
     @Test func seriesTimestampsInLocalTimeWithFractions() throws {
-        let series = try MeasurementFile.series(in: "Temperature;C;60;70\n2011-03-07T11:16:11;22.5\n2011-04-22T17:05:10.012304;49.06\n", file: "s")
+        let series = try MeasurementFile.series(
+            in: "Temperature;C;60;70\n2011-03-07T11:16:11;22.5\n2011-04-22T17:05:10.012304;49.06\n", file: "s")
         #expect(series.name == "Temperature")
         #expect(series.points.map(\.value) == [22.5, 49.06])
         var calendar = Calendar(identifier: .gregorian)

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
+import Synchronization
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -20,7 +21,8 @@ struct RunnerHarness {
 
     /// Wraps cases in a suite and a set when the text has no testdefinition.
     func definition(_ xml: String) throws -> TestDefinition {
-        let document = xml.contains("<testdefinition")
+        let document =
+            xml.contains("<testdefinition")
             ? xml
             : "<testdefinition version=\"1.0\"><suite name=\"s\"><set name=\"t\">\(xml)</set></suite></testdefinition>"
         return try DefinitionParser().parse(Data(document.utf8), file: "inline.xml")
@@ -52,8 +54,6 @@ final class EventLog: Sendable {
     func append(_ event: RunEvent) { storage.withLock { $0.append(event) } }
     var events: [RunEvent] { storage.withLock { $0 } }
 }
-
-import Synchronization
 
 extension TestResults {
     func `case`(_ name: String) -> CaseResult? {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -99,7 +99,9 @@ import TestDefinition
         #expect(slow.steps[0].returnCode == 15)
         #expect(slow.steps[1].result == .notApplicable)
         #expect(results.case("next")?.result == .pass)
-        let child = try #require(Int32(try String(contentsOfFile: harness.folder.file("child"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let child = try #require(
+            Int32(try String(contentsOfFile: harness.folder.file("child"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        )
         try await expectGone(child)
     }
 
@@ -222,7 +224,8 @@ import TestDefinition
         // The background process lived through its own case...
         #expect(results.case("starts")?.result == .pass)
         // ...and was killed after it.
-        let pid = try #require(Int32(try String(contentsOfFile: harness.folder.file("bg"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(try String(contentsOfFile: harness.folder.file("bg"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         try await expectGone(pid)
     }
 

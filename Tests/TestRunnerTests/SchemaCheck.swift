@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -36,6 +36,7 @@ enum SchemaCheck {
         try xml.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let outcome = try await TestCommand.run([xmllint, "--noout", "--schema", schema, file])
-        #expect(outcome.termination == .exited(0), "results do not follow the schema: \(outcome.stderr.text)", sourceLocation: sourceLocation)
+        #expect(
+            outcome.termination == .exited(0), "results do not follow the schema: \(outcome.stderr.text)", sourceLocation: sourceLocation)
     }
 }

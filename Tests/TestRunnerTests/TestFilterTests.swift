@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -46,7 +46,10 @@ import TestDefinition
 
     @Test(arguments: [
         ("testcase", "filter term 'testcase' needs the form [+|-]key=value"),
-        ("colour=red", "filter term 'colour=red': unknown key 'colour' (use one of testsuite, testset, testcase, feature, requirement, type, component)"),
+        (
+            "colour=red",
+            "filter term 'colour=red': unknown key 'colour' (use one of testsuite, testset, testcase, feature, requirement, type, component)"
+        ),
         ("testcase=", "filter term 'testcase=' has no value"),
         ("type=\"open", "filter 'type=\"open' has an unclosed quote"),
     ])
