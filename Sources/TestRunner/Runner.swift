@@ -178,7 +178,7 @@ private struct Execution {
             if let onlySets = configuration.onlySets, !onlySets.contains(where: { $0.suite == suite.name }) {
                 continue
             }
-            let suiteAttributes = suite.attributes.inheriting(from: GeneralAttributes(name: suite.name))
+            let suiteAttributes = Self.written(suite.attributes)
             var suiteResult = SuiteResult(attributes: suiteAttributes, description: suite.descriptionText)
             for set in suite.sets {
                 if let setResult = try await run(set, in: suite) {
