@@ -10,6 +10,21 @@ import Foundation
 /// declaration (UTF-8 and ISO-8859-1 among others); entities are decoded.
 enum XMLTreeReader {
     static func read(_ data: Data, file: String) throws(DefinitionError) -> XMLElement {
+        // The parser drops entities declared in a DTD without a word, which
+        // would change step commands; refuse them instead.
+        if let range = data.firstRange(of: Data("<!ENTITY".utf8)) {
+            let offset = range.lowerBound - data.startIndex
+            let before = data[data.startIndex..<range.lowerBound]
+            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
+            let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 - data.startIndex + 1 } ?? 0
+            let name = String(decoding: data[range.upperBound...].prefix(200), as: UTF8.self)
+                .split(whereSeparator: { $0.isWhitespace }).first.map(String.init) ?? "?"
+            throw DefinitionError(
+                .malformed,
+                at: SourceLocation(file: file, line: line, column: offset - lineStart + 1),
+                "entity declarations are not supported (entity '\(name)'): write the text out in the document"
+            )
+        }
         let delegate = Delegate(file: file, data: data)
         let parser = XMLParser(data: data)
         parser.shouldResolveExternalEntities = false

@@ -149,6 +149,7 @@ public struct CommandRunner: Sendable {
             )
         } catch {
             try? stdoutFD.close()
+            try? FileManager.default.removeItem(atPath: stdoutPath)
             throw error
         }
 
@@ -193,22 +194,16 @@ public struct CommandRunner: Sendable {
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
-                    if state.value.withLock({ !$0.finished }) {
-                        await onTimeout?(false)
-                    }
-                    state.value.withLock { state in
-                        guard !state.finished, let group = state.processGroup else { return }
+                    // From here the command has overrun, whatever happens next.
+                    let overran = state.value.withLock { state -> Bool in
+                        guard !state.finished else { return false }
                         state.timedOut = true
-                        _ = kill(-group, SIGTERM)
+                        return true
                     }
+                    guard overran else { return nil }
+                    try await Self.signalGroup(state, SIGTERM, hard: false, alongside: onTimeout)
                     try await Task.sleep(for: killGrace)
-                    if state.value.withLock({ !$0.finished }) {
-                        await onTimeout?(true)
-                    }
-                    state.value.withLock { state in
-                        guard !state.finished, let group = state.processGroup else { return }
-                        _ = kill(-group, SIGKILL)
-                    }
+                    try await Self.signalGroup(state, SIGKILL, hard: true, alongside: onTimeout)
                     return nil
                 }
                 while let next = try await group.next() {
@@ -235,6 +230,29 @@ public struct CommandRunner: Sendable {
             start: start,
             end: end
         )
+    }
+
+    /// Sends a signal to the command's process group once its id is known
+    /// (a timeout can come before the spawn has reported it), while the
+    /// remote stop, if any, runs alongside rather than first.
+    private static func signalGroup(
+        _ state: RunState,
+        _ signal: Int32,
+        hard: Bool,
+        alongside remoteStop: (@Sendable (_ hard: Bool) async -> Void)?
+    ) async throws {
+        async let remote: Void = { if let remoteStop { await remoteStop(hard) } }()
+        while true {
+            let sent = state.value.withLock { state -> Bool? in
+                if state.finished { return nil }
+                guard let group = state.processGroup else { return false }
+                _ = kill(-group, signal)
+                return true
+            }
+            if sent != false { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await remote
     }
 
     /// Shared between the task that runs the command and the one that

@@ -89,6 +89,9 @@ public struct SSHTarget: Sendable, Hashable, CustomStringConvertible {
             } else if !after.isEmpty {
                 throw RunnerError(.invalidArgument, "target '\(text)': unexpected '\(after)' after the address")
             }
+        } else if rest.filter({ $0 == ":" }).count > 1 {
+            // An IPv6 address without brackets has no port.
+            host = rest
         } else if let colon = rest.lastIndex(of: ":") {
             host = rest[..<colon]
             portText = rest[rest.index(after: colon)...]

@@ -28,25 +28,22 @@ struct FileFetcher {
             return await run(arguments, expecting: destination)
         }
         switch target {
-        case .local, .chroot:
-            let source = target.localPath(of: path) ?? path
-            let script = "cp -- " + Self.pathWords(source) + " " + Self.shellQuoted(folder + "/")
+        case .local:
+            let script = "cp -- " + Self.pathWords(path) + " " + Self.shellQuoted(folder + "/")
             return await run(["/bin/sh", "-c", script], expecting: destination)
         case .ssh(let ssh):
             return await run(ssh.scpArguments(remote: path, local: destination), expecting: destination)
-        case .external:
+        case .chroot, .external:
+            // Read inside the target, so a chroot's paths, links and shell
+            // expansions stay inside it.
             return await readThroughExecutor(path, to: destination)
         }
     }
 
     /// Removes the file on the target (`delete_after`).
     func delete(_ path: String) async {
-        let arguments: [String]
-        if case .chroot = target, let local = target.localPath(of: path) {
-            arguments = ["/bin/sh", "-c", "rm -f -- " + Self.pathWords(local)]
-        } else {
-            arguments = target.arguments(for: "rm -f -- " + path)
-        }
+        // The same words as the copy: a path with spaces is one file.
+        let arguments = target.arguments(for: "rm -f -- " + Self.pathWords(path))
         if let outcome = try? await commands.run(arguments, timeout: .seconds(GeneralAttributes.defaultTimeout)) {
             outcome.removeFiles()
         }
@@ -58,7 +55,7 @@ struct FileFetcher {
             let outcome = try await CommandRunner(
                 scratchDirectory: commands.scratchDirectory, inlineLimit: 0, environment: commands.environment
             ).run(
-                target.arguments(for: "cat -- " + path),
+                target.arguments(for: "cat -- " + Self.pathWords(path)),
                 timeout: .seconds(GeneralAttributes.defaultTimeout),
                 environment: configuration.stepEnvironment
             )
@@ -67,8 +64,14 @@ struct FileFetcher {
                 return
                     "cat exited with \(outcome.termination.returnCode): \(outcome.stderr.text.trimmingCharacters(in: .whitespacesAndNewlines))"
             }
-            try? FileManager.default.removeItem(atPath: destination)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: destination, isDirectory: &isDirectory), isDirectory.boolValue {
+                outcome.removeFiles()
+                return "\(destination) is a folder"
+            }
             if let whole = outcome.stdout.overflowFile {
+                // Only a regular file of the same name is ever replaced.
+                try? FileManager.default.removeItem(atPath: destination)
                 try FileManager.default.moveItem(atPath: whole, toPath: destination)
             } else {
                 FileManager.default.createFile(atPath: destination, contents: Data())
@@ -97,6 +100,12 @@ struct FileFetcher {
         } catch {
             return "\(error)"
         }
+    }
+
+    /// Whether a fetched file's name can be kept in the results folder
+    /// (not empty, `.` or `..`).
+    static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/")
     }
 
     /// A path from the definition as shell words: left as written, so

@@ -163,7 +163,9 @@ private struct Execution {
         }
         if let detect = definition.hwiddetect {
             results.hwiddetect = detect
-            hardwareID = await query(detect).map(Self.withoutControlCharacters)
+            hardwareID = await query(detect, firstLineOnly: false).map {
+                Self.withoutControlCharacters($0).trimmingCharacters(in: .whitespaces)
+            }.flatMap { $0.isEmpty ? nil : $0 }
             if let hardwareID {
                 logger.debug("detected hardware id '\(hardwareID)'")
             } else {
@@ -211,13 +213,15 @@ private struct Execution {
         return outcome.termination == .exited(0)
     }
 
-    /// Runs a short command on the target; its first line, or nil when it failed.
-    private func query(_ command: String) async -> String? {
+    /// Runs a short command on the target; its trimmed output (or first
+    /// line), or nil when it failed.
+    private func query(_ command: String, firstLineOnly: Bool = true) async -> String? {
         guard let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
         else { return nil }
         outcome.removeFiles()
         guard outcome.termination == .exited(0) else { return nil }
         let text = outcome.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard firstLineOnly else { return text.replacingOccurrences(of: "\n", with: " ") }
         return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
     }
 
@@ -467,6 +471,9 @@ private struct Execution {
         label: String,
         groups: WritableKeyPath<Execution, [Int32]>
     ) async throws -> StepResult {
+        // A timeout of more than a year is taken as a year (and cannot
+        // overflow the clock).
+        let seconds = min(seconds, 365 * 86_400)
         let remote = RemoteStep(target: target, commands: commands)
         let stopRemote: (@Sendable (Bool) async -> Void)?
         if target.isRemote {
@@ -543,10 +550,21 @@ private struct Execution {
             }
         }
         if result.result == .pass, step.control == "reboot" || rebootExpected, let group = context.postReboot {
-            try await waitForTarget()
+            if let lost = await waitForTarget() {
+                // The target did not come back: everything after fails
+                // without running, and the results are still written.
+                abort = lost
+                result.result = .fail
+                result.failureInfo = lost == .interrupted ? "interrupted while waiting for the target" : "the target did not come back within 300 s after the reboot"
+                onEvent(.stepFinished(suite: context.suite, set: context.set, case: context.caseName, step: result))
+                return result
+            }
             let timeout = group.timeout ?? StepGroup.defaultTimeout
+            // Post-reboot steps do not start post-reboot steps of their own.
+            var inner = context
+            inner.postReboot = nil
             for rebootStep in group.steps {
-                var rebootResult = try await execute(rebootStep, timeout: timeout, context: context, label: "post_reboot", groups: groups)
+                var rebootResult = try await execute(rebootStep, timeout: timeout, context: inner, label: "post_reboot", groups: groups)
                 rebootResult.manual = nil
                 result.postRebootSteps.append(rebootResult)
                 if rebootResult.result == .fail {
@@ -567,21 +585,27 @@ private struct Execution {
         return ""
     }
 
-    /// After a reboot: wait until the target answers again (up to five minutes).
-    private func waitForTarget() async throws {
-        guard target.isRemote else { return }
+    /// After a reboot: wait until the target answers again (up to five
+    /// minutes); nil when it does, else why the run must stop.
+    private func waitForTarget() async -> RunAbort? {
+        guard target.isRemote else { return nil }
         let deadline = ContinuousClock.now + .seconds(300)
         while ContinuousClock.now < deadline {
-            if await targetAnswers() { return }
-            try await Task.sleep(for: .seconds(2))
+            if Task.isCancelled { return .interrupted }
+            if await targetAnswers() { return nil }
+            do {
+                try await Task.sleep(for: .seconds(2))
+            } catch {
+                return .interrupted
+            }
         }
-        throw RunnerError(.connectionFailure, "the target did not come back within 300 s after a reboot")
+        return .connectionLost
     }
 
     private func judgeManually(_ step: Step, testCase: TestCase, context: SetContext) async -> StepResult {
         let start = Date()
         var outcome: TestOutcome?
-        if let manualJudge {
+        if let manualJudge, !Task.isCancelled {
             outcome = await manualJudge(
                 ManualPrompt(
                     suite: context.suite,
@@ -699,7 +723,15 @@ private struct Execution {
         var fetched = Fetched()
         for file in files {
             let name = (file.path as NSString).lastPathComponent
-            let destination = configuration.resultsDirectory + "/" + (name.isEmpty ? "file" : name)
+            guard FileFetcher.isSafeName(name) else {
+                let message = "could not fetch \(file.path): '\(name)' is not a file name to keep in the results folder"
+                onEvent(.warning(message))
+                if file.measurement || file.series {
+                    fetched.failure = fetched.failure ?? "Failed to process measurement file: \(message)"
+                }
+                continue
+            }
+            let destination = configuration.resultsDirectory + "/" + name
             if let problem = await FileFetcher(configuration: configuration, commands: commands).copy(file.path, to: destination) {
                 let message = "could not fetch \(file.path): \(problem)"
                 onEvent(.warning(message))

@@ -8,7 +8,11 @@ enum InterruptibleTask {
         let sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { task.cancel() }
+            source.setEventHandler {
+                // A second signal ends the process at once.
+                if task.isCancelled { exit(130) }
+                task.cancel()
+            }
             source.resume()
             return source
         }

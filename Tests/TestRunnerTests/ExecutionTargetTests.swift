@@ -23,6 +23,7 @@ import Testing
             ("user@host", "user", "host", nil),
             ("user@10.0.0.1:2222", "user", "10.0.0.1", 2222),
             ("[::1]:22", nil, "::1", 22),
+        ("fe80::1", nil, "fe80::1", nil),
             ("me@[fe80::1]", "me", "fe80::1", nil),
         ] as [(String, String?, String, Int?)])
     func parsesTargets(text: String, user: String?, host: String, port: Int?) throws {
@@ -62,7 +63,7 @@ import Testing
         let executed = try String(contentsOfFile: harness.folder.file("executed"), encoding: .utf8)
         // The step, after the wrapper that lets a timeout stop it remotely.
         #expect(executed.hasPrefix("trap 'rm -f /var/tmp/ots-step-"))
-        #expect(executed.hasSuffix(".pid; echo \"a b\"; exit 4\n"))
+        #expect(executed.hasSuffix(".pid 2>/dev/null; echo \"a b\"; exit 4\n"))
     }
 
     @Test func withoutAGetterFilesAreReadThroughTheExecutor() async throws {
@@ -115,6 +116,19 @@ struct ChrootTests {
         #expect(try String(contentsOfFile: harness.folder.file("results/out.txt"), encoding: .utf8) == "hello\n")
         #expect(!FileManager.default.fileExists(atPath: root + "/out.txt"))
     }
+
+    @Test func fetchedPathsStayInsideTheChroot() async throws {
+        var harness = try RunnerHarness()
+        let root = harness.folder.file("root")
+        try await MinimalRoot.build(at: root)
+        try harness.folder.write("secret.txt", "host only")
+        harness.configuration.target = .chroot(root)
+        let results = try await harness.run(
+            "<case name=\"c\"><step>true</step></case><get><file>/../../../..\(harness.folder.path)/secret.txt</file></get>"
+        )
+        #expect(results.case("c")?.result == .pass)
+        #expect(!FileManager.default.fileExists(atPath: harness.folder.file("results/secret.txt")))
+    }
 }
 
 /// A root holding /bin/sh and the libraries it needs.
@@ -122,8 +136,8 @@ enum MinimalRoot {
     static func build(at root: String) async throws {
         let shell = try FileManager.default.destinationOfSymbolicLink(atPath: "/bin/sh")
         let shellPath = shell.hasPrefix("/") ? shell : "/bin/" + shell
-        var files = [shellPath, "/usr/bin/test"]
-        let output = try await TestCommand.run(["/usr/bin/ldd", shellPath, "/usr/bin/test"]).stdout.text
+        var files = [shellPath, "/usr/bin/test", "/bin/cat", "/bin/rm"]
+        let output = try await TestCommand.run(["/usr/bin/ldd", shellPath, "/usr/bin/test", "/bin/cat", "/bin/rm"]).stdout.text
         for word in output.split(whereSeparator: { $0.isWhitespace }) where word.hasPrefix("/") && !word.hasSuffix(":") {
             files.append(String(word))
         }
