@@ -17,7 +17,8 @@ enum XMLTreeReader {
             let before = data[data.startIndex..<range.lowerBound]
             let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
             let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 - data.startIndex + 1 } ?? 0
-            let name = String(decoding: data[range.upperBound...].prefix(200), as: UTF8.self)
+            let name =
+                String(decoding: data[range.upperBound...].prefix(200), as: UTF8.self)
                 .split(whereSeparator: { $0.isWhitespace }).first.map(String.init) ?? "?"
             throw DefinitionError(
                 .malformed,

@@ -455,9 +455,17 @@ private struct Execution {
 
     /// Kills what steps left running (testrunner-lite does this after each
     /// case, and after each set for pre- and post-steps).
+    ///
+    /// A group outlives its leader (the step's shell, long reaped). Its id
+    /// cannot be given to a new group while it has members, and a new group
+    /// could only take it after a new process took the leader's pid: so a
+    /// group is killed only while no process has that pid, and an unrelated
+    /// group that reused the number is left alone.
     private func killGroups(_ groups: inout [Int32]) {
         for group in groups where group > 0 {
-            kill(-group, SIGKILL)
+            if kill(group, 0) != 0 && errno == ESRCH {
+                kill(-group, SIGKILL)
+            }
         }
         groups.removeAll()
     }
@@ -555,7 +563,9 @@ private struct Execution {
                 // without running, and the results are still written.
                 abort = lost
                 result.result = .fail
-                result.failureInfo = lost == .interrupted ? "interrupted while waiting for the target" : "the target did not come back within 300 s after the reboot"
+                result.failureInfo =
+                    lost == .interrupted
+                    ? "interrupted while waiting for the target" : "the target did not come back within 300 s after the reboot"
                 onEvent(.stepFinished(suite: context.suite, set: context.set, case: context.caseName, step: result))
                 return result
             }

@@ -23,7 +23,7 @@ import Testing
             ("user@host", "user", "host", nil),
             ("user@10.0.0.1:2222", "user", "10.0.0.1", 2222),
             ("[::1]:22", nil, "::1", 22),
-        ("fe80::1", nil, "fe80::1", nil),
+            ("fe80::1", nil, "fe80::1", nil),
             ("me@[fe80::1]", "me", "fe80::1", nil),
         ] as [(String, String?, String, Int?)])
     func parsesTargets(text: String, user: String?, host: String, port: Int?) throws {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestDefinition
+import Testing
 
 @testable import TestRunner
 
@@ -77,7 +77,8 @@ import TestDefinition
             _ = try DefinitionParser().parse(Data(xml.utf8), file: "entities.xml")
             Issue.record("a document with an entity declaration was accepted")
         } catch {
-            #expect(error.errors.map(\.message) == ["entity declarations are not supported (entity 'dir'): write the text out in the document"])
+            #expect(
+                error.errors.map(\.message) == ["entity declarations are not supported (entity 'dir'): write the text out in the document"])
         }
     }
 }
