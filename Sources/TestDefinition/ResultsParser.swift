@@ -48,20 +48,7 @@ private struct Reader {
     }
 
     mutating func general(_ element: XMLElement) -> GeneralAttributes {
-        GeneralAttributes(
-            name: schema.required(element, "name"),
-            description: element.attributes["description"],
-            requirement: element.attributes["requirement"],
-            timeout: schema.positiveInteger(element, "timeout"),
-            type: element.attributes["type"],
-            level: element.attributes["level"],
-            domain: element.attributes["domain"],
-            feature: element.attributes["feature"],
-            component: element.attributes["component"],
-            manual: schema.boolean(element, "manual"),
-            insignificant: schema.boolean(element, "insignificant"),
-            hwid: element.attributes["hwid"]
-        )
+        schema.generalAttributes(element)
     }
 
     mutating func suite(_ element: XMLElement) -> SuiteResult {

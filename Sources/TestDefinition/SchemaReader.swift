@@ -40,6 +40,24 @@ struct SchemaReader {
         }
     }
 
+    /// The general attributes of a suite, set or case.
+    mutating func generalAttributes(_ element: XMLElement) -> GeneralAttributes {
+        GeneralAttributes(
+            name: required(element, "name"),
+            description: element.attributes["description"],
+            requirement: element.attributes["requirement"],
+            timeout: positiveInteger(element, "timeout"),
+            type: element.attributes["type"],
+            level: element.attributes["level"],
+            domain: element.attributes["domain"],
+            feature: element.attributes["feature"],
+            component: element.attributes["component"],
+            manual: boolean(element, "manual"),
+            insignificant: boolean(element, "insignificant"),
+            hwid: element.attributes["hwid"]
+        )
+    }
+
     mutating func required(_ element: XMLElement, _ attribute: String) -> String {
         guard let value = element.attributes[attribute] else {
             error(element, "<\(element.name)> is missing the required attribute '\(attribute)'")
