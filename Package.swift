@@ -32,6 +32,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "OTSWorker",
+            dependencies: ["OTSCore", "TestDefinition", "TestRunner"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "OTSStore",
             dependencies: [
                 "OTSCore",
@@ -79,6 +84,11 @@ let package = Package(
         .testTarget(
             name: "DistributionTests",
             dependencies: ["Distribution", "OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OTSWorkerTests",
+            dependencies: ["OTSWorker"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
