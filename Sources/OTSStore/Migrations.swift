@@ -70,7 +70,7 @@ public enum Migrations {
             }
             guard exists else { return 0 }
             let row = try await db.raw("SELECT MAX(version) AS version FROM ots_schema_versions").first()
-            return try row?.decodeNil(column: "version") == false ? try row!.decode(column: "version", as: Int.self) : 0
+            return try row?.decode(column: "version", as: Int?.self) ?? 0
         }
     }
 

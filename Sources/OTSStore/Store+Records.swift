@@ -259,15 +259,10 @@ extension StoreTransaction {
     /// A device group's history of packages (and their sets), newest first.
     public func history(deviceGroup: String, packages: [String], limitPerKey: Int = 5) async throws -> [HistoryRecord] {
         guard !packages.isEmpty else { return [] }
-        var names = SQLQueryString("")
-        for (index, package) in packages.enumerated() {
-            if index > 0 { names.appendInterpolation(unsafeRaw: ", ") }
-            names.appendInterpolation(bind: package)
-        }
         let rows = try await db.raw(
             """
             SELECT package, set_name, device_group, duration_ms, verdict, testrun_id, finished_at FROM history
-            WHERE device_group = \(bind: deviceGroup) AND package IN (\(names))
+            WHERE device_group = \(bind: deviceGroup) AND package IN (\(binds: packages))
             ORDER BY finished_at DESC
             """
         ).all()

@@ -84,13 +84,10 @@ extension StoreTransaction {
     public func claim(owner: String, routingKeys: [String], lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
         guard !routingKeys.isEmpty else { return nil }
         var specificity = SQLQueryString("CASE routing_key")
-        var keys = SQLQueryString("")
         for (index, key) in routingKeys.enumerated() {
             specificity.appendInterpolation(unsafeRaw: " WHEN ")
             specificity.appendInterpolation(bind: key)
             specificity.appendInterpolation(unsafeRaw: " THEN \(index)")
-            if index > 0 { keys.appendInterpolation(unsafeRaw: ", ") }
-            keys.appendInterpolation(bind: key)
         }
         specificity.appendInterpolation(unsafeRaw: " END")
         let expires = Clock.millis(now) + lease.milliseconds
@@ -99,7 +96,7 @@ extension StoreTransaction {
             UPDATE tasks SET state = 'claimed', owner = \(bind: owner), lease_expires_at = \(bind: expires),
                 claimed_at = \(bind: Clock.millis(now)), attempts = attempts + 1
             WHERE id = (
-                SELECT id FROM tasks WHERE state = 'queued' AND routing_key IN (\(keys))
+                SELECT id FROM tasks WHERE state = 'queued' AND routing_key IN (\(binds: routingKeys))
                 ORDER BY \(specificity), priority DESC, enqueued_at ASC, sequence ASC LIMIT 1\(unsafeRaw: skipLocked)
             )
             RETURNING \(unsafeRaw: Self.taskColumns)
@@ -196,12 +193,8 @@ extension StoreTransaction {
     /// How many tasks wait for each of the routing keys.
     public func queuedCount(routingKeys: [String]) async throws -> Int {
         guard !routingKeys.isEmpty else { return 0 }
-        var keys = SQLQueryString("")
-        for (index, key) in routingKeys.enumerated() {
-            if index > 0 { keys.appendInterpolation(unsafeRaw: ", ") }
-            keys.appendInterpolation(bind: key)
-        }
-        let row = try await db.raw("SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued' AND routing_key IN (\(keys))").first()
+        let row = try await db.raw("SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued' AND routing_key IN (\(binds: routingKeys))")
+            .first()
         return try row?.decode(column: "n", as: Int.self) ?? 0
     }
 

@@ -24,6 +24,15 @@ public struct ResultsParser: Sendable {
 
 private struct Reader {
     var schema = SchemaReader()
+    /// Made once per document: a results file holds thousands of times.
+    let localTime: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = .current
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter
+    }()
+    let iso = ISO8601DateFormatter()
 
     mutating func results(_ root: XMLElement) -> TestResults {
         guard root.name == "testresults" else {
@@ -147,10 +156,9 @@ private struct Reader {
                     interval: schema.positiveInteger(child, "interval"),
                     intervalUnit: child.attributes["interval_unit"]
                 )
-                let formatter = ISO8601DateFormatter()
                 series.points = child.children.filter { $0.name == "measurement" }.map {
                     MeasurementSeries.Point(
-                        value: number($0, "value") ?? 0, timestamp: $0.attributes["timestamp"].flatMap(formatter.date(from:)))
+                        value: number($0, "value") ?? 0, timestamp: $0.attributes["timestamp"].flatMap(iso.date(from:)))
                 }
                 result.series.append(series)
             case "rich_core_uuid", "crash_id":
@@ -172,8 +180,8 @@ private struct Reader {
             failureInfo: element.attributes["failure_info"],
             expectedResult: text("expected_result").flatMap { Int($0.trimmingXMLWhitespace()) } ?? 0,
             returnCode: returnCode,
-            start: text("start").flatMap(Self.timestamp) ?? Date(timeIntervalSince1970: 0),
-            end: text("end").flatMap(Self.timestamp) ?? Date(timeIntervalSince1970: 0),
+            start: text("start").flatMap(timestamp) ?? Date(timeIntervalSince1970: 0),
+            end: text("end").flatMap(timestamp) ?? Date(timeIntervalSince1970: 0),
             stdout: text("stdout"),
             stderr: text("stderr")
         )
@@ -193,12 +201,8 @@ private struct Reader {
     }
 
     /// `yyyy-MM-dd HH:mm:ss` in local time, as the writers produce.
-    static func timestamp(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = .current
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.date(from: text.trimmingXMLWhitespace())
+    func timestamp(_ text: String) -> Date? {
+        localTime.date(from: text.trimmingXMLWhitespace())
     }
 }
 

@@ -56,8 +56,7 @@ struct FileFetcher {
                 scratchDirectory: commands.scratchDirectory, inlineLimit: 0, environment: commands.environment
             ).run(
                 target.arguments(for: "cat -- " + Self.pathWords(path)),
-                timeout: .seconds(GeneralAttributes.defaultTimeout),
-                environment: configuration.stepEnvironment
+                timeout: .seconds(GeneralAttributes.defaultTimeout)
             )
             guard outcome.termination == .exited(0) else {
                 outcome.removeFiles()
@@ -87,8 +86,7 @@ struct FileFetcher {
         do {
             let outcome = try await commands.run(
                 arguments,
-                timeout: .seconds(GeneralAttributes.defaultTimeout),
-                environment: configuration.stepEnvironment
+                timeout: .seconds(GeneralAttributes.defaultTimeout)
             )
             outcome.removeFiles()
             guard outcome.termination == .exited(0) else {

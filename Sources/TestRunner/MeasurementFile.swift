@@ -61,13 +61,14 @@ public enum MeasurementFile {
             series.target = try number(fields[2], "target", file: file, line: headerLine)
             series.failure = try number(fields[3], "failure", file: file, line: headerLine)
         }
+        let timestamps = TimestampReader()
         for (lineNumber, line) in all {
             let parts = self.fields(line)
             switch parts.count {
             case 1:
                 series.points.append(.init(value: try number(parts[0], "value", file: file, line: lineNumber)))
             case 2:
-                guard let timestamp = timestamp(parts[0]) else {
+                guard let timestamp = timestamps.date(parts[0]) else {
                     throw ParseError(file: file, line: lineNumber, message: "'\(parts[0])' is not a timestamp (YYYY-MM-DDThh:mm:ss)")
                 }
                 series.points.append(
@@ -80,21 +81,31 @@ public enum MeasurementFile {
         return series
     }
 
-    /// `YYYY-MM-DDThh:mm:ss[.frac]` in local time, or ISO 8601 with a zone.
-    static func timestamp(_ text: String) -> Date? {
+    /// Reads series timestamps: `YYYY-MM-DDThh:mm:ss[.frac]` in local time,
+    /// or ISO 8601 with a zone. Made once per file, not once per line.
+    struct TimestampReader {
         let iso = ISO8601DateFormatter()
-        if let date = iso.date(from: text) { return date }
-        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = iso.date(from: text) { return date }
-        let parts = text.split(separator: ".", maxSplits: 1)
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = .current
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
-        guard let whole = formatter.date(from: String(parts[0])) else { return nil }
-        guard parts.count == 2 else { return whole }
-        guard parts[1].allSatisfy(\.isNumber), let fraction = Double("0." + parts[1]) else { return nil }
-        return whole.addingTimeInterval(fraction)
+        let isoFractional: ISO8601DateFormatter = {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter
+        }()
+        let local: DateFormatter = {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = .current
+            formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+            return formatter
+        }()
+
+        func date(_ text: String) -> Date? {
+            if let date = iso.date(from: text) ?? isoFractional.date(from: text) { return date }
+            let parts = text.split(separator: ".", maxSplits: 1)
+            guard let whole = local.date(from: String(parts[0])) else { return nil }
+            guard parts.count == 2 else { return whole }
+            guard parts[1].allSatisfy(\.isNumber), let fraction = Double("0." + parts[1]) else { return nil }
+            return whole.addingTimeInterval(fraction)
+        }
     }
 
     /// The `;`-separated fields of a line, trimmed; a trailing `;` ends the

@@ -494,7 +494,6 @@ private struct Execution {
             outcome = try await commands.run(
                 target.arguments(for: remote.wrap(step.command)),
                 timeout: .seconds(seconds),
-                environment: configuration.stepEnvironment,
                 onTimeout: stopRemote
             )
         } catch {

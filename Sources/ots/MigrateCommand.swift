@@ -21,10 +21,16 @@ struct MigrateCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         do {
             let database = try Database.open(url, logger: logger)
-            defer { Task { await database.shutdown() } }
-            try await Migrations.checkNotNewer(database)
-            let before = try await Migrations.currentVersion(database)
-            let applied = try await Migrations.migrate(database)
+            let before: Int
+            let applied: [Int]
+            do {
+                try await Migrations.checkNotNewer(database)
+                before = try await Migrations.currentVersion(database)
+                applied = try await Migrations.migrate(database)
+            } catch {
+                await database.shutdown()
+                throw error
+            }
             await database.shutdown()
             if applied.isEmpty {
                 print("\(url): schema version \(before), up to date")
