@@ -1,44 +1,5 @@
 import OTSCore
 
-/// A package a testrun asks for: run on the device (its tests.xml is on the
-/// target) or on the worker host against the device.
-public struct PackageRequest: Sendable, Hashable, Codable {
-    public enum Location: String, Sendable, Hashable, Codable {
-        case device
-        case host
-    }
-
-    public var name: String
-    public var location: Location
-
-    public init(name: String, location: Location = .device) {
-        self.name = name
-        self.location = location
-    }
-}
-
-/// What one task runs: packages, each whole or some of its sets.
-public struct TaskWork: Sendable, Hashable, Codable {
-    public struct Package: Sendable, Hashable, Codable {
-        public var name: String
-        public var location: PackageRequest.Location
-        /// The sets to run; nil runs them all.
-        public var sets: [String]?
-
-        public init(name: String, location: PackageRequest.Location, sets: [String]? = nil) {
-            self.name = name
-            self.location = location
-            self.sets = sets
-        }
-    }
-
-    public var packages: [Package]
-
-    public init(packages: [Package]) {
-        self.packages = packages
-    }
-}
-
 /// What a model is given to plan.
 public struct DistributionRequest: Sendable, Hashable {
     public var packages: [PackageRequest]
@@ -78,7 +39,7 @@ public struct SingleModel: DistributionModel {
 
     public func plan(_ request: DistributionRequest) async throws -> DistributionPlan {
         DistributionPlan(
-            tasks: [TaskWork(packages: request.packages.map { TaskWork.Package(name: $0.name, location: $0.location) })],
+            tasks: [TaskWork(packages: request.packages.map { TaskWork.Package($0) })],
             notes: ["one task for \(request.packages.count) packages"]
         )
     }
@@ -92,7 +53,7 @@ public struct PerPackageModel: DistributionModel {
 
     public func plan(_ request: DistributionRequest) async throws -> DistributionPlan {
         DistributionPlan(
-            tasks: request.packages.map { TaskWork(packages: [TaskWork.Package(name: $0.name, location: $0.location)]) },
+            tasks: request.packages.map { TaskWork(packages: [TaskWork.Package($0)]) },
             notes: ["one task per package (\(request.packages.count))"]
         )
     }

@@ -49,6 +49,12 @@ public struct VerdictRules: Sendable, Hashable {
         public var verdict: Verdict
         public var errorCategory: ErrorCategory?
         public var message: String?
+
+        public init(verdict: Verdict, errorCategory: ErrorCategory? = nil, message: String? = nil) {
+            self.verdict = verdict
+            self.errorCategory = errorCategory
+            self.message = message
+        }
     }
 
     /// Count insignificant failures as failures (the request's choice).

@@ -16,7 +16,8 @@ public enum Migrations {
     public static var latestVersion: Int { all.last!.version }
 
     static let all: [Migration] = [
-        Migration(version: 1, name: "initial schema", statements: initialSchema)
+        Migration(version: 1, name: "initial schema", statements: initialSchema),
+        Migration(version: 2, name: "farm: task progress, deadlines, files, received events", statements: farmSchema),
     ]
 
     /// Applies every migration the database has not had, in order, each in
@@ -207,6 +208,41 @@ public enum Migrations {
                 value BIGINT NOT NULL
             )
             """,
+        ]
+    }
+}
+
+extension Migrations {
+    static func farmSchema(_ dialect: Dialect) -> [String] {
+        let blob = dialect == .sqlite ? "BLOB" : "BYTEA"
+        return [
+            "ALTER TABLE tasks ADD COLUMN phase TEXT",
+            "ALTER TABLE tasks ADD COLUMN started_at BIGINT",
+            "ALTER TABLE tasks ADD COLUMN packages_done INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN flash_tries INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN boot_tries INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE testruns ADD COLUMN deadline BIGINT",
+            "ALTER TABLE testruns ADD COLUMN requestor TEXT",
+            "CREATE INDEX testruns_deadline ON testruns (state, deadline)",
+            "ALTER TABLE workers ADD COLUMN current_task TEXT",
+            """
+            CREATE TABLE files (
+                task_id TEXT NOT NULL REFERENCES tasks (id),
+                package TEXT NOT NULL,
+                name TEXT NOT NULL,
+                content \(blob) NOT NULL,
+                size BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (task_id, package, name)
+            )
+            """,
+            """
+            CREATE TABLE received_events (
+                id TEXT PRIMARY KEY,
+                received_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX received_events_time ON received_events (received_at)",
         ]
     }
 }

@@ -55,11 +55,17 @@ public struct TaskRecord: Sendable, Hashable {
     public var verdict: String?
     public var errorCategory: String?
     public var errorMessage: String?
+    /// What the worker is doing (image, flash, boot, test, upload).
+    public var phase: String?
+    public var startedAt: Date?
+    public var packagesDone: Int
+    public var flashTries: Int
+    public var bootTries: Int
 }
 
 extension StoreTransaction {
     static let taskColumns =
-        "id, testrun_id, sequence, routing_key, work, state, priority, attempts, owner, lease_expires_at, enqueued_at, claimed_at, finished_at, verdict, error_category, error_message"
+        "id, testrun_id, sequence, routing_key, work, state, priority, attempts, owner, lease_expires_at, enqueued_at, claimed_at, finished_at, verdict, error_category, error_message, phase, started_at, packages_done, flash_tries, boot_tries"
 
     /// Puts tasks in the queue, as part of the transaction that causes them.
     public func enqueue(_ tasks: [NewTask], at now: Date = Date()) async throws {
@@ -149,7 +155,7 @@ extension StoreTransaction {
         let row = try await db.raw(
             """
             UPDATE tasks SET state = 'queued', owner = NULL, lease_expires_at = NULL, claimed_at = NULL,
-                enqueued_at = \(bind: Clock.millis(now))
+                enqueued_at = \(bind: Clock.millis(now)), phase = NULL, started_at = NULL, packages_done = 0
             WHERE id = \(bind: taskID) AND state = 'claimed'
             RETURNING \(unsafeRaw: Self.taskColumns)
             """
@@ -218,7 +224,12 @@ extension StoreTransaction {
             finishedAt: try date("finished_at"),
             verdict: try row.decode(column: "verdict", as: String?.self),
             errorCategory: try row.decode(column: "error_category", as: String?.self),
-            errorMessage: try row.decode(column: "error_message", as: String?.self)
+            errorMessage: try row.decode(column: "error_message", as: String?.self),
+            phase: try row.decode(column: "phase", as: String?.self),
+            startedAt: try date("started_at"),
+            packagesDone: try row.decode(column: "packages_done", as: Int.self),
+            flashTries: try row.decode(column: "flash_tries", as: Int.self),
+            bootTries: try row.decode(column: "boot_tries", as: Int.self)
         )
     }
 }

@@ -15,11 +15,13 @@ public struct TestrunRecord: Sendable, Hashable {
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
+    /// When the testrun's global timeout ends it.
+    public var deadline: Date?
 }
 
 extension StoreTransaction {
     static let testrunColumns =
-        "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at"
+        "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at, deadline"
 
     public func insertTestrun(id: String, request: String, deviceGroup: String, state: String, priority: Int = 0, at now: Date = Date())
         async throws
@@ -61,8 +63,10 @@ extension StoreTransaction {
     }
 
     public func testrun(id: String) async throws -> TestrunRecord? {
-        guard let row = try await db.raw("SELECT \(unsafeRaw: Self.testrunColumns) FROM testruns WHERE id = \(bind: id)").first()
-        else { return nil }
+        try await db.raw("SELECT \(unsafeRaw: Self.testrunColumns) FROM testruns WHERE id = \(bind: id)").first().map(Self.testrun)
+    }
+
+    static func testrun(_ row: any SQLRow) throws -> TestrunRecord {
         func date(_ column: String) throws -> Date? {
             try row.decode(column: column, as: Int64?.self).map(Clock.date)
         }
@@ -77,7 +81,8 @@ extension StoreTransaction {
             priority: try row.decode(column: "priority", as: Int.self),
             createdAt: try date("created_at") ?? Date(timeIntervalSince1970: 0),
             startedAt: try date("started_at"),
-            finishedAt: try date("finished_at")
+            finishedAt: try date("finished_at"),
+            deadline: try date("deadline")
         )
     }
 }

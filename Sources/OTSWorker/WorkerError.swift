@@ -3,12 +3,21 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable, Hashable {
             case configuration
+            case image
+            case package
+            case spool
         }
 
         let base: Base
 
         /// The worker's configuration is wrong.
         public static let configuration = Code(base: .configuration)
+        /// The image cannot be had.
+        public static let image = Code(base: .image)
+        /// A package's test definition cannot be had or read.
+        public static let package = Code(base: .package)
+        /// The spool folder cannot be written.
+        public static let spool = Code(base: .spool)
 
         public var description: String { base.rawValue }
     }

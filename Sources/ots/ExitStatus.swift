@@ -32,3 +32,9 @@ enum ExitStatus {
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
+
+/// Writes one line to standard output at once (not buffered), for lines
+/// that other programs wait for.
+func printLine(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OTSCore
 
 @main
@@ -8,12 +9,21 @@ struct OTSCommand: AsyncParsableCommand {
         commandName: "ots",
         abstract: "OTS, the Open Test Solution: run test packages on devices across a farm, and watch it all.",
         version: OTSVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, MigrateCommand.self, BenchCommand.self]
+        subcommands: [
+            ServerCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self, CancelCommand.self,
+            ResultsCommand.self, RunCommand.self, ValidateCommand.self, MigrateCommand.self, BenchCommand.self,
+        ]
     )
 
     /// Runs the command; usage errors exit 1 (testrunner-lite's "invalid
     /// arguments"), not ArgumentParser's 64.
     static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            let level = ProcessInfo.processInfo.environment["OTS_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            handler.logLevel = level ?? .info
+            return handler
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -1,0 +1,177 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import OTSCore
+
+/// Talks to an OTS server's REST API: the calls of `ots submit`, `status`
+/// and friends, and the worker protocol.
+public struct OTSClient: Sendable {
+    /// The server's base URL, like `http://127.0.0.1:8310`.
+    public let baseURL: String
+    let token: String?
+    let http: HTTPClient
+
+    public init(baseURL: String, token: String? = nil, http: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.http = http
+    }
+
+    /// Largest answer read.
+    static let maxResponse = 256 * 1024 * 1024
+
+    /// Sends one request; returns the status and body of a 2xx answer,
+    /// throws `ClientError` for anything else.
+    public func send(
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [(String, String)] = [],
+        body: [UInt8]? = nil,
+        contentType: String = "application/json",
+        timeout: Duration = .seconds(60)
+    ) async throws(ClientError) -> (status: Int, body: Data) {
+        var components = URLComponents()
+        components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
+        // '+' is a space in form decoding: encode it so that values arrive whole.
+        let encodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        let url = baseURL + "/api/v1/" + path + (query.isEmpty ? "" : "?" + (encodedQuery ?? ""))
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        let data: Data
+        do {
+            response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            let buffer = try await response.body.collect(upTo: Self.maxResponse)
+            data = Data(buffer.readableBytesView)
+        } catch {
+            throw ClientError(.unreachable, "cannot reach the OTS server at \(baseURL): \(Self.describe(error))")
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let problem =
+                (try? JSONCoding.decoder().decode(APIProblem.self, from: data))
+                ?? APIProblem(error: "http", message: "\(response.status) \(String(decoding: data.prefix(200), as: UTF8.self))")
+            throw ClientError(.rejected(status: status, problem), "the server refused \(method) /api/v1/\(path): \(problem.message)")
+        }
+        return (status, data)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .deadlineExceeded: return "no answer in time"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            default: return "\(error)"
+            }
+        }
+        let text = "\(error)"
+        if text.contains("connection refused") || text.contains("Connection refused") { return "connection refused" }
+        return text
+    }
+
+    /// Sends JSON and decodes JSON.
+    public func call<Answer: Decodable>(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json: (some Encodable)? = nil as String?,
+        timeout: Duration = .seconds(60), as: Answer.Type = Answer.self
+    ) async throws(ClientError) -> Answer {
+        var body: [UInt8]?
+        if let json {
+            do {
+                body = [UInt8](try JSONCoding.encoder().encode(json))
+            } catch {
+                throw ClientError(.badResponse, "cannot encode the request: \(error)")
+            }
+        }
+        let answer = try await send(method, path, query: query, body: body, timeout: timeout)
+        do {
+            return try JSONCoding.decoder().decode(Answer.self, from: answer.body)
+        } catch {
+            throw ClientError(.badResponse, "cannot read the server's answer to \(method) /api/v1/\(path): \(error)")
+        }
+    }
+}
+
+extension OTSClient {
+    // MARK: Testruns
+
+    public func submit(_ request: TestrunRequest) async throws(ClientError) -> TestrunView {
+        try await call(.POST, "testruns", json: request)
+    }
+
+    public func testrun(id: String) async throws(ClientError) -> TestrunView {
+        try await call(.GET, "testruns/\(Self.segment(id))")
+    }
+
+    public func testruns(state: String? = nil, deviceGroup: String? = nil, requestor: String? = nil, limit: Int = 50)
+        async throws(ClientError) -> TestrunList
+    {
+        var query = [("limit", String(limit))]
+        if let state { query.append(("state", state)) }
+        if let deviceGroup { query.append(("devicegroup", deviceGroup)) }
+        if let requestor { query.append(("requestor", requestor)) }
+        return try await call(.GET, "testruns", query: query)
+    }
+
+    public func cancel(id: String) async throws(ClientError) -> TestrunView {
+        try await call(.POST, "testruns/\(Self.segment(id))/cancel")
+    }
+
+    /// The merged results: `xml` (testdefinition-results) or `junit`.
+    public func results(id: String, format: String) async throws(ClientError) -> Data {
+        try await send(.GET, "testruns/\(Self.segment(id))/results", query: [("format", format)]).body
+    }
+
+    // MARK: Worker protocol
+
+    public func register(_ registration: WorkerRegistration) async throws(ClientError) -> WorkerRegistered {
+        try await call(.POST, "workers", json: registration)
+    }
+
+    public func heartbeat(_ heartbeat: Heartbeat) async throws(ClientError) -> HeartbeatReply {
+        try await call(.POST, "workers/heartbeat", json: heartbeat, timeout: .seconds(30))
+    }
+
+    /// Waits up to `wait` for a task; nil when none came.
+    public func claim(workerID: String, wait: Double) async throws(ClientError) -> TaskAssignment? {
+        let body = try? JSONCoding.encoder().encode(ClaimRequest(workerID: workerID, waitSeconds: wait))
+        let answer = try await send(.POST, "workers/claim", body: body.map { [UInt8]($0) }, timeout: .seconds(Int64(wait) + 30))
+        if answer.status == 204 { return nil }
+        do {
+            return try JSONCoding.decoder().decode(TaskAssignment.self, from: answer.body)
+        } catch {
+            throw ClientError(.badResponse, "cannot read the task the server handed out: \(error)")
+        }
+    }
+
+    public func post(events: [MonitorEvent]) async throws(ClientError) -> EventBatchReply {
+        try await call(.POST, "events", json: EventBatch(events: events))
+    }
+
+    public func uploadResults(taskID: String, workerID: String, package: String, xml: [UInt8]) async throws(ClientError) {
+        _ = try await send(
+            .PUT, "tasks/\(Self.segment(taskID))/results", query: [("worker", workerID), ("package", package)], body: xml,
+            contentType: "application/xml")
+    }
+
+    public func uploadFile(taskID: String, workerID: String, package: String, name: String, content: [UInt8]) async throws(ClientError) {
+        _ = try await send(
+            .PUT, "tasks/\(Self.segment(taskID))/files", query: [("worker", workerID), ("package", package), ("name", name)],
+            body: content, contentType: "application/octet-stream")
+    }
+
+    public func finish(taskID: String, _ finish: TaskFinish) async throws(ClientError) {
+        let _: [String: Bool] = try await call(.POST, "tasks/\(Self.segment(taskID))/finish", json: finish)
+    }
+
+    static func segment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text
+    }
+}

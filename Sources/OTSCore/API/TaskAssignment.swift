@@ -1,0 +1,107 @@
+/// A task handed to a worker instance by a claim: everything it needs to
+/// run it.
+public struct TaskAssignment: Sendable, Hashable, Codable {
+    public var taskID: String
+    public var testrunID: String
+    /// Which claim of the task this is (from 1).
+    public var attempt: Int
+    public var image: String?
+    public var swProduct: String?
+    public var device: DeviceProperties
+    public var work: TaskWork
+    public var testfilter: String?
+    public var flasherOptions: [String]?
+    public var detailLevel: TestrunRequest.DetailLevel
+    /// Seconds the task may run.
+    public var executionTimeout: Int
+
+    enum CodingKeys: String, CodingKey {
+        case taskID = "task_id"
+        case testrunID = "testrun_id"
+        case attempt, image
+        case swProduct = "sw_product"
+        case device, work, testfilter
+        case flasherOptions = "flasher_options"
+        case detailLevel = "detail_level"
+        case executionTimeout = "execution_timeout"
+    }
+
+    public init(
+        taskID: String,
+        testrunID: String,
+        attempt: Int,
+        image: String?,
+        swProduct: String?,
+        device: DeviceProperties,
+        work: TaskWork,
+        testfilter: String?,
+        flasherOptions: [String]?,
+        detailLevel: TestrunRequest.DetailLevel,
+        executionTimeout: Int
+    ) {
+        self.taskID = taskID
+        self.testrunID = testrunID
+        self.attempt = attempt
+        self.image = image
+        self.swProduct = swProduct
+        self.device = device
+        self.work = work
+        self.testfilter = testfilter
+        self.flasherOptions = flasherOptions
+        self.detailLevel = detailLevel
+        self.executionTimeout = executionTimeout
+    }
+}
+
+/// How a worker ended a task (`POST /api/v1/tasks/{id}/finish`): with a
+/// verdict of its packages, or with an error that kept it from producing one.
+public struct TaskFinish: Sendable, Hashable, Codable {
+    public struct Failure: Sendable, Hashable, Codable {
+        public var category: ErrorCategory
+        public var message: String
+
+        public init(category: ErrorCategory, message: String) {
+            self.category = category
+            self.message = message
+        }
+    }
+
+    public var workerID: String
+    public var verdict: Verdict?
+    public var error: Failure?
+
+    enum CodingKeys: String, CodingKey {
+        case workerID = "worker_id"
+        case verdict, error
+    }
+
+    public init(workerID: String, verdict: Verdict? = nil, error: Failure? = nil) {
+        self.workerID = workerID
+        self.verdict = verdict
+        self.error = error
+    }
+}
+
+/// Events sent together (`POST /api/v1/events`).
+public struct EventBatch: Sendable, Hashable, Codable {
+    public var events: [MonitorEvent]
+
+    public init(events: [MonitorEvent]) {
+        self.events = events
+    }
+
+    /// The most events one batch may hold.
+    public static let limit = 1000
+}
+
+/// The answer to an event batch.
+public struct EventBatchReply: Sendable, Hashable, Codable {
+    public var accepted: Int
+    /// Events already received before (same id), ignored.
+    public var duplicates: Int
+
+    public init(accepted: Int, duplicates: Int) {
+        self.accepted = accepted
+        self.duplicates = duplicates
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+/// A testrun as the API shows it: its state, verdict, progress and tasks.
+public struct TestrunView: Sendable, Hashable, Codable {
+    public struct Failure: Sendable, Hashable, Codable {
+        public var category: ErrorCategory
+        public var message: String
+
+        public init(category: ErrorCategory, message: String) {
+            self.category = category
+            self.message = message
+        }
+    }
+
+    public struct Progress: Sendable, Hashable, Codable {
+        public var tasksDone: Int
+        public var tasksTotal: Int
+        public var packagesDone: Int
+        public var packagesTotal: Int
+
+        enum CodingKeys: String, CodingKey {
+            case tasksDone = "tasks_done"
+            case tasksTotal = "tasks_total"
+            case packagesDone = "packages_done"
+            case packagesTotal = "packages_total"
+        }
+
+        public init(tasksDone: Int, tasksTotal: Int, packagesDone: Int, packagesTotal: Int) {
+            self.tasksDone = tasksDone
+            self.tasksTotal = tasksTotal
+            self.packagesDone = packagesDone
+            self.packagesTotal = packagesTotal
+        }
+    }
+
+    public struct TaskView: Sendable, Hashable, Codable {
+        public var id: String
+        public var sequence: Int
+        /// queued, claimed, finished, failed or cancelled.
+        public var state: String
+        /// What the worker is doing: image, flash, boot, test, upload.
+        public var phase: String?
+        public var packages: [String]
+        public var packagesDone: Int
+        public var attempts: Int
+        public var worker: String?
+        public var flashTries: Int
+        public var bootTries: Int
+        public var verdict: Verdict?
+        public var error: Failure?
+        public var enqueuedAt: Date
+        public var startedAt: Date?
+        public var finishedAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case id, sequence, state, phase, packages
+            case packagesDone = "packages_done"
+            case attempts, worker
+            case flashTries = "flash_tries"
+            case bootTries = "boot_tries"
+            case verdict, error
+            case enqueuedAt = "enqueued_at"
+            case startedAt = "started_at"
+            case finishedAt = "finished_at"
+        }
+
+        public init(
+            id: String, sequence: Int, state: String, phase: String?, packages: [String], packagesDone: Int, attempts: Int,
+            worker: String?, flashTries: Int, bootTries: Int, verdict: Verdict?, error: Failure?, enqueuedAt: Date,
+            startedAt: Date?, finishedAt: Date?
+        ) {
+            self.id = id
+            self.sequence = sequence
+            self.state = state
+            self.phase = phase
+            self.packages = packages
+            self.packagesDone = packagesDone
+            self.attempts = attempts
+            self.worker = worker
+            self.flashTries = flashTries
+            self.bootTries = bootTries
+            self.verdict = verdict
+            self.error = error
+            self.enqueuedAt = enqueuedAt
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+        }
+    }
+
+    public var id: String
+    /// queued, running, finished or cancelled.
+    public var state: String
+    public var verdict: Verdict?
+    public var error: Failure?
+    public var request: TestrunRequest
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var progress: Progress
+    /// The tasks; left out of lists.
+    public var tasks: [TaskView]?
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, verdict, error, request
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case progress, tasks
+    }
+
+    public init(
+        id: String, state: String, verdict: Verdict?, error: Failure?, request: TestrunRequest, createdAt: Date, startedAt: Date?,
+        finishedAt: Date?, progress: Progress, tasks: [TaskView]?
+    ) {
+        self.id = id
+        self.state = state
+        self.verdict = verdict
+        self.error = error
+        self.request = request
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.progress = progress
+        self.tasks = tasks
+    }
+
+    public var isEnded: Bool { state == "finished" || state == "cancelled" }
+}
+
+/// A list of testruns (`GET /api/v1/testruns`).
+public struct TestrunList: Sendable, Hashable, Codable {
+    public var testruns: [TestrunView]
+
+    public init(testruns: [TestrunView]) {
+        self.testruns = testruns
+    }
+}
+
+/// A rejected request: what was wrong and, where one field was, which.
+public struct APIProblem: Sendable, Hashable, Codable, Error, CustomStringConvertible {
+    public var error: String
+    public var message: String
+    public var field: String?
+
+    public init(error: String, message: String, field: String? = nil) {
+        self.error = error
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { message }
+}

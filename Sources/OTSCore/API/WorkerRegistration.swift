@@ -1,0 +1,109 @@
+/// A worker instance introduces itself (`POST /api/v1/workers`).
+public struct WorkerRegistration: Sendable, Hashable, Codable {
+    public var host: String
+    public var instance: String
+    public var version: String
+    public var pid: Int32
+    public var device: DeviceProperties
+
+    public init(host: String, instance: String, version: String = OTSVersion.current, pid: Int32, device: DeviceProperties) {
+        self.host = host
+        self.instance = instance
+        self.version = version
+        self.pid = pid
+        self.device = device
+    }
+
+    /// The id the server gives an instance: the same on every registration.
+    public var workerID: String { "\(host)/\(instance)" }
+
+    public var problems: [TestrunRequest.Problem] {
+        var problems: [TestrunRequest.Problem] = []
+        for (field, value) in [("host", host), ("instance", instance), ("version", version)] {
+            if value.isEmpty || value.count > TestrunRequest.Limits.nameLength {
+                problems.append(.init(field: field, message: "must have 1 to \(TestrunRequest.Limits.nameLength) characters"))
+            } else if value.contains("/") && field != "version" {
+                problems.append(.init(field: field, message: "may not hold '/'"))
+            }
+        }
+        for problem in device.problems {
+            let field = problem.split(separator: " ").first.map(String.init) ?? "device"
+            problems.append(.init(field: "device.\(field)", message: problem))
+        }
+        return problems
+    }
+}
+
+/// The server's answer to a registration.
+public struct WorkerRegistered: Sendable, Hashable, Codable {
+    public var workerID: String
+    /// How often the worker should heartbeat.
+    public var heartbeatSeconds: Double
+    /// How long a claim lasts without a heartbeat.
+    public var leaseSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case workerID = "worker_id"
+        case heartbeatSeconds = "heartbeat_seconds"
+        case leaseSeconds = "lease_seconds"
+    }
+
+    public init(workerID: String, heartbeatSeconds: Double, leaseSeconds: Double) {
+        self.workerID = workerID
+        self.heartbeatSeconds = heartbeatSeconds
+        self.leaseSeconds = leaseSeconds
+    }
+}
+
+/// A worker instance's heartbeat: its state and the task it holds.
+public struct Heartbeat: Sendable, Hashable, Codable {
+    public var workerID: String
+    public var state: String
+    public var taskID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case workerID = "worker_id"
+        case state
+        case taskID = "task_id"
+    }
+
+    public init(workerID: String, state: String, taskID: String? = nil) {
+        self.workerID = workerID
+        self.state = state
+        self.taskID = taskID
+    }
+}
+
+/// A worker instance asks for a task (`POST /api/v1/workers/claim`),
+/// waiting up to `wait_seconds` for one.
+public struct ClaimRequest: Sendable, Hashable, Codable {
+    public var workerID: String
+    public var waitSeconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case workerID = "worker_id"
+        case waitSeconds = "wait_seconds"
+    }
+
+    public init(workerID: String, waitSeconds: Double? = nil) {
+        self.workerID = workerID
+        self.waitSeconds = waitSeconds
+    }
+}
+
+/// The answer to a heartbeat: whether to stop the task held (cancelled,
+/// timed out, or handed to another worker).
+public struct HeartbeatReply: Sendable, Hashable, Codable {
+    public var stopTask: Bool
+    public var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case stopTask = "stop_task"
+        case reason
+    }
+
+    public init(stopTask: Bool, reason: String? = nil) {
+        self.stopTask = stopTask
+        self.reason = reason
+    }
+}

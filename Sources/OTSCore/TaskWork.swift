@@ -1,0 +1,53 @@
+/// A package a testrun asks for: run on the device (its tests.xml is on the
+/// target), on the worker host against the device, or a test definition
+/// fetched from a URL.
+public struct PackageRequest: Sendable, Hashable, Codable {
+    public enum Location: String, Sendable, Hashable, Codable {
+        case device
+        case host
+        /// A test definition given by URL; `name` is the URL.
+        case url
+    }
+
+    public var name: String
+    public var location: Location
+
+    public init(name: String, location: Location = .device) {
+        self.name = name
+        self.location = location
+    }
+
+    /// The packages of a request, in the order a worker runs them: device
+    /// packages, host packages, then definitions by URL.
+    public static func all(in request: TestrunRequest) -> [PackageRequest] {
+        request.packages.device.map { PackageRequest(name: $0, location: .device) }
+            + request.packages.host.map { PackageRequest(name: $0, location: .host) }
+            + (request.testDefinitions ?? []).map { PackageRequest(name: $0, location: .url) }
+    }
+}
+
+/// What one task runs: packages, each whole or some of its sets.
+public struct TaskWork: Sendable, Hashable, Codable {
+    public struct Package: Sendable, Hashable, Codable {
+        public var name: String
+        public var location: PackageRequest.Location
+        /// The sets to run; nil runs them all.
+        public var sets: [String]?
+
+        public init(name: String, location: PackageRequest.Location, sets: [String]? = nil) {
+            self.name = name
+            self.location = location
+            self.sets = sets
+        }
+
+        public init(_ request: PackageRequest, sets: [String]? = nil) {
+            self.init(name: request.name, location: request.location, sets: sets)
+        }
+    }
+
+    public var packages: [Package]
+
+    public init(packages: [Package]) {
+        self.packages = packages
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import OTSCore
+
+/// A request the server refuses, or a failure it reports: what happened,
+/// the field at fault where there is one, and the HTTP status it maps to.
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        enum Base: String, Sendable, Hashable {
+            case badRequest = "bad_request"
+            case unauthorized
+            case notFound = "not_found"
+            case conflict
+            case tooLarge = "too_large"
+            case unavailable
+            case internalError = "internal"
+        }
+
+        let base: Base
+
+        /// The request is wrong; `field` names where.
+        public static let badRequest = Code(base: .badRequest)
+        /// No or a wrong token.
+        public static let unauthorized = Code(base: .unauthorized)
+        public static let notFound = Code(base: .notFound)
+        /// Not possible in the current state (the task is held by another
+        /// worker, the testrun has ended).
+        public static let conflict = Code(base: .conflict)
+        public static let tooLarge = Code(base: .tooLarge)
+        /// The store cannot be reached; try again.
+        public static let unavailable = Code(base: .unavailable)
+        public static let internalError = Code(base: .internalError)
+
+        public var description: String { base.rawValue }
+
+        var status: HTTPResponse.Status {
+            switch base {
+            case .badRequest: .badRequest
+            case .unauthorized: .unauthorized
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .tooLarge: .contentTooLarge
+            case .unavailable: .serviceUnavailable
+            case .internalError: .internalServerError
+            }
+        }
+    }
+
+    public var code: Code
+    public var message: String
+    public var field: String?
+
+    public init(_ code: Code, _ message: String, field: String? = nil) {
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { message }
+
+    var problem: APIProblem { APIProblem(error: code.description, message: message, field: field) }
+
+    /// A request body that did not decode, named by the path of the field at
+    /// fault.
+    static func decoding(_ error: any Error, what: String) -> APIError {
+        func path(_ keys: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
+            var text = ""
+            for key in keys + [last].compactMap({ $0 }) {
+                if let index = key.intValue {
+                    text += "[\(index)]"
+                } else {
+                    text += (text.isEmpty ? "" : ".") + key.stringValue
+                }
+            }
+            return text
+        }
+        guard let error = error as? DecodingError else {
+            return APIError(.badRequest, "\(what) is not valid JSON: \(error)", field: "body")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath, key)
+            return APIError(.badRequest, "\(field): required, missing from \(what)", field: field)
+        case .valueNotFound(let type, let context):
+            let field = path(context.codingPath)
+            return APIError(.badRequest, "\(field): must be \(Self.name(of: type)), not null", field: field)
+        case .typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            return APIError(
+                .badRequest, "\(field.isEmpty ? what : field): must be \(Self.name(of: type))", field: field.isEmpty ? "body" : field)
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            if field.isEmpty {
+                return APIError(.badRequest, "\(what) is not valid JSON", field: "body")
+            }
+            return APIError(.badRequest, "\(field): \(context.debugDescription)", field: field)
+        @unknown default:
+            return APIError(.badRequest, "\(what) is not valid JSON", field: "body")
+        }
+    }
+
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int32.Type, is Int64.Type: "an integer"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        case is [Any].Type: "an array"
+        default: type is any Collection.Type ? "an array" : "an object"
+        }
+    }
+}
+
+extension APIError: HTTPResponseError {
+    public var status: HTTPResponse.Status { code.status }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try JSONResponse.make(problem, status: status)
+    }
+}
+
+/// Responses with OTS's JSON.
+enum JSONResponse {
+    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONCoding.encoder().encode(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}
+
+/// Turns every error a handler throws into one JSON answer: API errors as
+/// they say, anything else as a 500 that does not leak internals.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            if error.code == .internalError || error.code == .unavailable {
+                context.logger.error("\(request.method) \(request.uri.path): \(error.message)")
+            }
+            return try JSONResponse.make(error.problem, status: error.status)
+        } catch let error as HTTPError {
+            let problem = APIProblem(
+                error: error.status == .notFound ? "not_found" : "http", message: error.body ?? error.status.reasonPhrase)
+            return try JSONResponse.make(problem, status: error.status)
+        } catch {
+            context.logger.error("\(request.method) \(request.uri.path) failed: \(error)")
+            return try JSONResponse.make(
+                APIProblem(error: "internal", message: "the server failed to handle the request; see its log"), status: .internalServerError
+            )
+        }
+    }
+}

@@ -1,0 +1,365 @@
+import Foundation
+import Logging
+import OTSCore
+import OTSStore
+import TestDefinition
+
+/// One case of a package's results, as the server keeps it for verdicts
+/// and statistics.
+struct CaseSummary: Sendable, Hashable, Codable {
+    var set: String
+    var testCase: String
+    var result: String
+    var insignificant: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case set
+        case testCase = "case"
+        case result, insignificant
+    }
+}
+
+extension Farm {
+    // MARK: Registration and heartbeats
+
+    public func register(_ body: Data, at now: Date = Date()) async throws -> WorkerRegistered {
+        let registration: WorkerRegistration
+        do {
+            registration = try JSONCoding.decoder().decode(WorkerRegistration.self, from: body)
+        } catch {
+            throw APIError.decoding(error, what: "the registration")
+        }
+        if let first = registration.problems.first {
+            throw APIError(.badRequest, registration.problems.map(\.description).joined(separator: "; "), field: first.field)
+        }
+        let id = registration.workerID
+        try await store.transaction { tx in
+            try await tx.upsertWorker(
+                WorkerRecord(
+                    host: registration.host, instanceName: registration.instance, version: registration.version,
+                    deviceGroup: registration.device.devicegroup, deviceName: registration.device.devicename,
+                    deviceID: registration.device.deviceid, state: "online", lastHeartbeat: now, registeredAt: now
+                )
+            )
+            var online = MonitorEvent(type: .workerOnline, sender: workerSender(registration))
+            online.details = ["routing_keys": registration.device.consumedRoutingKeys.joined(separator: " ")]
+            try await append([online], tx: tx, at: now)
+        }
+        logger.info("worker \(id) online for \(registration.device.consumedRoutingKeys.first ?? "")")
+        return WorkerRegistered(workerID: id, heartbeatSeconds: configuration.heartbeatSeconds, leaseSeconds: configuration.leaseSeconds)
+    }
+
+    func workerSender(_ registration: WorkerRegistration) -> MonitorEvent.Sender {
+        MonitorEvent.Sender(host: registration.host, instance: registration.instance, pid: registration.pid, version: registration.version)
+    }
+
+    /// Records a heartbeat and renews the lease of the task the worker
+    /// holds; tells it to stop a task it no longer holds.
+    public func heartbeat(_ body: Data, at now: Date = Date()) async throws -> HeartbeatReply {
+        let heartbeat: Heartbeat
+        do {
+            heartbeat = try JSONCoding.decoder().decode(Heartbeat.self, from: body)
+        } catch {
+            throw APIError.decoding(error, what: "the heartbeat")
+        }
+        let workerID = heartbeat.workerID
+        return try await store.transaction { tx in
+            guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now) else {
+                throw APIError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
+            }
+            guard let taskID = heartbeat.taskID else { return HeartbeatReply(stopTask: false) }
+            if try await tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now) {
+                return HeartbeatReply(stopTask: false)
+            }
+            guard let task = try await tx.task(id: taskID) else {
+                return HeartbeatReply(stopTask: true, reason: "no task \(taskID)")
+            }
+            switch task.state {
+            case .cancelled: return HeartbeatReply(stopTask: true, reason: "the testrun was cancelled")
+            case .failed: return HeartbeatReply(stopTask: true, reason: task.errorMessage ?? "the task failed")
+            case .finished: return HeartbeatReply(stopTask: true, reason: "the task has finished")
+            case .queued, .claimed: return HeartbeatReply(stopTask: true, reason: "the task was handed to another worker")
+            }
+        }
+    }
+
+    // MARK: Claims
+
+    /// Hands the worker the next task for its routing keys, waiting up to
+    /// `wait` for one; nil when none came.
+    public func claim(workerID: String, wait: Duration, at now: @Sendable () -> Date = { Date() }) async throws -> TaskAssignment? {
+        let worker = try await store.transaction { tx in
+            let worker = try await tx.worker(id: workerID)
+            if worker != nil {
+                // A claim says the instance is alive and free.
+                _ = try await tx.heartbeat(workerID: workerID, state: "free", currentTask: nil, at: now())
+            }
+            return worker
+        }
+        guard let worker else {
+            throw APIError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
+        }
+        let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
+            .consumedRoutingKeys
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: wait)
+        while true {
+            let generation = signal.generation
+            if let assignment = try await claimOnce(worker: worker, keys: keys, at: now()) {
+                return assignment
+            }
+            let remaining = clock.now.duration(to: deadline)
+            if remaining <= .zero || Task.isCancelled { return nil }
+            await signal.wait(after: generation, upTo: min(remaining, .seconds(configuration.claimPoll)))
+        }
+    }
+
+    private func claimOnce(worker: WorkerRecord, keys: [String], at now: Date) async throws -> TaskAssignment? {
+        try await store.transaction { tx in
+            guard let task = try await tx.claim(owner: worker.id, routingKeys: keys, lease: .seconds(configuration.leaseSeconds), at: now)
+            else { return nil }
+            _ = try await tx.heartbeat(workerID: worker.id, state: "busy", currentTask: task.id, at: now)
+            guard let testrun = try await tx.testrun(id: task.testrunID) else {
+                throw APIError(.internalError, "task \(task.id) has no testrun \(task.testrunID)")
+            }
+            let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
+            let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
+            try await append(
+                [event(.taskClaimed, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id])],
+                tx: tx, at: now
+            )
+            logger.info("task \(task.id) of testrun \(task.testrunID) claimed by \(worker.id) (attempt \(task.attempts))")
+            return TaskAssignment(
+                taskID: task.id,
+                testrunID: task.testrunID,
+                attempt: task.attempts,
+                image: request.image,
+                swProduct: request.swProduct,
+                device: request.device,
+                work: work,
+                testfilter: request.testfilter,
+                flasherOptions: request.flasherOptions,
+                detailLevel: request.detailLevel ?? .case,
+                executionTimeout: Int(configuration.executionTimeout)
+            )
+        }
+    }
+
+    // MARK: Events
+
+    /// Accepts a batch of a worker's events: each once by id, in order, onto
+    /// the monitor queue, updating the progress of the tasks they tell of.
+    public func receive(_ body: Data, at now: Date = Date()) async throws -> EventBatchReply {
+        let batch: EventBatch
+        do {
+            batch = try JSONCoding.decoder().decode(EventBatch.self, from: body)
+        } catch {
+            throw APIError.decoding(error, what: "the event batch")
+        }
+        if batch.events.count > EventBatch.limit {
+            throw APIError(.badRequest, "events: at most \(EventBatch.limit) in one batch, not \(batch.events.count)", field: "events")
+        }
+        for (index, event) in batch.events.enumerated() {
+            if let problem = event.problems.first {
+                throw APIError(.badRequest, "events[\(index)].\(problem)", field: "events[\(index)]")
+            }
+        }
+        let reply = try await store.transaction { tx in
+            let new = try await tx.receiveEvents(ids: batch.events.map(\.id), at: now)
+            var accepted: [MonitorEvent] = []
+            for event in batch.events where new.contains(event.id) {
+                var event = event
+                event.receivedAt = now
+                accepted.append(event)
+                accepted += try await apply(event, tx: tx, at: now)
+            }
+            try await append(accepted, tx: tx, at: now)
+            return EventBatchReply(accepted: new.count, duplicates: batch.events.count - new.count)
+        }
+        return reply
+    }
+
+    /// What a worker's event means for its task and testrun; returns the
+    /// server's own events it causes.
+    private func apply(_ event: MonitorEvent, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
+        guard let taskID = event.taskID else { return [] }
+        let owner = "\(event.sender.host)/\(event.sender.instance)"
+        var progress = TaskProgress()
+        switch event.type {
+        case .taskStarted: progress = TaskProgress(phase: "image", started: true)
+        case .flashStarted: progress = TaskProgress(phase: "flash", flashTry: event.tryNumber ?? 1)
+        case .bootStarted: progress = TaskProgress(phase: "boot", bootTry: event.tryNumber ?? 1)
+        case .packageStarted: progress = TaskProgress(phase: "test")
+        case .packageFinished: progress = TaskProgress(packageDone: true)
+        case .resultsStarted: progress = TaskProgress(phase: "upload")
+        default: return []
+        }
+        guard try await tx.recordProgress(taskID: taskID, owner: owner, progress, at: now), event.type == .taskStarted,
+            let testrunID = event.testrunID, let testrun = try await tx.lockTestrun(id: testrunID)
+        else { return [] }
+        var lifecycle = TestrunLifecycle(record: testrun)
+        guard lifecycle.handle(.taskStarted) == .transition else { return [] }
+        try await tx.updateTestrun(id: testrunID, state: "running", started: true, at: now)
+        return [self.event(.testrunStarted, testrunID: testrunID)]
+    }
+
+    // MARK: Results and files
+
+    /// Stores one package's results of a task the worker holds. A resend
+    /// after the task ended is acknowledged and ignored.
+    public func saveResults(taskID: String, workerID: String, package: String, xml: Data, at now: Date = Date()) async throws -> Bool {
+        let results: TestResults
+        do {
+            results = try ResultsParser().parse(xml, file: "results of \(package)")
+        } catch {
+            throw APIError(.badRequest, "body: not testdefinition-results XML: \(error)", field: "body")
+        }
+        let cases = results.suites.flatMap { suite in
+            suite.sets.flatMap { set in
+                set.cases.map {
+                    CaseSummary(set: set.attributes.name, testCase: $0.name, result: $0.result.rawValue, insignificant: $0.isInsignificant)
+                }
+            }
+        }
+        let casesJSON = try JSONCoding.string(cases)
+        return try await store.transaction { tx in
+            guard try await heldTask(taskID: taskID, workerID: workerID, package: package, tx: tx) else { return false }
+            try await tx.saveResults(
+                ResultRecord(taskID: taskID, package: package, resultsXML: String(decoding: xml, as: UTF8.self), cases: casesJSON), at: now)
+            return true
+        }
+    }
+
+    public func saveFile(taskID: String, workerID: String, package: String, name: String, content: [UInt8], at now: Date = Date())
+        async throws -> Bool
+    {
+        guard !name.isEmpty, name.count <= 255, !name.contains("/"), name != ".", name != ".." else {
+            throw APIError(.badRequest, "name: '\(name.prefix(100))' is not a file name", field: "name")
+        }
+        return try await store.transaction { tx in
+            guard try await heldTask(taskID: taskID, workerID: workerID, package: package, tx: tx) else { return false }
+            try await tx.saveFile(
+                FileRecord(taskID: taskID, package: package, name: name, size: Int64(content.count)), content: content, at: now)
+            return true
+        }
+    }
+
+    /// True when the worker holds the task; false when the worker held it
+    /// and it has ended (a resend); throws otherwise.
+    private func heldTask(taskID: String, workerID: String, package: String, tx: StoreTransaction) async throws -> Bool {
+        guard let task = try await tx.task(id: taskID) else { throw APIError(.notFound, "no task \(taskID)") }
+        let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
+        guard work.packages.contains(where: { $0.name == package }) else {
+            throw APIError(.badRequest, "package: '\(package.prefix(200))' is not part of task \(taskID)", field: "package")
+        }
+        guard task.owner == workerID else {
+            throw APIError(.conflict, "task \(taskID) is not held by \(workerID)")
+        }
+        return task.state == .claimed
+    }
+
+    // MARK: Finishing
+
+    /// Ends a task as its worker reports, and the testrun when it was its
+    /// last task. A repeated finish is acknowledged.
+    public func finish(taskID: String, _ body: Data, at now: Date = Date()) async throws {
+        let finish: TaskFinish
+        do {
+            finish = try JSONCoding.decoder().decode(TaskFinish.self, from: body)
+        } catch {
+            throw APIError.decoding(error, what: "the finish report")
+        }
+        guard finish.verdict != nil || finish.error != nil else {
+            throw APIError(.badRequest, "verdict: give a verdict or an error", field: "verdict")
+        }
+        try await store.transaction { tx in
+            guard let task = try await tx.task(id: taskID) else { throw APIError(.notFound, "no task \(taskID)") }
+            var lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
+            let input: TaskLifecycle.Input =
+                if let error = finish.error {
+                    .fail(owner: finish.workerID, error.category, error.message)
+                } else {
+                    .finish(owner: finish.workerID, finish.verdict ?? .error)
+                }
+            switch lifecycle.handle(input) {
+            case .transition, .transitionAndStopOwner:
+                let ended = try await tx.finish(
+                    taskID: taskID, owner: finish.workerID, state: finish.error == nil ? .finished : .failed,
+                    verdict: finish.verdict?.rawValue, errorCategory: finish.error?.category.rawValue, errorMessage: finish.error?.message,
+                    at: now
+                )
+                var events = [
+                    event(
+                        .taskFinished, testrunID: ended.testrunID, taskID: taskID, attempt: ended.attempts,
+                        verdict: finish.verdict?.rawValue,
+                        error: finish.error.map { MonitorEvent.Failure(category: $0.category, message: $0.message) },
+                        details: ["state": ended.state.rawValue, "worker": finish.workerID]
+                    )
+                ]
+                events += try await conclude(testrunID: ended.testrunID, tx: tx, at: now)
+                try await append(events, tx: tx, at: now)
+            case .ignore:
+                return
+            case .reject(let reason):
+                if task.owner == finish.workerID && task.state != .claimed { return }
+                throw APIError(.conflict, "task \(taskID): \(reason)")
+            case .requeue, .renewLease:
+                throw APIError(.internalError, "task \(taskID): unexpected transition")
+            }
+        }
+    }
+
+    /// Decides the testrun's verdict when all its tasks have ended; returns
+    /// the events that says.
+    func conclude(testrunID: String, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
+        guard let testrun = try await tx.lockTestrun(id: testrunID) else { return [] }
+        var lifecycle = TestrunLifecycle(record: testrun)
+        guard !lifecycle.state.isEnded else { return [] }
+        let tasks = try await tx.tasks(testrunID: testrunID)
+        guard tasks.allSatisfy({ $0.state != .queued && $0.state != .claimed }) else { return [] }
+        let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
+        let results = try await tx.results(testrunID: testrunID)
+        let outcomes = try tasks.map { task -> VerdictRules.TaskOutcome in
+            let mine = results.filter { $0.taskID == task.id }
+            let cases = try mine.flatMap { try JSONCoding.decoder().decode([CaseSummary].self, from: Data($0.cases.utf8)) }
+            let failed = cases.filter { $0.result == "FAIL" }
+            var error: (category: ErrorCategory, message: String)?
+            switch task.state {
+            case .failed:
+                error = (
+                    task.errorCategory.flatMap(ErrorCategory.init(rawValue:)) ?? .infrastructure, task.errorMessage ?? "the task failed"
+                )
+            case .cancelled:
+                error = (.infrastructure, "the task was cancelled")
+            default:
+                break
+            }
+            return VerdictRules.TaskOutcome(
+                error: error,
+                packagesWithResults: Set(mine.map(\.package)),
+                failedSignificantCases: failed.filter { !$0.insignificant }.count,
+                failedInsignificantCases: failed.filter(\.insignificant).count
+            )
+        }
+        let expected = Set(PackageRequest.all(in: request).map(\.name))
+        let decision = VerdictRules(countInsignificant: request.countInsignificant ?? false).decide(
+            expectedPackages: expected, tasks: outcomes)
+        _ = lifecycle.handle(.tasksEnded(decision))
+        try await tx.updateTestrun(
+            id: testrunID, state: "finished", verdict: decision.verdict.rawValue, errorCategory: decision.errorCategory?.rawValue,
+            errorMessage: decision.message, finished: true, at: now
+        )
+        logger.info("testrun \(testrunID) finished: \(decision.verdict)\(decision.message.map { " (\($0))" } ?? "")")
+        var events: [MonitorEvent] = []
+        if let category = decision.errorCategory, let message = decision.message {
+            events.append(event(.failure, testrunID: testrunID, error: MonitorEvent.Failure(category: category, message: message)))
+        }
+        events.append(
+            event(
+                .testrunFinished, testrunID: testrunID, verdict: decision.verdict.rawValue,
+                error: decision.errorCategory.map { MonitorEvent.Failure(category: $0, message: decision.message ?? "") }
+            )
+        )
+        return events
+    }
+}

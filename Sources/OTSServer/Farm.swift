@@ -1,0 +1,186 @@
+import Distribution
+import Foundation
+import Logging
+import OTSCore
+import OTSStore
+
+/// The server's logic over the store: testruns in, tasks out to workers,
+/// their events and results back, timeouts, and verdicts. Stateless apart
+/// from the claim signal, so several servers can share one PostgreSQL.
+public final class Farm: Sendable {
+    let store: Store
+    let configuration: ServerConfiguration
+    let models: DistributionModels
+    let logger: Logger
+    let signal = TaskSignal()
+    let sender = MonitorEvent.Sender.this("server")
+
+    public init(store: Store, configuration: ServerConfiguration, models: DistributionModels = .builtIn, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.models = models
+        self.logger = logger
+    }
+
+    // MARK: Testruns
+
+    /// Validates a request, plans its tasks and queues them, all in one
+    /// transaction; a rejected request stores nothing.
+    public func submit(_ body: Data, at now: Date = Date()) async throws -> TestrunView {
+        let request: TestrunRequest
+        do {
+            request = try JSONCoding.decoder().decode(TestrunRequest.self, from: body)
+        } catch {
+            throw APIError.decoding(error, what: "the testrun request")
+        }
+        return try await submit(request, at: now)
+    }
+
+    public func submit(_ request: TestrunRequest, at now: Date = Date()) async throws -> TestrunView {
+        let problems = request.problems(models: models.names)
+        if let first = problems.first {
+            throw APIError(.badRequest, problems.map(\.description).joined(separator: "; "), field: first.field)
+        }
+        let modelName = request.distributionModel ?? DistributionModels.defaultName
+        guard let model = models.model(named: modelName) else {
+            throw APIError(.badRequest, "distribution_model: unknown model '\(modelName)'", field: "distribution_model")
+        }
+        let plan = try await model.plan(DistributionRequest(packages: PackageRequest.all(in: request), device: request.device))
+        let id = UUID().uuidString.lowercased()
+        let requestJSON = try JSONCoding.string(request)
+        let timeout = request.timeout ?? configuration.testrunTimeout
+        let tasks = try plan.tasks.enumerated().map { index, work in
+            NewTask(
+                testrunID: id,
+                sequence: index,
+                routingKey: request.device.requestedRoutingKey,
+                work: try JSONCoding.string(work),
+                priority: request.priority ?? 0
+            )
+        }
+        try await store.transaction { tx in
+            try await tx.insertTestrun(
+                id: id, request: requestJSON, deviceGroup: request.device.devicegroup, requestor: request.requestor,
+                priority: request.priority ?? 0, deadline: now.addingTimeInterval(Double(timeout)), at: now
+            )
+            try await tx.enqueue(tasks, at: now)
+            var events = [
+                event(.testrunRequested, testrunID: id, details: ["model": modelName, "notes": plan.notes.joined(separator: "; ")])
+            ]
+            for task in tasks {
+                events.append(event(.taskQueued, testrunID: id, taskID: task.id, details: ["routing_key": task.routingKey]))
+            }
+            events.append(event(.testrunQueued, testrunID: id, details: ["tasks": String(tasks.count)]))
+            try await append(events, tx: tx, at: now)
+        }
+        signal.notify()
+        logger.info("testrun \(id) queued: \(tasks.count) tasks for \(request.device.requestedRoutingKey) (\(modelName))")
+        return try await testrun(id: id)
+    }
+
+    public func testrun(id: String) async throws -> TestrunView {
+        try await store.transaction { tx in
+            guard let record = try await tx.testrun(id: id) else { throw APIError(.notFound, "no testrun \(id)") }
+            return try Self.view(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
+        }
+    }
+
+    public func testruns(_ filter: TestrunFilter) async throws -> TestrunList {
+        try await store.transaction { tx in
+            var views: [TestrunView] = []
+            for record in try await tx.testruns(filter) {
+                views.append(try Self.view(record, tasks: try await tx.tasks(testrunID: record.id), withTasks: false))
+            }
+            return TestrunList(testruns: views)
+        }
+    }
+
+    /// Cancels a testrun that has not ended: its tasks end too, and their
+    /// workers are told to stop at their next heartbeat.
+    public func cancel(id: String, at now: Date = Date()) async throws -> TestrunView {
+        try await store.transaction { tx in
+            guard let record = try await tx.lockTestrun(id: id) else { throw APIError(.notFound, "no testrun \(id)") }
+            var lifecycle = TestrunLifecycle(record: record)
+            switch lifecycle.handle(.cancel) {
+            case .transitionAndCancelTasks, .transition:
+                try await tx.updateTestrun(id: id, state: "cancelled", finished: true, at: now)
+                var events: [MonitorEvent] = []
+                for task in try await tx.cancelTasks(testrunID: id, at: now) {
+                    events.append(
+                        event(.taskFinished, testrunID: id, taskID: task.id, attempt: task.attempts, details: ["state": "cancelled"]))
+                }
+                events.append(event(.testrunCancelled, testrunID: id))
+                try await append(events, tx: tx, at: now)
+            case .ignore:
+                throw APIError(.conflict, "testrun \(id) has ended (\(record.state)); nothing to cancel")
+            }
+        }
+        logger.info("testrun \(id) cancelled")
+        return try await testrun(id: id)
+    }
+
+    // MARK: Events
+
+    func event(
+        _ type: EventType,
+        testrunID: String? = nil,
+        taskID: String? = nil,
+        attempt: Int? = nil,
+        verdict: String? = nil,
+        error: MonitorEvent.Failure? = nil,
+        details: [String: String]? = nil
+    ) -> MonitorEvent {
+        var event = MonitorEvent(type: type, sender: sender, testrunID: testrunID, taskID: taskID, attempt: attempt)
+        event.verdict = verdict
+        event.error = error
+        event.details = details
+        return event
+    }
+
+    /// Appends events to the monitor queue in the caller's transaction,
+    /// stamped as received now.
+    func append(_ events: [MonitorEvent], tx: StoreTransaction, at now: Date) async throws {
+        let encoder = JSONCoding.encoder()
+        let messages = try events.map { event -> (id: String, payload: String) in
+            var event = event
+            event.receivedAt = event.receivedAt ?? now
+            return (event.id, String(decoding: try encoder.encode(event), as: UTF8.self))
+        }
+        try await tx.append(messages, at: now)
+    }
+}
+
+extension TestrunLifecycle {
+    init(record: TestrunRecord) {
+        switch record.state {
+        case "queued": self.init(state: .queued)
+        case "running": self.init(state: .running)
+        case "cancelled": self.init(state: .cancelled)
+        default:
+            self.init(
+                state: .finished(
+                    VerdictRules.Decision(
+                        verdict: record.verdict.flatMap(Verdict.init(rawValue:)) ?? .error,
+                        errorCategory: record.errorCategory.flatMap(ErrorCategory.init(rawValue:)),
+                        message: record.errorMessage
+                    )
+                )
+            )
+        }
+    }
+}
+
+extension TaskLifecycle {
+    init(record: TaskRecord, maxAttempts: Int) {
+        let state: State
+        switch record.state {
+        case .queued: state = .queued
+        case .claimed: state = record.startedAt == nil ? .claimed(owner: record.owner ?? "") : .running(owner: record.owner ?? "")
+        case .finished: state = .finished(record.verdict.flatMap(Verdict.init(rawValue:)) ?? .pass)
+        case .failed:
+            state = .failed(record.errorCategory.flatMap(ErrorCategory.init(rawValue:)) ?? .infrastructure, record.errorMessage ?? "")
+        case .cancelled: state = .cancelled
+        }
+        self.init(state: state, attempts: record.attempts, maxAttempts: maxAttempts)
+    }
+}

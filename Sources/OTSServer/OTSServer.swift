@@ -1,0 +1,37 @@
+import Distribution
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import OTSStore
+import ServiceLifecycle
+
+/// An OTS server: the REST API and the sweeper over one store.
+public struct OTSServer {
+    public let farm: Farm
+    let configuration: ServerConfiguration
+    let logger: Logger
+
+    public init(store: Store, configuration: ServerConfiguration, models: DistributionModels = .builtIn, logger: Logger) {
+        self.farm = Farm(store: store, configuration: configuration, models: models, logger: logger)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The services to run in one group: the HTTP server and the sweeper.
+    /// `onListening` hears the port once the server listens (useful with
+    /// port 0).
+    public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        APIRoutes(farm: farm, token: configuration.token).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let sweeper = Sweeper(farm: farm, interval: .milliseconds(Int64(configuration.sweepInterval * 1000)), logger: logger)
+        return [app, sweeper]
+    }
+}

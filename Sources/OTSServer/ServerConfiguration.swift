@@ -1,0 +1,89 @@
+import Foundation
+import OTSCore
+import OTSStore
+
+/// How a server runs: its database, address and the farm's timing. Filled
+/// from defaults, then a TOML file, then environment variables, then flags.
+public struct ServerConfiguration: Sendable, Hashable {
+    public var database: DatabaseURL = .defaultURL
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (the server prints the one it got).
+    public var port = 8310
+    /// When set, workers must send it (`Authorization: Bearer TOKEN`).
+    public var token: String?
+    /// Seconds a worker's claim lasts without a heartbeat.
+    public var leaseSeconds = 30.0
+    /// Seconds between a worker's heartbeats (told to workers).
+    public var heartbeatSeconds = 5.0
+    /// How often a task whose worker vanished is put back in the queue
+    /// before it fails.
+    public var requeues = 1
+    /// Seconds a task may wait for a worker.
+    public var queueTimeout = 3600.0
+    /// Seconds a task may run once claimed.
+    public var executionTimeout = 4 * 3600.0
+    /// Seconds a testrun may take when its request gives no timeout.
+    public var testrunTimeout = 24 * 3600
+    /// Seconds between sweeps for expired leases and timeouts.
+    public var sweepInterval = 1.0
+    /// Longest a claim waits for a task (seconds).
+    public var claimWait = 20.0
+    /// How often a waiting claim looks for tasks enqueued by other server
+    /// replicas (seconds).
+    public var claimPoll = 0.5
+
+    public init() {}
+
+    /// Environment variables that override the file.
+    public static let environmentKeys = ["OTS_DATABASE", "OTS_HOST", "OTS_PORT", "OTS_TOKEN"]
+
+    /// Reads a TOML file over the defaults.
+    public mutating func load(file path: String) throws(ConfigurationError) {
+        var reader = try TOMLReader.open(file: path)
+        if let value = try reader.string("database") {
+            do {
+                database = try DatabaseURL(parsing: value)
+            } catch {
+                throw ConfigurationError(file: path, "database: \(error)")
+            }
+        }
+        host = try reader.string("host") ?? host
+        port = try reader.int("port", in: 0...65535) ?? port
+        token = try reader.string("token") ?? token
+        leaseSeconds = try reader.seconds("lease_seconds") ?? leaseSeconds
+        heartbeatSeconds = try reader.seconds("heartbeat_seconds") ?? heartbeatSeconds
+        requeues = try reader.int("requeues", in: 0...100) ?? requeues
+        queueTimeout = try reader.seconds("queue_timeout") ?? queueTimeout
+        executionTimeout = try reader.seconds("execution_timeout") ?? executionTimeout
+        testrunTimeout = try reader.int("testrun_timeout", in: 1...TestrunLimits.maximumTimeout) ?? testrunTimeout
+        sweepInterval = try reader.seconds("sweep_interval") ?? sweepInterval
+        claimWait = try reader.seconds("claim_wait") ?? claimWait
+        claimPoll = try reader.seconds("claim_poll") ?? claimPoll
+        try reader.rejectUnknownKeys()
+    }
+
+    /// Applies `OTS_DATABASE`, `OTS_HOST`, `OTS_PORT` and `OTS_TOKEN`.
+    public mutating func load(environment: [String: String]) throws(ConfigurationError) {
+        if let value = environment["OTS_DATABASE"], !value.isEmpty {
+            do {
+                database = try DatabaseURL(parsing: value)
+            } catch {
+                throw ConfigurationError(file: "OTS_DATABASE", "\(error)")
+            }
+        }
+        if let value = environment["OTS_HOST"], !value.isEmpty { host = value }
+        if let value = environment["OTS_PORT"], !value.isEmpty {
+            guard let port = Int(value), (0...65535).contains(port) else {
+                throw ConfigurationError(file: "OTS_PORT", "'\(value)' is not a port number")
+            }
+            self.port = port
+        }
+        if let value = environment["OTS_TOKEN"], !value.isEmpty { token = value }
+    }
+
+    var maxAttempts: Int { requeues + 1 }
+}
+
+enum TestrunLimits {
+    static let maximumTimeout = 7 * 86_400
+}

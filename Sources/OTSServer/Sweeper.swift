@@ -1,0 +1,23 @@
+import Logging
+import ServiceLifecycle
+
+/// Sweeps the farm for expired leases and timeouts at a steady interval,
+/// until graceful shutdown.
+struct Sweeper: Service {
+    let farm: Farm
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await farm.sweep()
+                } catch {
+                    logger.error("sweep failed (will retry): \(error)")
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// Wakes claims waiting for work when this server enqueues tasks; waits
+/// end after a timeout too, so that tasks enqueued by another replica are
+/// found by polling.
+final class TaskSignal: Sendable {
+    private enum Waiter {
+        case waiting(CheckedContinuation<Void, Never>)
+        /// Woken before it started waiting.
+        case woken
+    }
+
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: Waiter] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Read before looking for work; pass to `wait` so that work enqueued in
+    /// between is not missed.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Wakes every waiting claim.
+    func notify() {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation &+= 1
+            var continuations: [CheckedContinuation<Void, Never>] = []
+            for (id, waiter) in state.waiters {
+                if case .waiting(let continuation) = waiter { continuations.append(continuation) }
+                state.waiters[id] = .woken
+            }
+            return continuations
+        }
+        for continuation in woken { continuation.resume() }
+    }
+
+    /// Waits until `notify` (after `generation`), the timeout or
+    /// cancellation, whichever comes first.
+    func wait(after generation: UInt64, upTo timeout: Duration) async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID &+= 1
+            return state.nextID
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                self.wake(id)
+            }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = self.state.withLock { state -> Bool in
+                            if state.generation != generation { return true }
+                            if case .woken = state.waiters[id] { return true }
+                            state.waiters[id] = .waiting(continuation)
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.wake(id)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+            self.wake(id)
+            await group.waitForAll()
+        }
+        state.withLock { _ = $0.waiters.removeValue(forKey: id) }
+    }
+
+    private func wake(_ id: UInt64) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let waiter = state.waiters[id]
+            state.waiters[id] = .woken
+            if case .waiting(let continuation) = waiter { return continuation }
+            return nil
+        }
+        continuation?.resume()
+    }
+}

@@ -1,0 +1,331 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import OTSCore
+import TestDefinition
+import TestRunner
+
+/// What a worker instance does with one task: image → flash → boot → each
+/// package through the runner → results and fetched files into the spool.
+/// Every step emits its monitor event.
+struct Pipeline: Sendable {
+    let instance: WorkerConfiguration.Instance
+    let workerID: String
+    let sender: MonitorEvent.Sender
+    let adapter: any DeviceAdapter
+    let images: ImageCache
+    let spool: Spool
+    let workDirectory: String
+    let http: HTTPClient
+    let logger: Logger
+
+    /// A package that could not be run, and why.
+    struct PackageProblem: Error {
+        var message: String
+    }
+
+    /// Runs the task to its end; throws `CancellationError` when stopped.
+    func run(_ task: TaskAssignment) async throws -> TaskFinish {
+        let folder = workDirectory + "/tasks/" + task.taskID + "-\(task.attempt)"
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try emit(.taskStarted, task)
+
+        var image: String?
+        if let url = task.image {
+            do {
+                image = try await images.path(for: url)
+            } catch {
+                return try fail(task, .image, error.message)
+            }
+        }
+        if let failure = try await devicePhase(
+            task, tries: adapter.flashTries, started: .flashStarted, finished: .flashFinished,
+            { number in
+                try await adapter.flash(image: image, options: task.flasherOptions ?? [], try: number)
+            })
+        {
+            return try fail(task, .device, "flash failed after \(adapter.flashTries) tries: \(failure)")
+        }
+        if let failure = try await devicePhase(
+            task, tries: adapter.bootTries, started: .bootStarted, finished: .bootFinished,
+            { number in
+                try await adapter.boot(try: number)
+            })
+        {
+            return try fail(task, .device, "boot failed after \(adapter.bootTries) tries: \(failure)")
+        }
+
+        var verdict = Verdict.pass
+        var problems: [String] = []
+        var deviceLost = false
+        for (index, package) in task.work.packages.enumerated() {
+            try Task.checkCancellation()
+            let outcome = try await run(package, index: index, of: task, in: folder)
+            switch outcome {
+            case .ran(let packageVerdict, let lost):
+                verdict = verdict.combined(with: packageVerdict)
+                deviceLost = deviceLost || lost
+            case .problem(let message):
+                problems.append(message)
+            }
+            if deviceLost { break }
+        }
+        try emit(.resultsFinished, task)
+        if deviceLost {
+            return try fail(task, .device, "the connection to the device was lost during the tests")
+        }
+        if !problems.isEmpty {
+            return try fail(task, .user, problems.joined(separator: "; "))
+        }
+        return TaskFinish(workerID: workerID, verdict: verdict)
+    }
+
+    /// Tries a device phase up to `tries` times; nil when a try succeeded,
+    /// the last failure's message otherwise.
+    private func devicePhase(
+        _ task: TaskAssignment, tries: Int, started: EventType, finished: EventType,
+        _ attempt: (Int) async throws -> DeviceOutcome
+    ) async throws -> String? {
+        var last = "no try"
+        for number in 1...max(1, tries) {
+            try emit(started, task) { $0.tryNumber = number }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let outcome = try await attempt(number)
+            let elapsed = clock.now - start
+            try emit(finished, task) {
+                $0.tryNumber = number
+                $0.outcome = outcome.succeeded ? "ok" : "failed"
+                $0.durationMs = elapsed.milliseconds
+                if !outcome.succeeded { $0.error = MonitorEvent.Failure(category: .device, message: outcome.message ?? "failed") }
+            }
+            if outcome.succeeded { return nil }
+            last = outcome.message ?? "failed"
+            logger.warning("\(finished.rawValue) try \(number) of \(tries) failed: \(last)")
+        }
+        return last
+    }
+
+    enum PackageOutcome {
+        case ran(Verdict, deviceLost: Bool)
+        case problem(String)
+    }
+
+    private func run(_ package: TaskWork.Package, index: Int, of task: TaskAssignment, in folder: String) async throws -> PackageOutcome {
+        try emit(.packageStarted, task) { $0.package = package.name }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let definition: TestDefinition
+        do {
+            let (data, file) = try await testDefinition(of: package)
+            definition = try DefinitionParser(lenient: true).parse(data, file: file)
+        } catch let error as PackageProblem {
+            return try packageProblem(package, task, error.message)
+        } catch let error as DefinitionErrors {
+            return try packageProblem(package, task, "package \(package.name): invalid tests.xml: \(error)")
+        }
+        let results = folder + "/\(index)"
+        var configuration = RunConfiguration(resultsDirectory: results)
+        configuration.mode = .automatic
+        configuration.target = package.location == .host ? .local : try target()
+        configuration.stepEnvironment = environment(task)
+        if let filter = task.testfilter, !filter.isEmpty {
+            do {
+                configuration.filter = try TestFilter(parsing: filter)
+            } catch {
+                return try packageProblem(package, task, "testfilter: \(error.message)")
+            }
+        }
+        if let sets = package.sets {
+            configuration.onlySets = Set(
+                definition.suites.flatMap { suite in
+                    suite.sets.filter { sets.contains($0.attributes.name) }.map {
+                        SetReference(suite: suite.attributes.name, set: $0.attributes.name)
+                    }
+                })
+        }
+        let detail = task.detailLevel
+        let spool = self.spool
+        let report = try await Runner(configuration: configuration, logger: logger).run(definition) { event in
+            try? self.emit(event, package: package.name, task: task, detail: detail)
+        }
+        if report.abort == .interrupted || Task.isCancelled { throw CancellationError() }
+        try emit(.resultsStarted, task) { $0.package = package.name }
+        let xml = ResultsWriter.xml(report.results)
+        try spool.add(.results(taskID: task.taskID, workerID: workerID, package: package.name), data: Array(xml.utf8))
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).sorted() {
+            guard let content = FileManager.default.contents(atPath: results + "/" + name) else { continue }
+            try spool.add(.file(taskID: task.taskID, workerID: workerID, package: package.name, name: name), data: [UInt8](content))
+        }
+        let failed = report.results.allCases.contains { $0.result == .fail && !$0.isInsignificant }
+        let verdict: Verdict = failed ? .fail : .pass
+        try emit(.packageFinished, task) {
+            $0.package = package.name
+            $0.verdict = verdict.rawValue
+            $0.durationMs = (clock.now - start).milliseconds
+        }
+        return .ran(verdict, deviceLost: report.abort == .connectionLost)
+    }
+
+    private func packageProblem(_ package: TaskWork.Package, _ task: TaskAssignment, _ message: String) throws -> PackageOutcome {
+        logger.error("\(message)")
+        try emit(.failure, task) {
+            $0.package = package.name
+            $0.error = MonitorEvent.Failure(category: .user, message: message)
+        }
+        try emit(.packageFinished, task) {
+            $0.package = package.name
+            $0.verdict = Verdict.error.rawValue
+        }
+        return .problem(message)
+    }
+
+    /// The package's tests.xml and the name to report problems with.
+    private func testDefinition(of package: TaskWork.Package) async throws -> (Data, String) {
+        switch package.location {
+        case .url:
+            return (try await download(package.name), package.name)
+        case .device:
+            if case .ssh = instance.executor {
+                return try await readOnTarget("/usr/share/\(package.name)/tests.xml")
+            }
+            if case .chroot(let root) = instance.executor {
+                let path = root + "/usr/share/\(package.name)/tests.xml"
+                if let data = FileManager.default.contents(atPath: path) { return (data, path) }
+            }
+            return try fromPackagesDirectory(package.name)
+        case .host:
+            return try fromPackagesDirectory(package.name)
+        }
+    }
+
+    private func fromPackagesDirectory(_ name: String) throws -> (Data, String) {
+        guard let directory = instance.packagesDirectory else {
+            throw PackageProblem(message: "package \(name): this worker has no packages_dir to find its tests.xml in")
+        }
+        let path = directory + "/" + name + "/tests.xml"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PackageProblem(message: "package \(name): no tests.xml at \(path)")
+        }
+        return (data, path)
+    }
+
+    private func readOnTarget(_ path: String) async throws -> (Data, String) {
+        let scratch = workDirectory + "/scratch"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let outcome = try await CommandRunner(scratchDirectory: scratch, inlineLimit: 16 * 1024 * 1024)
+            .run(try target().arguments(for: "cat \(path)"), timeout: .seconds(120))
+        defer { outcome.removeFiles() }
+        guard outcome.termination.returnCode == 0 else {
+            throw PackageProblem(message: "no tests.xml at \(path) on the device: \(outcome.stderr.text.prefix(300))")
+        }
+        return (Data(outcome.stdout.head), path)
+    }
+
+    private func download(_ url: String) async throws -> Data {
+        guard let components = URLComponents(string: url) else { throw PackageProblem(message: "'\(url)' is not a URL") }
+        if components.scheme == "file" {
+            guard let data = FileManager.default.contents(atPath: components.path) else {
+                throw PackageProblem(message: "test definition \(url) cannot be read")
+            }
+            return data
+        }
+        do {
+            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(120))
+            guard response.status.code == 200 else {
+                throw PackageProblem(message: "test definition \(url): the server answered \(response.status.code)")
+            }
+            return Data(try await response.body.collect(upTo: 64 * 1024 * 1024).readableBytesView)
+        } catch let error as PackageProblem {
+            throw error
+        } catch {
+            throw PackageProblem(message: "cannot download the test definition \(url): \(error)")
+        }
+    }
+
+    /// Values for placeholders: the instance's, and the device's properties.
+    var values: [String: String] {
+        var values = instance.values
+        values["devicegroup"] = instance.device.devicegroup
+        values["device"] = values["device"] ?? instance.device.devicename ?? instance.device.devicegroup
+        values["devicename"] = instance.device.devicename ?? ""
+        values["deviceid"] = instance.device.deviceid ?? ""
+        return values
+    }
+
+    func target() throws -> ExecutionTarget {
+        do {
+            switch instance.executor {
+            case .local: return .local
+            case .chroot(let root): return .chroot(root)
+            case .ssh(let text): return .ssh(try SSHTarget(parsing: try CommandTemplate([text]).arguments(values)[0]))
+            case .external(let words): return .external(try CommandTemplate(words).arguments(values))
+            }
+        } catch let error as WorkerError {
+            throw PackageProblem(message: "executor: \(error.message)")
+        } catch let error as RunnerError {
+            throw PackageProblem(message: "executor: \(error.message)")
+        }
+    }
+
+    /// What steps see of the task and the device.
+    private func environment(_ task: TaskAssignment) -> [String: String] {
+        var environment = ["OTS_TESTRUN_ID": task.testrunID, "OTS_TASK_ID": task.taskID]
+        for (key, value) in values {
+            environment["OTS_" + key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()] = value
+        }
+        return environment
+    }
+
+    // MARK: Events
+
+    func emit(_ type: EventType, _ task: TaskAssignment, _ configure: (inout MonitorEvent) -> Void = { _ in }) throws {
+        var event = MonitorEvent(type: type, sender: sender, testrunID: task.testrunID, taskID: task.taskID, attempt: task.attempt)
+        configure(&event)
+        try spool.add(.events([event]))
+    }
+
+    private func emit(_ event: RunEvent, package: String, task: TaskAssignment, detail: TestrunRequest.DetailLevel) throws {
+        switch event {
+        case .setFinished(_, let set, let result, let duration) where detail != .package:
+            try emit(.setFinished, task) {
+                $0.package = package
+                $0.set = set
+                $0.durationMs = duration.milliseconds
+                $0.verdict = result.cases.contains { $0.result == .fail && !$0.isInsignificant } ? "FAIL" : "PASS"
+            }
+        case .caseFinished(_, let set, let result) where detail == .case || detail == .step:
+            try emit(.caseFinished, task) {
+                $0.package = package
+                $0.set = set
+                $0.testCase = result.name
+                $0.verdict = result.result.rawValue
+            }
+        case .stepFinished(_, let set, let testCase, let step) where detail == .step:
+            try emit(.stepFinished, task) {
+                $0.package = package
+                $0.set = set
+                $0.testCase = testCase
+                $0.verdict = step.result.rawValue
+            }
+        default:
+            break
+        }
+    }
+
+    private func fail(_ task: TaskAssignment, _ category: ErrorCategory, _ message: String) throws -> TaskFinish {
+        logger.error("task \(task.taskID): \(message)")
+        try emit(.failure, task) { $0.error = MonitorEvent.Failure(category: category, message: message) }
+        return TaskFinish(workerID: workerID, error: TaskFinish.Failure(category: category, message: message))
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

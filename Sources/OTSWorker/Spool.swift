@@ -1,0 +1,172 @@
+import Foundation
+import Logging
+import OTSClient
+import OTSCore
+import ServiceLifecycle
+import Synchronization
+
+/// What a worker sends the server that must not be lost: events, results,
+/// fetched files and task ends. Each waits in a file of its own, in order,
+/// until the server has it; a worker restart sends what is left.
+public final class Spool: Sendable {
+    public enum Message: Sendable, Hashable, Codable {
+        case events([MonitorEvent])
+        /// The results XML is in the message's data file.
+        case results(taskID: String, workerID: String, package: String)
+        /// The file's content is in the message's data file.
+        case file(taskID: String, workerID: String, package: String, name: String)
+        case finish(taskID: String, TaskFinish)
+    }
+
+    public let directory: String
+    private let next: Mutex<UInt64>
+    private let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+
+    public init(directory: String) throws(WorkerError) {
+        self.directory = directory
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory + "/rejected", withIntermediateDirectories: true)
+        } catch {
+            throw WorkerError(.spool, "cannot create the spool folder \(directory): \(error.localizedDescription)")
+        }
+        let last = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.compactMap(Self.sequence).max() ?? 0
+        next = Mutex(last + 1)
+    }
+
+    static func sequence(_ name: String) -> UInt64? {
+        guard name.hasSuffix(".json") else { return nil }
+        return UInt64(name.dropLast(5))
+    }
+
+    /// Adds a message (and its data) durably; the sender takes it from here.
+    public func add(_ message: Message, data: [UInt8]? = nil) throws(WorkerError) {
+        let number = next.withLock { value -> UInt64 in
+            defer { value += 1 }
+            return value
+        }
+        let name = String(format: "%016llu", number)
+        do {
+            if let data {
+                try Data(data).write(to: URL(fileURLWithPath: directory + "/" + name + ".data"), options: .atomic)
+            }
+            let json = try JSONCoding.encoder().encode(message)
+            try json.write(to: URL(fileURLWithPath: directory + "/" + name + ".json"), options: .atomic)
+        } catch {
+            throw WorkerError(.spool, "cannot write to the spool \(directory): \(error.localizedDescription)")
+        }
+        continuation.yield()
+    }
+
+    /// Messages waiting, oldest first.
+    public var pending: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { Self.sequence($0) != nil }.sorted()
+    }
+
+    func read(_ name: String) throws -> (Message, Data?) {
+        let json = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+        let message = try JSONCoding.decoder().decode(Message.self, from: json)
+        let dataPath = directory + "/" + name.dropLast(5) + ".data"
+        let data = FileManager.default.fileExists(atPath: dataPath) ? try Data(contentsOf: URL(fileURLWithPath: dataPath)) : nil
+        return (message, data)
+    }
+
+    func remove(_ name: String) {
+        try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        try? FileManager.default.removeItem(atPath: directory + "/" + name.dropLast(5) + ".data")
+    }
+
+    func reject(_ name: String) {
+        for file in [name, name.dropLast(5) + ".data"] {
+            try? FileManager.default.moveItem(atPath: directory + "/" + file, toPath: directory + "/rejected/" + file)
+        }
+    }
+
+    /// Waits until something is added, or `timeout` passes.
+    func waitForMessages(upTo timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var iterator = self.stream.makeAsyncIterator()
+                _ = await iterator.next()
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Sends the spool to the server in order, merging runs of events into
+/// batches; waits and retries while the server cannot be reached, and sets
+/// aside what the server refuses (with a log line) so it blocks nothing.
+public struct SpoolSender: Service {
+    let spool: Spool
+    let client: OTSClient
+    let logger: Logger
+
+    public init(spool: Spool, client: OTSClient, logger: Logger) {
+        self.spool = spool
+        self.client = client
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var backoff = Duration.milliseconds(100)
+            while !Task.isCancelled {
+                let sent = await sendSome()
+                switch sent {
+                case .idle:
+                    await spool.waitForMessages(upTo: .seconds(1))
+                case .progress:
+                    backoff = .milliseconds(100)
+                case .unreachable:
+                    try await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+            }
+        }
+    }
+
+    enum Progress { case idle, progress, unreachable }
+
+    /// Sends the oldest message (or run of event messages).
+    func sendSome() async -> Progress {
+        let pending = spool.pending
+        guard let first = pending.first else { return .idle }
+        do {
+            let (message, data) = try spool.read(first)
+            var sent = [first]
+            switch message {
+            case .events(let events):
+                var batch = events
+                for name in pending.dropFirst() {
+                    guard batch.count < EventBatch.limit / 2, case (.events(let more), _) = try spool.read(name) else { break }
+                    batch += more
+                    sent.append(name)
+                }
+                _ = try await client.post(events: batch)
+            case .results(let taskID, let workerID, let package):
+                try await client.uploadResults(taskID: taskID, workerID: workerID, package: package, xml: [UInt8](data ?? Data()))
+            case .file(let taskID, let workerID, let package, let name):
+                try await client.uploadFile(
+                    taskID: taskID, workerID: workerID, package: package, name: name, content: [UInt8](data ?? Data()))
+            case .finish(let taskID, let finish):
+                try await client.finish(taskID: taskID, finish)
+            }
+            sent.forEach(spool.remove)
+            return .progress
+        } catch let error as ClientError where error.isTransient {
+            logger.warning("server unreachable, \(pending.count) messages wait in the spool: \(error.message)")
+            return .unreachable
+        } catch let error as ClientError {
+            logger.error("the server refused spooled message \(first), set aside in \(spool.directory)/rejected: \(error.message)")
+            spool.reject(first)
+            return .progress
+        } catch {
+            logger.error("spooled message \(first) cannot be read, set aside: \(error)")
+            spool.reject(first)
+            return .progress
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import OTSCore
+import TOMLKit
+import TestRunner
+
+/// A worker process: the server it serves and its instances, one per
+/// device. Read from a TOML file (see `examples/worker.toml`).
+public struct WorkerConfiguration: Sendable {
+    /// How an instance drives its device.
+    public enum Adapter: Sendable {
+        case simulated(SimulatedDevice)
+        case commands(DeviceCommands)
+    }
+
+    /// Where an instance's test steps run.
+    public enum Executor: Sendable, Hashable {
+        case local
+        case chroot(String)
+        /// `user@host:port`, placeholders allowed (`root@{address}`).
+        case ssh(String)
+        /// An external executor's words, placeholders allowed.
+        case external([String])
+    }
+
+    public struct Instance: Sendable {
+        public var name: String
+        public var device: DeviceProperties
+        public var adapter: Adapter
+        public var executor: Executor = .local
+        /// Where host packages (and device packages, when the device is not
+        /// an SSH target) have `NAME/tests.xml`.
+        public var packagesDirectory: String?
+        /// Values for placeholders in device commands and the executor
+        /// (`{address}`, `{serial}`, ...), besides `{image}` and `{device}`.
+        public var values: [String: String] = [:]
+
+        public init(name: String, device: DeviceProperties, adapter: Adapter) {
+            self.name = name
+            self.device = device
+            self.adapter = adapter
+        }
+    }
+
+    public var server = "http://127.0.0.1:8310"
+    public var token: String?
+    /// The host name the instances register with (default: this host's).
+    public var host = ProcessInfo.processInfo.hostName
+    /// Where events and results wait until the server has them.
+    public var spoolDirectory = "ots-data/worker-spool"
+    /// Where tasks run (results, fetched files) and images are cached.
+    public var workDirectory = "ots-data/worker"
+    /// Longest a claim waits on the server before asking again (seconds).
+    public var claimWait = 20.0
+    public var instances: [Instance] = []
+
+    public init() {}
+
+    /// Reads a TOML file; every problem names the file and the key.
+    public static func load(file path: String) throws(ConfigurationError) -> WorkerConfiguration {
+        var reader = try TOMLReader.open(file: path)
+        var configuration = WorkerConfiguration()
+        configuration.server = try reader.string("server") ?? configuration.server
+        guard let url = URLComponents(string: configuration.server), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ConfigurationError(file: path, "server: '\(configuration.server)' is not an http(s) URL")
+        }
+        configuration.token = try reader.string("token")
+        configuration.host = try reader.string("host") ?? configuration.host
+        let folder = (path as NSString).deletingLastPathComponent
+        func resolve(_ value: String) -> String {
+            value.hasPrefix("/") ? value : ((folder.isEmpty ? FileManager.default.currentDirectoryPath : absolute(folder)) + "/" + value)
+        }
+        if let spool = try reader.string("spool_dir") { configuration.spoolDirectory = resolve(spool) }
+        if let work = try reader.string("work_dir") { configuration.workDirectory = resolve(work) }
+        configuration.claimWait = try reader.seconds("claim_wait") ?? configuration.claimWait
+        let tables = try reader.tables("instance") ?? []
+        guard !tables.isEmpty else {
+            throw ConfigurationError(file: path, "instance: give at least one [[instance]]")
+        }
+        var names: Set<String> = []
+        for (index, table) in tables.enumerated() {
+            var nested = reader.nested(table, prefix: "instance[\(index)].")
+            var instance = try nested.instance(resolve: resolve)
+            guard names.insert(instance.name).inserted else {
+                throw ConfigurationError(file: path, "instance[\(index)].name: '\(instance.name)' is used twice")
+            }
+            instance.packagesDirectory = instance.packagesDirectory.map(resolve)
+            configuration.instances.append(instance)
+        }
+        try reader.rejectUnknownKeys()
+        return configuration
+    }
+
+    private static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
+
+/// A device driven by commands from the configuration.
+public struct DeviceCommands: Sendable, Hashable {
+    public var flash: CommandTemplate?
+    public var boot: CommandTemplate?
+    /// Run until it succeeds after booting: the device answers.
+    public var ready: CommandTemplate?
+    public var flashTries = 3
+    public var bootTries = 3
+    public var flashTimeout = 1800.0
+    public var bootTimeout = 600.0
+    public var readyTimeout = 300.0
+
+    public init() {}
+}
+
+extension TOMLReader {
+    mutating func instance(resolve: (String) -> String) throws(ConfigurationError) -> WorkerConfiguration.Instance {
+        guard let name = try string("name"), !name.isEmpty,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else {
+            throw error("name", "required: letters, digits, '-', '_' and '.'")
+        }
+        guard let group = try string("devicegroup") else { throw error("devicegroup", "required") }
+        let device = DeviceProperties(devicegroup: group, devicename: try string("devicename"), deviceid: try string("deviceid"))
+        if let problem = device.problems.first { throw error("device", problem) }
+        let adapterName = try string("adapter") ?? "simulated"
+        var adapter: WorkerConfiguration.Adapter
+        switch adapterName {
+        case "simulated":
+            var simulated = SimulatedDevice()
+            if let table = try table("simulated") {
+                var nested = nested(table, prefix: "simulated.")
+                simulated.seed = UInt64(try nested.int("seed", in: 0...Int.max) ?? 1)
+                simulated.flash = try nested.phase("flash")
+                simulated.boot = try nested.phase("boot")
+                try nested.rejectUnknownKeys()
+            }
+            if let problem = simulated.problems.first { throw error("simulated", problem) }
+            adapter = .simulated(simulated)
+        case "commands":
+            guard let table = try table("commands") else { throw error("commands", "required with adapter = \"commands\"") }
+            var nested = nested(table, prefix: "commands.")
+            var commands = DeviceCommands()
+            commands.flash = try nested.command("flash")
+            commands.boot = try nested.command("boot")
+            commands.ready = try nested.command("ready")
+            commands.flashTries = try nested.int("flash_tries", in: 1...20) ?? commands.flashTries
+            commands.bootTries = try nested.int("boot_tries", in: 1...20) ?? commands.bootTries
+            commands.flashTimeout = try nested.seconds("flash_timeout") ?? commands.flashTimeout
+            commands.bootTimeout = try nested.seconds("boot_timeout") ?? commands.bootTimeout
+            commands.readyTimeout = try nested.seconds("ready_timeout") ?? commands.readyTimeout
+            try nested.rejectUnknownKeys()
+            adapter = .commands(commands)
+        default:
+            throw error("adapter", "must be \"simulated\" or \"commands\", not '\(adapterName)'")
+        }
+        var instance = WorkerConfiguration.Instance(name: name, device: device, adapter: adapter)
+        instance.packagesDirectory = try string("packages_dir")
+        if let table = try table("values") {
+            for key in table.keys {
+                guard let value = table[key]?.string else { throw error("values.\(key)", "must be a string") }
+                instance.values[key] = value
+            }
+        }
+        let executor = try string("executor") ?? "local"
+        switch executor {
+        case "local": instance.executor = .local
+        case "chroot":
+            guard let root = try string("chroot") else { throw error("chroot", "required with executor = \"chroot\"") }
+            instance.executor = .chroot(resolve(root))
+        case "ssh":
+            guard let target = try string("ssh_target") else { throw error("ssh_target", "required with executor = \"ssh\"") }
+            instance.executor = .ssh(target)
+        case "external":
+            guard let words = try strings("external_executor"), !words.isEmpty else {
+                throw error("external_executor", "required with executor = \"external\": the command's words")
+            }
+            instance.executor = .external(words)
+        default:
+            throw error("executor", "must be local, chroot, ssh or external, not '\(executor)'")
+        }
+        try rejectUnknownKeys()
+        return instance
+    }
+
+    mutating func phase(_ name: String) throws(ConfigurationError) -> SimulatedDevice.Phase {
+        SimulatedDevice.Phase(
+            seconds: try seconds("\(name)_seconds") ?? 0,
+            failureProbability: try seconds("\(name)_failure_probability") ?? 0,
+            failingTries: try ints("\(name)_failing_tries") ?? []
+        )
+    }
+
+    mutating func ints(_ key: String) throws(ConfigurationError) -> [Int]? {
+        read.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else { throw error(key, "must be an array of integers") }
+        var ints: [Int] = []
+        for item in array {
+            guard let int = item.int else { throw error(key, "must be an array of integers") }
+            ints.append(int)
+        }
+        return ints
+    }
+
+    mutating func command(_ key: String) throws(ConfigurationError) -> CommandTemplate? {
+        guard let words = try strings(key) else { return nil }
+        do {
+            return try CommandTemplate(words)
+        } catch {
+            throw self.error(key, error.message)
+        }
+    }
+}

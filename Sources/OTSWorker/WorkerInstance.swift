@@ -1,0 +1,198 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import OTSClient
+import OTSCore
+import ServiceLifecycle
+import Synchronization
+
+/// One device's worker: registers, claims tasks for its routing keys, runs
+/// each through the pipeline while heartbeating, and stops a task the
+/// server no longer wants run.
+public struct WorkerInstance: Service {
+    let instance: WorkerConfiguration.Instance
+    let configuration: WorkerConfiguration
+    let client: OTSClient
+    let spool: Spool
+    let http: HTTPClient
+    let logger: Logger
+    /// Hears each task as it starts (benchmarks measure dispatch with it).
+    let onTaskStarted: @Sendable (TaskAssignment) -> Void
+
+    public init(
+        instance: WorkerConfiguration.Instance, configuration: WorkerConfiguration, client: OTSClient, spool: Spool, http: HTTPClient,
+        logger: Logger, onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
+    ) {
+        self.instance = instance
+        self.configuration = configuration
+        self.client = client
+        self.spool = spool
+        self.http = http
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(instance.name)"
+        self.logger = logger
+        self.onTaskStarted = onTaskStarted
+    }
+
+    var registration: WorkerRegistration {
+        WorkerRegistration(
+            host: configuration.host, instance: instance.name, pid: ProcessInfo.processInfo.processIdentifier, device: instance.device)
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var registered = try await register()
+            let pipeline = try makePipeline()
+            var backoff = Duration.milliseconds(200)
+            while !Task.isCancelled {
+                let assignment: TaskAssignment?
+                let failure: ClientError?
+                do throws(ClientError) {
+                    assignment = try await client.claim(workerID: registered.workerID, wait: configuration.claimWait)
+                    failure = nil
+                } catch {
+                    assignment = nil
+                    failure = error
+                }
+                if let failure {
+                    if failure.status == 404 {
+                        // The server forgot this instance (a new database): register again.
+                        registered = try await register()
+                        continue
+                    }
+                    guard failure.isTransient else { throw failure }
+                    if Task.isCancelled { break }
+                    logger.warning("cannot claim: \(failure.message); trying again in \(backoff)")
+                    try await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                    continue
+                }
+                backoff = .milliseconds(200)
+                guard let assignment else { continue }
+                await execute(assignment, pipeline: pipeline, registered: registered)
+            }
+        }
+    }
+
+    /// Registers, waiting for the server while it cannot be reached.
+    private func register() async throws -> WorkerRegistered {
+        var backoff = Duration.milliseconds(200)
+        while true {
+            let failure: ClientError
+            do {
+                let registered = try await client.register(registration)
+                logger.info("registered as \(registered.workerID) for \(instance.device.consumedRoutingKeys.joined(separator: ", "))")
+                return registered
+            } catch {
+                failure = error
+            }
+            guard failure.isTransient else { throw failure }
+            logger.warning("cannot register: \(failure.message); trying again in \(backoff)")
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    private func makePipeline() throws -> Pipeline {
+        let adapter: any DeviceAdapter
+        switch instance.adapter {
+        case .simulated(let device): adapter = SimulatedDeviceAdapter(device)
+        case .commands(let commands):
+            let scratch = configuration.workDirectory + "/scratch"
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            adapter = CommandDeviceAdapter(commands: commands, values: instance.values, scratchDirectory: scratch)
+        }
+        return Pipeline(
+            instance: instance,
+            workerID: registration.workerID,
+            sender: MonitorEvent.Sender(host: configuration.host, instance: instance.name),
+            adapter: adapter,
+            images: ImageCache(directory: configuration.workDirectory + "/images", http: http),
+            spool: spool,
+            workDirectory: configuration.workDirectory + "/" + instance.name,
+            http: http,
+            logger: logger
+        )
+    }
+
+    private enum Ending: Sendable {
+        case finished(TaskFinish)
+        case failed(String)
+        case stopped(String)
+    }
+
+    /// Runs the task beside a heartbeat loop; whichever ends first ends
+    /// the other.
+    private func execute(_ assignment: TaskAssignment, pipeline: Pipeline, registered: WorkerRegistered) async {
+        logger.info(
+            "task \(assignment.taskID) of testrun \(assignment.testrunID): \(assignment.work.packages.map(\.name).joined(separator: ", "))")
+        onTaskStarted(assignment)
+        let interval = Duration.milliseconds(Int64(max(0.1, registered.heartbeatSeconds) * 1000))
+        let ending = await withTaskGroup(of: Ending?.self) { group -> Ending? in
+            group.addTask {
+                do {
+                    return .finished(try await pipeline.run(assignment))
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return .failed("\(error)")
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    if Task.isCancelled { return nil }
+                    do {
+                        let reply = try await client.heartbeat(
+                            Heartbeat(workerID: registered.workerID, state: "busy", taskID: assignment.taskID))
+                        if reply.stopTask { return .stopped(reply.reason ?? "the server stopped it") }
+                    } catch {
+                        logger.warning("heartbeat failed: \(error)")
+                    }
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        do {
+            switch ending {
+            case .finished(let finish):
+                try spool.add(.finish(taskID: assignment.taskID, finish))
+                logger.info("task \(assignment.taskID) done: \(finish.verdict?.rawValue ?? finish.error?.message ?? "")")
+            case .failed(let message):
+                let finish = TaskFinish(
+                    workerID: registered.workerID,
+                    error: TaskFinish.Failure(category: .infrastructure, message: "the worker failed running the task: \(message)"))
+                try spool.add(.finish(taskID: assignment.taskID, finish))
+                logger.error("task \(assignment.taskID) failed in the worker: \(message)")
+            case .stopped(let reason):
+                logger.info("task \(assignment.taskID) stopped: \(reason)")
+            case nil:
+                logger.info("task \(assignment.taskID) interrupted")
+            }
+        } catch {
+            logger.error("cannot spool the end of task \(assignment.taskID): \(error)")
+        }
+    }
+}
+
+/// A worker process: its instances and the spool sender, as services.
+public enum OTSWorkerProcess {
+    public static func services(
+        configuration: WorkerConfiguration, logger: Logger, http: HTTPClient = .shared,
+        onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
+    ) throws -> [any Service] {
+        let spool = try Spool(directory: configuration.spoolDirectory)
+        let client = OTSClient(baseURL: configuration.server, token: configuration.token, http: http)
+        var services: [any Service] = [SpoolSender(spool: spool, client: client, logger: logger)]
+        for instance in configuration.instances {
+            services.append(
+                WorkerInstance(
+                    instance: instance, configuration: configuration, client: client, spool: spool, http: http, logger: logger,
+                    onTaskStarted: onTaskStarted))
+        }
+        return services
+    }
+}

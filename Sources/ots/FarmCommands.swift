@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import OTSClient
+import OTSCore
+
+/// `ots status ID`: one testrun, its tasks and verdict.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a testrun: its state, verdict and tasks.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The testrun's id.") var id: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let view: TestrunView
+        do {
+            view = try await options.client.testrun(id: id)
+        } catch {
+            throw fail("status", error)
+        }
+        if json { return try printJSON(view) }
+        print(view.summaryLine)
+        for task in view.tasks ?? [] {
+            var line = "  task \(task.sequence + 1) \(task.id)  \(task.state)"
+            if let phase = task.phase { line += " (\(phase))" }
+            if let verdict = task.verdict { line += " \(verdict.rawValue)" }
+            line += "  \(task.packages.joined(separator: ", "))"
+            if let worker = task.worker { line += "  on \(worker)" }
+            if task.attempts > 1 { line += "  attempts \(task.attempts)" }
+            if task.flashTries > 1 || task.bootTries > 1 { line += "  flash tries \(task.flashTries), boot tries \(task.bootTries)" }
+            if let error = task.error { line += "  [\(error.category)] \(error.message)" }
+            print(line)
+        }
+    }
+}
+
+/// `ots list`: recent testruns.
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List testruns, newest first.")
+
+    @OptionGroup var options: ClientOptions
+    @Option(help: "Only those in this state: queued, running, finished or cancelled.") var state: String?
+    @Option(help: "Only those for this device group.") var devicegroup: String?
+    @Option(help: "Only those of this requestor.") var requestor: String?
+    @Option(help: "At most this many (1 to 1000).") var limit = 50
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let list: TestrunList
+        do {
+            list = try await options.client.testruns(state: state, deviceGroup: devicegroup, requestor: requestor, limit: limit)
+        } catch {
+            throw fail("list", error)
+        }
+        if json { return try printJSON(list) }
+        if list.testruns.isEmpty { printError("no testruns") }
+        list.testruns.forEach { print($0.summaryLine) }
+    }
+}
+
+/// `ots cancel ID`.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Cancel a testrun; its workers stop their tasks at their next heartbeat.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The testrun's id.") var id: String
+
+    func run() async throws {
+        do {
+            print(try await options.client.cancel(id: id).summaryLine)
+        } catch {
+            throw fail("cancel", error)
+        }
+    }
+}
+
+/// `ots results ID`: the merged results of every task.
+struct ResultsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "results", abstract: "Get a testrun's results, all tasks merged: testdefinition-results XML or JUnit.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The testrun's id.") var id: String
+    @Option(help: "xml (testdefinition-results) or junit.") var format = "xml"
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+
+    func run() async throws {
+        guard ["xml", "junit"].contains(format) else { throw ValidationError("--format must be xml or junit") }
+        let data: Data
+        do {
+            data = try await options.client.results(id: id, format: format)
+        } catch {
+            throw fail("results", error)
+        }
+        if let output {
+            do {
+                try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+            } catch {
+                printError("ots results: cannot write \(output): \(error.localizedDescription)")
+                throw ExitCode(FarmExit.unusable)
+            }
+        } else {
+            FileHandle.standardOutput.write(data)
+        }
+    }
+}

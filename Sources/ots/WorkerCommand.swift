@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OTSCore
+import OTSWorker
+import ServiceLifecycle
+import UnixSignals
+
+/// `ots worker`: runs the instances of a worker configuration.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run an OTS worker: one instance per device, each claiming and running tasks for its device.",
+        discussion: "See examples/worker.toml for a configuration with simulated devices."
+    )
+
+    @Option(help: "The worker's TOML configuration file.")
+    var config: String
+
+    @Option(help: "The server's URL (overrides the file; environment: OTS_SERVER).")
+    var server: String?
+
+    @Option(help: "The token the server wants (overrides the file; environment: OTS_TOKEN).")
+    var token: String?
+
+    func run() async throws {
+        var configuration: WorkerConfiguration
+        do {
+            configuration = try WorkerConfiguration.load(file: config)
+        } catch {
+            printError("ots worker: \(error)")
+            throw ExitCode(1)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if let server = server ?? environment["OTS_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) { configuration.server = server }
+        if let token = token ?? environment["OTS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) { configuration.token = token }
+        let logger = Logger(label: "ots.worker")
+        let services: [any Service]
+        do {
+            services = try OTSWorkerProcess.services(configuration: configuration, logger: logger)
+        } catch {
+            printError("ots worker: \(error)")
+            throw ExitCode(1)
+        }
+        printLine(
+            "ots worker serving \(configuration.server) with \(configuration.instances.count) instance(s): "
+                + configuration.instances.map { "\($0.name) (\($0.device.requestedRoutingKey))" }.joined(separator: ", "))
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch {
+            printError("ots worker: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
