@@ -156,6 +156,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TestDefinition",
+                "OTSClient",
+                "OTSCore",
                 "OTSStore",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -4,7 +4,8 @@
 # Installs what the tests need when it is missing: xmllint (results files
 # are checked against the schema) and openssh-server (the runner's SSH
 # target tests start a real sshd on a loopback port), and PostgreSQL for the
-# storage contract (a throwaway cluster). Builds once, then runs
+# storage contract and the farm tests (a throwaway cluster), and the Python
+# packages that check API responses against the OpenAPI document. Builds once, then runs
 # the suites. Arguments go to `swift test` (for example --filter Runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,11 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v scp >/dev/null 2>&1; then
     apt_install openssh-server openssh-client
 fi
 
+if ! python3 -c "import openapi_spec_validator, jsonschema" >/dev/null 2>&1; then
+    log "installing the OpenAPI checker's Python packages"
+    python3 -m pip install --quiet openapi-spec-validator jsonschema
+fi
+
 trap stop_postgres EXIT
 start_postgres
 
@@ -32,6 +38,7 @@ export OTS_FORMATS_DIR="$PWD/formats"
 if command -v xmllint >/dev/null 2>&1; then
     export OTS_REQUIRE_XMLLINT=1
 fi
+export OTS_REQUIRE_OPENAPI_CHECK=1
 
 log "running the tests"
 swift test --skip-build "$@"

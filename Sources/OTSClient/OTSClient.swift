@@ -102,6 +102,17 @@ public struct OTSClient: Sendable {
 extension OTSClient {
     // MARK: Testruns
 
+    /// Submits a request body as it is (JSON text), for tools that hold
+    /// one already; the server validates it.
+    public func submit(json body: [UInt8]) async throws(ClientError) -> TestrunView {
+        let answer = try await send(.POST, "testruns", body: body)
+        do {
+            return try JSONCoding.decoder().decode(TestrunView.self, from: answer.body)
+        } catch {
+            throw ClientError(.badResponse, "cannot read the server's answer to POST /api/v1/testruns: \(error)")
+        }
+    }
+
     public func submit(_ request: TestrunRequest) async throws(ClientError) -> TestrunView {
         try await call(.POST, "testruns", json: request)
     }

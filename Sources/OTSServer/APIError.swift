@@ -77,7 +77,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             return text
         }
         guard let error = error as? DecodingError else {
-            return APIError(.badRequest, "\(what) is not valid JSON: \(error)", field: "body")
+            return APIError(.badRequest, "body: \(what) is not valid JSON: \(error)", field: "body")
         }
         switch error {
         case .keyNotFound(let key, let context):
@@ -93,11 +93,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case .dataCorrupted(let context):
             let field = path(context.codingPath)
             if field.isEmpty {
-                return APIError(.badRequest, "\(what) is not valid JSON", field: "body")
+                let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                return APIError(.badRequest, "body: \(what) is not valid JSON\(detail.map { " (\($0))" } ?? "")", field: "body")
             }
             return APIError(.badRequest, "\(field): \(context.debugDescription)", field: field)
         @unknown default:
-            return APIError(.badRequest, "\(what) is not valid JSON", field: "body")
+            return APIError(.badRequest, "body: \(what) is not valid JSON", field: "body")
         }
     }
 

@@ -274,7 +274,7 @@ struct Pipeline: Sendable {
 
     /// What steps see of the task and the device.
     private func environment(_ task: TaskAssignment) -> [String: String] {
-        var environment = ["OTS_TESTRUN_ID": task.testrunID, "OTS_TASK_ID": task.taskID]
+        var environment = ["OTS_TESTRUN_ID": task.testrunID, "OTS_TASK_ID": task.taskID, "OTS_ATTEMPT": String(task.attempt)]
         for (key, value) in values {
             environment["OTS_" + key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()] = value
         }

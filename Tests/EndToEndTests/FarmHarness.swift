@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import OTSClient
+import OTSCore
+import OTSStore
+import SQLKit
+import Testing
+
+/// The database engines the farm tests run on: SQLite always, PostgreSQL
+/// when OTS_TEST_POSTGRES_URL names a server (`./scripts/test.sh` starts one).
+enum FarmEngine: String, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["OTS_TEST_POSTGRES_URL"] }
+    static var available: [FarmEngine] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+    var testDescription: String { rawValue }
+}
+
+/// A child process started for a test, with its output in files.
+final class ChildProcess: @unchecked Sendable {
+    // Process is not Sendable; the test that owns a ChildProcess only
+    // starts, signals and waits for it, and Process guards those itself.
+    let process = Process()
+    let stdoutPath: String
+    let stderrPath: String
+
+    init(_ arguments: [String], environment: [String: String] = [:], logs: String) throws {
+        stdoutPath = logs + ".out"
+        stderrPath = logs + ".err"
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: OTSBinary.path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func kill(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    func stop() {
+        kill(SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        kill(SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// A whole farm on loopback: a real `ots server` on a database of its own
+/// and real `ots worker` processes with simulated devices.
+final class TestFarm: @unchecked Sendable {
+    // Mutable state is only touched by the one test that owns the farm.
+    struct WorkerSpec {
+        var name: String
+        var devicegroup = "e2e"
+        /// Extra lines for the instance's [instance.simulated] table.
+        var simulated = "flash_seconds = 0.05\nboot_seconds = 0.05"
+        var environment: [String: String] = [:]
+    }
+
+    let workspace: Workspace
+    let engine: FarmEngine
+    let databaseURL: String
+    let server: ChildProcess
+    var workers: [String: ChildProcess] = [:]
+    let baseURL: String
+    let client: OTSClient
+    private let dropDatabase: String?
+
+    static let serverDefaults = [
+        "lease_seconds": "2", "heartbeat_seconds": "0.3", "sweep_interval": "0.2", "queue_timeout": "60", "claim_wait": "5",
+        "claim_poll": "0.2",
+    ]
+
+    init(engine: FarmEngine, serverSettings: [String: String] = [:], workers: [WorkerSpec]) async throws {
+        workspace = try Workspace()
+        self.engine = engine
+        switch engine {
+        case .sqlite:
+            databaseURL = "sqlite://" + workspace.file("ots.sqlite")
+            dropDatabase = nil
+        case .postgres:
+            let base = try #require(FarmEngine.postgresURL)
+            let name = "ots_e2e_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            try await Self.admin(base) { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            var components = URLComponents(string: base)!
+            components.path = "/" + name
+            databaseURL = components.string!
+            dropDatabase = name
+        }
+        let settings = Self.serverDefaults.merging(serverSettings) { $1 }
+        let config = try workspace.write("server.toml", settings.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)\n" }.joined())
+        server = try ChildProcess(
+            ["server", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file("server"))
+        var port: Int?
+        let deadline = Date().addingTimeInterval(30)
+        while port == nil && Date() < deadline {
+            if let range = server.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(server.stdout[range].split(separator: ":").last ?? "")
+            } else if !server.process.isRunning {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard let port else {
+            server.stop()
+            throw FarmError("the server did not start: \(server.stderr.suffix(2000))")
+        }
+        baseURL = "http://127.0.0.1:\(port)"
+        client = OTSClient(baseURL: baseURL)
+        for spec in workers {
+            try startWorker(spec)
+        }
+    }
+
+    struct FarmError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    func startWorker(_ spec: WorkerSpec) throws {
+        let packages = OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/packages"
+        let config = try workspace.write(
+            "worker-\(spec.name).toml",
+            """
+            server = "\(baseURL)"
+            host = "e2e"
+            spool_dir = "spool-\(spec.name)"
+            work_dir = "work-\(spec.name)"
+            claim_wait = 2
+
+            [[instance]]
+            name = "\(spec.name)"
+            devicegroup = "\(spec.devicegroup)"
+            adapter = "simulated"
+            packages_dir = "\(packages)"
+
+            [instance.simulated]
+            \(spec.simulated)
+            """
+        )
+        workers[spec.name] = try ChildProcess(
+            ["worker", "--config", config], environment: spec.environment, logs: workspace.file("worker-\(spec.name)"))
+    }
+
+    /// Waits until the testrun has ended, or fails the test after `timeout`.
+    func waitForEnd(_ id: String, timeout: Double = 60) async throws -> TestrunView {
+        try await waitFor(id, timeout: timeout, "the testrun to end") { $0.isEnded }
+    }
+
+    func waitFor(_ id: String, timeout: Double = 60, _ what: String, _ condition: (TestrunView) -> Bool) async throws -> TestrunView {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let view = try await client.testrun(id: id)
+            if condition(view) { return view }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw FarmError("timed out waiting for \(what): \(try await client.testrun(id: id).summaryText)\n\(logs)")
+    }
+
+    var logs: String {
+        "server log:\n\(server.stderr.suffix(3000))\n"
+            + workers.map { "worker \($0.key) log:\n\($0.value.stderr.suffix(3000))" }.joined(separator: "\n")
+    }
+
+    /// The events on the monitor queue, read straight from the store.
+    func queuedEvents() async throws -> [MonitorEvent] {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        var events: [MonitorEvent] = []
+        let consumer = "e2e-" + UUID().uuidString
+        do {
+            while true {
+                let count = try await store.consume(consumer: consumer, limit: 1000) { _, messages in
+                    events += try messages.map { try JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+                }
+                if count == 0 { break }
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        return events
+    }
+
+    func stop() async {
+        for worker in workers.values { worker.stop() }
+        server.stop()
+        if let name = dropDatabase, let base = FarmEngine.postgresURL {
+            try? await Self.admin(base) { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+        }
+    }
+
+    static func admin(_ base: String, _ body: (any SQLDatabase) async throws -> Void) async throws {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let admin = try Database.open(try DatabaseURL(parsing: base), logger: logger, connections: 1)
+        do {
+            try await admin.withConnection { try await body($0) }
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        await admin.shutdown()
+    }
+
+    /// Runs `body` with a farm and stops it after, whatever happens.
+    static func with<R>(
+        engine: FarmEngine, serverSettings: [String: String] = [:], workers: [WorkerSpec], _ body: (TestFarm) async throws -> R
+    ) async throws -> R {
+        let farm = try await TestFarm(engine: engine, serverSettings: serverSettings, workers: workers)
+        do {
+            let result = try await body(farm)
+            await farm.stop()
+            return result
+        } catch {
+            await farm.stop()
+            throw error
+        }
+    }
+}
+
+extension TestrunView {
+    var summaryText: String {
+        "\(id) \(state) \(verdict?.rawValue ?? "-") \(error?.message ?? "") tasks: "
+            + (tasks ?? []).map { "\($0.state)/\($0.phase ?? "-")/\($0.worker ?? "-")" }.joined(separator: ", ")
+    }
+}
+
+func request(group: String = "e2e", device: [String] = [], model: String? = nil) -> TestrunRequest {
+    var request = TestrunRequest(device: DeviceProperties(devicegroup: group), packages: .init(device: device))
+    request.distributionModel = model
+    request.image = "file:///dev/null"
+    return request
+}
