@@ -159,6 +159,7 @@ let package = Package(
                 "OTSClient",
                 "OTSCore",
                 "OTSStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),

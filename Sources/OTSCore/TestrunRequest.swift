@@ -116,8 +116,11 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
                 }
             }
         }
-        for (index, url) in (testDefinitions ?? []).enumerated() where Self.urlProblem(url) != nil {
-            add("test_definitions[\(index)]", Self.urlProblem(url)!)
+        // Like images, definitions may be files on the worker (file://).
+        for (index, url) in (testDefinitions ?? []).enumerated() {
+            if let problem = Self.urlProblem(url, schemes: ["http", "https", "file"]) {
+                add("test_definitions[\(index)]", problem)
+            }
         }
         if let image, let problem = Self.urlProblem(image, schemes: ["http", "https", "file"]) {
             add("image", problem)

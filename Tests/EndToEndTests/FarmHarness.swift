@@ -65,15 +65,22 @@ final class TestFarm: @unchecked Sendable {
         /// Extra lines for the instance's [instance.simulated] table.
         var simulated = "flash_seconds = 0.05\nboot_seconds = 0.05"
         var environment: [String: String] = [:]
+        /// The server it talks to (default: the farm's).
+        var server: String?
+        var token: String?
     }
 
     let workspace: Workspace
     let engine: FarmEngine
     let databaseURL: String
-    let server: ChildProcess
+    var server: ChildProcess
     var workers: [String: ChildProcess] = [:]
+    var specs: [String: WorkerSpec] = [:]
     let baseURL: String
+    let port: Int
     let client: OTSClient
+    let serverConfig: String
+    var extraServers: [ChildProcess] = []
     private let dropDatabase: String?
 
     static let serverDefaults = [
@@ -98,28 +105,49 @@ final class TestFarm: @unchecked Sendable {
             dropDatabase = name
         }
         let settings = Self.serverDefaults.merging(serverSettings) { $1 }
-        let config = try workspace.write("server.toml", settings.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)\n" }.joined())
-        server = try ChildProcess(
-            ["server", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file("server"))
-        var port: Int?
-        let deadline = Date().addingTimeInterval(30)
-        while port == nil && Date() < deadline {
-            if let range = server.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                port = Int(server.stdout[range].split(separator: ":").last ?? "")
-            } else if !server.process.isRunning {
-                break
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        guard let port else {
-            server.stop()
-            throw FarmError("the server did not start: \(server.stderr.suffix(2000))")
-        }
+        serverConfig = try workspace.write(
+            "server.toml", settings.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)\n" }.joined())
+        (server, port) = try await Self.startServer(config: serverConfig, database: databaseURL, port: 0, logs: workspace.file("server"))
         baseURL = "http://127.0.0.1:\(port)"
         client = OTSClient(baseURL: baseURL)
         for spec in workers {
             try startWorker(spec)
         }
+    }
+
+    /// Starts `ots server` and waits until it listens; returns it and its port.
+    static func startServer(config: String, database: String, port: Int, logs: String, arguments: [String] = []) async throws -> (
+        ChildProcess, Int
+    ) {
+        let server = try ChildProcess(
+            ["server", "--config", config, "--database", database, "--port", String(port)] + arguments, logs: logs)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let range = server.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let port = Int(server.stdout[range].split(separator: ":").last ?? "")
+            {
+                return (server, port)
+            }
+            if !server.process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        server.stop()
+        throw FarmError("the server did not start: \(server.stderr.suffix(2000))")
+    }
+
+    /// Starts the server again on the same port and database.
+    func restartServer() async throws {
+        server.stop()
+        (server, _) = try await Self.startServer(
+            config: serverConfig, database: databaseURL, port: port, logs: workspace.file("server-\(UUID().uuidString.prefix(8))"))
+    }
+
+    /// Starts another server on the same database; returns its URL.
+    func startAnotherServer() async throws -> String {
+        let (other, port) = try await Self.startServer(
+            config: serverConfig, database: databaseURL, port: 0, logs: workspace.file("server-\(extraServers.count + 2)"))
+        extraServers.append(other)
+        return "http://127.0.0.1:\(port)"
     }
 
     struct FarmError: Error, CustomStringConvertible {
@@ -132,8 +160,8 @@ final class TestFarm: @unchecked Sendable {
         let config = try workspace.write(
             "worker-\(spec.name).toml",
             """
-            server = "\(baseURL)"
-            host = "e2e"
+            server = "\(spec.server ?? baseURL)"
+            host = "e2e"\(spec.token.map { "\ntoken = \"\($0)\"" } ?? "")
             spool_dir = "spool-\(spec.name)"
             work_dir = "work-\(spec.name)"
             claim_wait = 2
@@ -148,8 +176,24 @@ final class TestFarm: @unchecked Sendable {
             \(spec.simulated)
             """
         )
+        specs[spec.name] = spec
         workers[spec.name] = try ChildProcess(
             ["worker", "--config", config], environment: spec.environment, logs: workspace.file("worker-\(spec.name)"))
+    }
+
+    /// Starts a worker again with its configuration (and its spool).
+    func restartWorker(_ name: String) throws {
+        workers[name]?.stop()
+        let spec = try #require(specs[name])
+        workers[name] = try ChildProcess(
+            ["worker", "--config", workspace.file("worker-\(name).toml")], environment: spec.environment,
+            logs: workspace.file("worker-\(name)-\(UUID().uuidString.prefix(8))"))
+    }
+
+    /// Messages waiting in a worker's spool.
+    func spooled(_ name: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: workspace.file("spool-\(name)"))) ?? []).filter { $0.hasSuffix(".json") }
+            .count
     }
 
     /// Waits until the testrun has ended, or fails the test after `timeout`.
@@ -168,7 +212,7 @@ final class TestFarm: @unchecked Sendable {
     }
 
     var logs: String {
-        "server log:\n\(server.stderr.suffix(3000))\n"
+        "server log:\n\(server.stderr.suffix(4000))\n"
             + workers.map { "worker \($0.key) log:\n\($0.value.stderr.suffix(3000))" }.joined(separator: "\n")
     }
 
@@ -197,6 +241,7 @@ final class TestFarm: @unchecked Sendable {
     func stop() async {
         for worker in workers.values { worker.stop() }
         server.stop()
+        for other in extraServers { other.stop() }
         if let name = dropDatabase, let base = FarmEngine.postgresURL {
             try? await Self.admin(base) { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
         }

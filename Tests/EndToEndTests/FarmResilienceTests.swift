@@ -1,0 +1,179 @@
+import Foundation
+import NIOHTTP1
+import OTSClient
+import OTSCore
+import Testing
+
+/// The farm when things go wrong: the server away, a worker restarted,
+/// timeouts, lost workers; and the features around a testrun (fetched
+/// files, definitions by URL, several servers, tokens).
+@Suite(.serialized) struct FarmResilienceTests {
+    @Test(arguments: FarmEngine.available)
+    func whileTheServerIsAwayTheSpoolKeepsEverythingAcrossAWorkerRestart(engine: FarmEngine) async throws {
+        let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: gate) }
+        var worker = TestFarm.WorkerSpec(name: "w1")
+        worker.environment = ["OTS_GATE": gate]
+        // A lease longer than the outage: the task stays with its worker.
+        try await TestFarm.with(engine: engine, serverSettings: ["lease_seconds": "120"], workers: [worker]) { farm in
+            let submitted = try await farm.client.submit(request(device: ["gated", "shell-basics"], model: "single"))
+            _ = try await farm.waitFor(submitted.id, "the gated step to run") { $0.tasks?.first?.phase == "test" }
+            farm.server.kill(SIGKILL)
+            farm.server.process.waitUntilExit()
+
+            FileManager.default.createFile(atPath: gate, contents: nil)
+            // The worker finishes both packages; what it reports waits on disk.
+            let deadline = Date().addingTimeInterval(30)
+            while !farm.spooledFinish("w1") && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(farm.spooledFinish("w1"), "the task's end waits in the spool\n\(farm.logs)")
+            let waiting = farm.spooled("w1")
+            #expect(waiting >= 4, "events, two results and the finish wait")
+            try farm.restartWorker("w1")
+            try await Task.sleep(for: .milliseconds(500))
+
+            try await farm.restartServer()
+            let ended = try await farm.waitForEnd(submitted.id)
+            #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            #expect(ended.tasks?.first?.attempts == 1, "the first attempt's results arrived")
+            #expect(farm.spooled("w1") == 0)
+            let xml = String(decoding: try await farm.client.results(id: submitted.id, format: "xml"), as: UTF8.self)
+            #expect(xml.contains("waits-for-the-gate"))
+            #expect(xml.contains("<suite name=\"shell-basics\""))
+            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id }
+            #expect(events.filter { $0.type == .packageFinished }.count == 2)
+            #expect(Set(events.map(\.id)).count == events.count, "no event arrived twice")
+        }
+    }
+
+    @Test(arguments: FarmEngine.available)
+    func aTaskRunningTooLongErrorsAndItsStepIsStopped(engine: FarmEngine) async throws {
+        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: hangFile) }
+        var worker = TestFarm.WorkerSpec(name: "w1")
+        worker.environment = ["OTS_HANG_FILE": hangFile]
+        try await TestFarm.with(engine: engine, serverSettings: ["execution_timeout": "2"], workers: [worker]) { farm in
+            let submitted = try await farm.client.submit(request(device: ["hang"]))
+            let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
+            #expect(ended.verdict == .error)
+            #expect(ended.error?.category == .infrastructure)
+            #expect(ended.error?.message.contains("ran longer than its 2 s") == true, "\(ended.summaryText)")
+            let pid = try #require(
+                Int32(try String(contentsOfFile: hangFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            let deadline = Date().addingTimeInterval(20)
+            while kill(pid, 0) == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(kill(pid, 0) != 0, "the worker stopped the step")
+        }
+    }
+
+    @Test(arguments: FarmEngine.available)
+    func aTestrunPastItsTimeoutErrors(engine: FarmEngine) async throws {
+        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: hangFile) }
+        var worker = TestFarm.WorkerSpec(name: "w1")
+        worker.environment = ["OTS_HANG_FILE": hangFile]
+        try await TestFarm.with(engine: engine, workers: [worker]) { farm in
+            var timed = request(device: ["hang"])
+            timed.timeout = 2
+            let submitted = try await farm.client.submit(timed)
+            let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
+            #expect(ended.state == "finished")
+            #expect(ended.verdict == .error)
+            #expect(ended.error?.category == .infrastructure)
+            #expect(ended.error?.message == "the testrun timed out after 2 s")
+            #expect(ended.tasks?.first?.state == "cancelled")
+        }
+    }
+
+    @Test(arguments: FarmEngine.available)
+    func aLostWorkerErrorsWhenNoRequeueIsLeft(engine: FarmEngine) async throws {
+        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: hangFile) }
+        var worker = TestFarm.WorkerSpec(name: "w1")
+        worker.environment = ["OTS_HANG_FILE": hangFile]
+        try await TestFarm.with(engine: engine, serverSettings: ["requeues": "0"], workers: [worker]) { farm in
+            let submitted = try await farm.client.submit(request(device: ["hang"]))
+            _ = try await farm.waitFor(submitted.id, "the step to run") { _ in FileManager.default.fileExists(atPath: hangFile) }
+            farm.workers["w1"]?.kill(SIGKILL)
+            let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
+            #expect(ended.verdict == .error)
+            #expect(ended.error?.category == .infrastructure)
+            #expect(ended.error?.message.contains("e2e/w1 stopped answering") == true, "\(ended.summaryText)")
+            if let pid = Int32(
+                (try? String(contentsOfFile: hangFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            {
+                kill(pid, SIGKILL)
+            }
+        }
+    }
+
+    @Test(arguments: FarmEngine.available)
+    func fetchedFilesAndDefinitionsByURLReachTheTestrun(engine: FarmEngine) async throws {
+        try await TestFarm.with(engine: engine, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
+            var withURL = request(device: ["collect-file"])
+            let definition = OTSBinary.repositoryRoot + "/examples/packages/shell-basics/tests.xml"
+            withURL.testDefinitions = ["file://" + definition]
+            let submitted = try await farm.client.submit(withURL)
+            let ended = try await farm.waitForEnd(submitted.id)
+            #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            #expect(ended.progress.packagesTotal == 2)
+
+            let list = try await farm.client.send(.GET, "testruns/\(submitted.id)/files").body
+            let files = try JSONSerialization.jsonObject(with: list) as? [String: [[String: Any]]]
+            let file = try #require(files?["files"]?.first)
+            #expect(file["name"] as? String == "ots-e2e-report.txt")
+            #expect(file["package"] as? String == "collect-file")
+            let task = try #require(file["task"] as? String)
+            let content = try await farm.client.send(
+                .GET, "testruns/\(submitted.id)/files/content",
+                query: [("task", task), ("package", "collect-file"), ("name", "ots-e2e-report.txt")]
+            ).body
+            #expect(String(decoding: content, as: UTF8.self) == "report of \(task)\n")
+            let xml = String(decoding: try await farm.client.results(id: submitted.id, format: "xml"), as: UTF8.self)
+            #expect(xml.contains("<suite name=\"shell-basics\""), "the definition given by URL ran")
+        }
+    }
+
+    @Test func twoServersShareOnePostgreSQL() async throws {
+        guard FarmEngine.available.contains(.postgres) else { return }
+        try await TestFarm.with(engine: .postgres, workers: []) { farm in
+            let other = try await farm.startAnotherServer()
+            var worker = TestFarm.WorkerSpec(name: "w1")
+            worker.server = other
+            try farm.startWorker(worker)
+            let submitted = try await farm.client.submit(request(device: ["shell-basics", "process-checks"]))
+            let ended = try await OTSClient(baseURL: other).testrun(id: submitted.id)
+            #expect(ended.id == submitted.id, "the other server sees the testrun")
+            let done = try await farm.waitForEnd(submitted.id)
+            #expect(done.verdict == .pass, "a worker of the other server ran it: \(done.summaryText)")
+            #expect(Set((done.tasks ?? []).compactMap(\.worker)) == ["e2e/w1"])
+        }
+    }
+
+    @Test func workersWithoutTheTokenAreRefused() async throws {
+        var good = TestFarm.WorkerSpec(name: "good")
+        good.token = "s3cret"
+        var bad = TestFarm.WorkerSpec(name: "bad")
+        bad.token = "wrong"
+        try await TestFarm.with(engine: .sqlite, serverSettings: ["token": "\"s3cret\""], workers: [good, bad]) { farm in
+            let submitted = try await farm.client.submit(request(device: ["shell-basics"]))
+            #expect(try await farm.waitForEnd(submitted.id).verdict == .pass)
+            let refused = try #require(farm.workers["bad"])
+            let deadline = Date().addingTimeInterval(20)
+            while refused.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!refused.process.isRunning, "a worker with a wrong token stops")
+            #expect(refused.process.terminationStatus == 1)
+            #expect(refused.stderr.contains("authorization: wrong token"), "\(refused.stderr)")
+        }
+    }
+}
+
+extension TestFarm {
+    /// Whether a worker's spool holds the end of a task.
+    func spooledFinish(_ name: String) -> Bool {
+        let folder = workspace.file("spool-\(name)")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { file in
+            file.hasSuffix(".json")
+                && ((try? String(contentsOfFile: folder + "/" + file, encoding: .utf8))?.contains("\"finish\"") ?? false)
+        }
+    }
+}
