@@ -13,11 +13,22 @@ public struct OTSClient: Sendable {
     let token: String?
     let http: HTTPClient
 
-    public init(baseURL: String, token: String? = nil, http: HTTPClient = .shared) {
+    public init(baseURL: String, token: String? = nil, http: HTTPClient = OTSClient.http) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.http = http
     }
+
+    /// The HTTP client OTS's tools share: an unreachable server is reported
+    /// within seconds (not at the request's deadline), and enough
+    /// connections per server for every instance's long-poll claim beside
+    /// its heartbeats and the spool.
+    public static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(3)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// Largest answer read.
     static let maxResponse = 256 * 1024 * 1024

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import OTSClient
 
 /// Images by URL, downloaded once into a cache folder: `file` URLs are used
 /// where they are; `http` and `https` downloads are kept under a name made
@@ -11,7 +12,7 @@ public struct ImageCache: Sendable {
     let directory: String
     let http: HTTPClient
 
-    public init(directory: String, http: HTTPClient = .shared) {
+    public init(directory: String, http: HTTPClient = OTSClient.http) {
         self.directory = directory
         self.http = http
     }

@@ -181,7 +181,7 @@ public struct WorkerInstance: Service {
 /// A worker process: its instances and the spool sender, as services.
 public enum OTSWorkerProcess {
     public static func services(
-        configuration: WorkerConfiguration, logger: Logger, http: HTTPClient = .shared,
+        configuration: WorkerConfiguration, logger: Logger, http: HTTPClient = OTSClient.http,
         onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) throws -> [any Service] {
         let spool = try Spool(directory: configuration.spoolDirectory)
