@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OTSCore
 import OTSStore
+import ServiceLifecycle
 import TestDefinition
 
 /// One case of a package's results, as the server keeps it for verdicts
@@ -109,8 +110,13 @@ extension Farm {
                 return assignment
             }
             let remaining = clock.now.duration(to: deadline)
-            if remaining <= .zero || Task.isCancelled { return nil }
-            await signal.wait(after: generation, upTo: min(remaining, .seconds(configuration.claimPoll)))
+            // A server shutting down answers waiting claims at once.
+            if remaining <= .zero || Task.isCancelled || Task.isShuttingDownGracefully { return nil }
+            await withGracefulShutdownHandler {
+                await signal.wait(after: generation, upTo: min(remaining, .seconds(configuration.claimPoll)))
+            } onGracefulShutdown: {
+                self.signal.notify()
+            }
         }
     }
 

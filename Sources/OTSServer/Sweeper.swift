@@ -9,14 +9,16 @@ struct Sweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Shutdown cancels the loop; that is its normal end, not an error.
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await farm.sweep()
                 } catch {
+                    if Task.isCancelled { break }
                     logger.error("sweep failed (will retry): \(error)")
                 }
-                try await Task.sleep(for: interval)
+                try? await Task.sleep(for: interval)
             }
         }
     }

@@ -111,7 +111,8 @@ public struct SpoolSender: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Shutdown cancels the loop; what is left waits on disk for next time.
+        try? await cancelWhenGracefulShutdown {
             var backoff = Duration.milliseconds(100)
             while !Task.isCancelled {
                 let sent = await sendSome()
@@ -121,7 +122,7 @@ public struct SpoolSender: Service {
                 case .progress:
                     backoff = .milliseconds(100)
                 case .unreachable:
-                    try await Task.sleep(for: backoff)
+                    try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, .seconds(5))
                 }
             }

@@ -40,6 +40,15 @@ public struct WorkerInstance: Service {
     }
 
     public func run() async throws {
+        do {
+            try await work()
+        } catch is CancellationError {
+            // Shutdown: a task in hand is left to its lease (another worker
+            // takes it when the lease runs out).
+        }
+    }
+
+    private func work() async throws {
         try await cancelWhenGracefulShutdown {
             var registered = try await register()
             let pipeline = try makePipeline()
