@@ -18,7 +18,7 @@ struct ServerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "A TOML configuration file (see docs/configuration.md).")
+    @Option(help: "A TOML configuration file (see docs/farm.md).")
     var config: String?
 
     @Option(help: "The database: sqlite:///path (default ots-data/ots.sqlite) or postgres://user:password@host:port/database.")
