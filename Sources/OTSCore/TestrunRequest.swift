@@ -28,6 +28,9 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
 
     public var swProduct: String?
     public var image: String?
+    /// `sha256:HEX` of the image: workers verify it, and reuse a cached
+    /// download that matches.
+    public var imageChecksum: String?
     public var device: DeviceProperties
     public var packages: Packages
     public var testDefinitions: [String]?
@@ -51,6 +54,7 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case swProduct = "sw_product"
         case image
+        case imageChecksum = "image_checksum"
         case device
         case packages
         case testDefinitions = "test_definitions"
@@ -125,6 +129,12 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         if let image, let problem = Self.urlProblem(image, schemes: ["http", "https", "file"]) {
             add("image", problem)
         }
+        if let imageChecksum, Self.checksumProblem(imageChecksum) != nil {
+            add("image_checksum", Self.checksumProblem(imageChecksum)!)
+        }
+        if imageChecksum != nil && image == nil {
+            add("image_checksum", "given without an image")
+        }
         if let model = distributionModel, !models.contains(model) {
             add("distribution_model", "unknown model '\(model)' (known: \(models.joined(separator: ", ")))")
         }
@@ -164,6 +174,15 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         }
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._+-".contains($0)) }) else {
             return "package name '\(name)' may hold only letters, digits and . _ + -"
+        }
+        return nil
+    }
+
+    /// `sha256:` and 64 hexadecimal digits.
+    public static func checksumProblem(_ text: String) -> String? {
+        let hex = text.lowercased().dropFirst("sha256:".count)
+        guard text.lowercased().hasPrefix("sha256:"), hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
+            return "must be sha256: and 64 hexadecimal digits"
         }
         return nil
     }

@@ -130,8 +130,12 @@ extension Farm {
             }
             let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
             let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
+            // The server tells of the worker's state change it caused.
             try await append(
-                [event(.taskClaimed, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id])],
+                [
+                    event(.taskClaimed, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
+                    event(.workerBusy, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
+                ],
                 tx: tx, at: now
             )
             logger.info("task \(task.id) of testrun \(task.testrunID) claimed by \(worker.id) (attempt \(task.attempts))")
@@ -140,6 +144,7 @@ extension Farm {
                 testrunID: task.testrunID,
                 attempt: task.attempts,
                 image: request.image,
+                imageChecksum: request.imageChecksum,
                 swProduct: request.swProduct,
                 device: request.device,
                 work: work,
@@ -302,6 +307,10 @@ extension Farm {
                         details: ["state": ended.state.rawValue, "worker": finish.workerID]
                     )
                 ]
+                events.append(
+                    event(
+                        .workerFree, testrunID: ended.testrunID, taskID: taskID, attempt: ended.attempts,
+                        details: ["worker": finish.workerID]))
                 events += try await conclude(testrunID: ended.testrunID, tx: tx, at: now)
                 try await append(events, tx: tx, at: now)
             case .ignore:

@@ -96,13 +96,18 @@ public struct CommandDeviceAdapter: DeviceAdapter {
             if last.succeeded { return .ok }
             try await Task.sleep(for: .seconds(1))
         }
-        return .failed("the device did not answer within \(Int(commands.readyTimeout)) s: \(last.message ?? "")")
+        return .failed("the device did not answer within \(Self.seconds(commands.readyTimeout)) s: \(last.message ?? "")")
+    }
+
+    /// Seconds as people write them: 600, 0.5.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%g", value)
     }
 
     private func run(_ arguments: [String], timeout: Double, what: String) async throws -> DeviceOutcome {
         let outcome = try await runner.run(arguments, timeout: .milliseconds(Int64(timeout * 1000)))
         defer { outcome.removeFiles() }
-        if outcome.timedOut { return .failed("\(what) command timed out after \(Int(timeout)) s") }
+        if outcome.timedOut { return .failed("\(what) command timed out after \(Self.seconds(timeout)) s") }
         if outcome.termination.returnCode == 0 { return .ok }
         let output = (outcome.stderr.text + outcome.stdout.text).trimmingCharacters(in: .whitespacesAndNewlines).suffix(500)
         return .failed("\(what) command exited with \(outcome.termination.returnCode)\(output.isEmpty ? "" : ": \(output)")")

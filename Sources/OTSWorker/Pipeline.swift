@@ -37,7 +37,7 @@ struct Pipeline: Sendable {
         var image: String?
         if let url = task.image {
             do {
-                image = try await images.path(for: url)
+                image = try await images.path(for: url, checksum: task.imageChecksum)
             } catch {
                 return try fail(task, .image, error.message)
             }

@@ -30,8 +30,11 @@ public final class Spool: Sendable {
         } catch {
             throw WorkerError(.spool, "cannot create the spool folder \(directory): \(error.localizedDescription)")
         }
-        let last = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.compactMap(Self.sequence).max() ?? 0
-        next = Mutex(last + 1)
+        // Numbers go on after those set aside too, so no name is used twice.
+        let names =
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            + ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/rejected")) ?? [])
+        next = Mutex((names.compactMap(Self.sequence).max() ?? 0) + 1)
     }
 
     static func sequence(_ name: String) -> UInt64? {
@@ -76,9 +79,21 @@ public final class Spool: Sendable {
         try? FileManager.default.removeItem(atPath: directory + "/" + name.dropLast(5) + ".data")
     }
 
+    /// Sets a message aside in `rejected/`; when that fails, removes it, so
+    /// that it never blocks the messages behind it.
     func reject(_ name: String) {
         for file in [name, name.dropLast(5) + ".data"] {
-            try? FileManager.default.moveItem(atPath: directory + "/" + file, toPath: directory + "/rejected/" + file)
+            let source = directory + "/" + file
+            guard FileManager.default.fileExists(atPath: source) else { continue }
+            var target = directory + "/rejected/" + file
+            if FileManager.default.fileExists(atPath: target) {
+                target += "." + UUID().uuidString
+            }
+            do {
+                try FileManager.default.moveItem(atPath: source, toPath: target)
+            } catch {
+                try? FileManager.default.removeItem(atPath: source)
+            }
         }
     }
 

@@ -133,6 +133,21 @@ import Testing
         }
     }
 
+    @Test func anImageThatDoesNotMatchItsChecksumIsTheImagesFault() async throws {
+        try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
+            let image = try farm.workspace.write("image.bin", "not the image you asked for")
+            var wrong = request(device: ["shell-basics"])
+            wrong.image = "file://" + image
+            wrong.imageChecksum = "sha256:" + String(repeating: "0", count: 64)
+            let submitted = try await farm.client.submit(wrong)
+            let ended = try await farm.waitForEnd(submitted.id)
+            #expect(ended.verdict == .error)
+            #expect(ended.error?.category == .image)
+            #expect(ended.error?.message.contains("does not match its checksum") == true, "\(ended.summaryText)")
+            #expect(ended.tasks?.first?.flashTries == 0, "nothing is flashed")
+        }
+    }
+
     @Test func twoServersShareOnePostgreSQL() async throws {
         guard FarmEngine.available.contains(.postgres) else { return }
         try await TestFarm.with(engine: .postgres, workers: []) { farm in

@@ -154,7 +154,7 @@ import Testing
             output: .string(limit: 1024 * 1024),
             error: .string(limit: 1024 * 1024)
         )
-        let output = (result.standardOutput ?? "") + (result.standardError ?? "")
+        let output = result.standardOutput + result.standardError
         if output.contains("No module named") && ProcessInfo.processInfo.environment["OTS_REQUIRE_OPENAPI_CHECK"] != "1" {
             print("note: the OpenAPI checker's Python packages are missing; ./scripts/test.sh installs them")
             return

@@ -6,6 +6,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
     /// Which claim of the task this is (from 1).
     public var attempt: Int
     public var image: String?
+    public var imageChecksum: String?
     public var swProduct: String?
     public var device: DeviceProperties
     public var work: TaskWork
@@ -19,6 +20,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         case taskID = "task_id"
         case testrunID = "testrun_id"
         case attempt, image
+        case imageChecksum = "image_checksum"
         case swProduct = "sw_product"
         case device, work, testfilter
         case flasherOptions = "flasher_options"
@@ -31,6 +33,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         testrunID: String,
         attempt: Int,
         image: String?,
+        imageChecksum: String? = nil,
         swProduct: String?,
         device: DeviceProperties,
         work: TaskWork,
@@ -43,6 +46,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         self.testrunID = testrunID
         self.attempt = attempt
         self.image = image
+        self.imageChecksum = imageChecksum
         self.swProduct = swProduct
         self.device = device
         self.work = work

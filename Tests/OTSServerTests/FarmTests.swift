@@ -1,0 +1,262 @@
+import Foundation
+import Logging
+import OTSCore
+import OTSStore
+import Testing
+
+@testable import OTSServer
+
+/// The server's decisions over a real store, with the clock given: leases,
+/// timeouts, duplicates, owners and verdicts, without HTTP.
+@Suite struct FarmLogicTests {
+    static let logger: Logger = {
+        var logger = Logger(label: "ots.server.test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    /// A farm on a new SQLite file.
+    static func withFarm(_ configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (Farm) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/ots-farm-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var configuration = ServerConfiguration()
+        configuration.leaseSeconds = 10
+        configuration.queueTimeout = 100
+        configuration.executionTimeout = 1000
+        configure(&configuration)
+        let store = try await Store.open(.sqlite(path: folder + "/ots.sqlite"), logger: logger)
+        do {
+            try await body(Farm(store: store, configuration: configuration, logger: logger))
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    static func register(_ farm: Farm, _ instance: String, group: String = "g", at now: Date) async throws -> String {
+        let registration = WorkerRegistration(host: "h", instance: instance, pid: 1, device: DeviceProperties(devicegroup: group))
+        return try await farm.register(try JSONCoding.encoder().encode(registration), at: now).workerID
+    }
+
+    static func submit(_ farm: Farm, packages: [String], group: String = "g", timeout: Int? = nil, at now: Date) async throws -> TestrunView
+    {
+        var request = TestrunRequest(device: DeviceProperties(devicegroup: group), packages: .init(device: packages))
+        request.timeout = timeout
+        return try await farm.submit(request, at: now)
+    }
+
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func aVanishedWorkersTaskIsRequeuedOnceThenErrors() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            let testrun = try await Self.submit(farm, packages: ["a"], at: start)
+            let first = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
+            #expect(first.attempt == 1)
+
+            // Before the lease ends nothing happens.
+            #expect(try await farm.sweep(at: start.addingTimeInterval(9)).requeued == 0)
+            #expect(try await farm.sweep(at: start.addingTimeInterval(11)).requeued == 1)
+            let again = try #require(try await farm.claim(workerID: worker, wait: .zero) { start.addingTimeInterval(12) })
+            #expect(again.taskID == first.taskID)
+            #expect(again.attempt == 2)
+
+            let report = try await farm.sweep(at: start.addingTimeInterval(30))
+            #expect(report.failed == 1)
+            let view = try await farm.testrun(id: testrun.id)
+            #expect(view.state == "finished")
+            #expect(view.verdict == .error)
+            #expect(view.error?.category == .infrastructure)
+            #expect(view.error?.message.contains("stopped answering") == true)
+        }
+    }
+
+    @Test func aHeartbeatKeepsTheLeaseAndTellsALoserToStop() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            _ = try await Self.submit(farm, packages: ["a"], at: start)
+            let task = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
+            let beat = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "busy", taskID: task.taskID))
+            #expect(try await farm.heartbeat(beat, at: start.addingTimeInterval(8)).stopTask == false)
+            #expect(try await farm.sweep(at: start.addingTimeInterval(15)).requeued == 0, "renewed at 8 s, so it lasts to 18 s")
+            #expect(try await farm.sweep(at: start.addingTimeInterval(19)).requeued == 1)
+            let late = try await farm.heartbeat(beat, at: start.addingTimeInterval(20))
+            #expect(late.stopTask)
+            #expect(late.reason == "the task was handed to another worker")
+        }
+    }
+
+    @Test func queueAndTestrunTimeoutsEndInError() async throws {
+        try await Self.withFarm { farm in
+            let waiting = try await Self.submit(farm, packages: ["a"], group: "nobody", at: start)
+            let bounded = try await Self.submit(farm, packages: ["b"], group: "g", timeout: 50, at: start)
+            let worker = try await Self.register(farm, "w1", at: start)
+            _ = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
+
+            _ = try await farm.sweep(at: start.addingTimeInterval(51))
+            let timedOut = try await farm.testrun(id: bounded.id)
+            #expect(timedOut.verdict == .error)
+            #expect(timedOut.error?.message == "the testrun timed out after 50 s")
+            #expect(timedOut.tasks?.first?.state == "cancelled")
+            #expect(try await farm.testrun(id: waiting.id).state == "queued", "the queue timeout has not passed yet")
+
+            _ = try await farm.sweep(at: start.addingTimeInterval(101))
+            let unclaimed = try await farm.testrun(id: waiting.id)
+            #expect(unclaimed.verdict == .error)
+            #expect(unclaimed.error == TestrunView.Failure(category: .infrastructure, message: "no worker took the task within 100 s"))
+        }
+    }
+
+    @Test func eventsCountOnceAndOnlyTheOwnerMovesItsTask() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            let testrun = try await Self.submit(farm, packages: ["a"], at: start)
+            let task = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
+            var started = MonitorEvent(
+                type: .taskStarted, sender: .init(host: "h", instance: "w1"), testrunID: testrun.id, taskID: task.taskID)
+            started.id = "event-1"
+            var flash = MonitorEvent(
+                type: .flashStarted, sender: .init(host: "h", instance: "intruder"), testrunID: testrun.id, taskID: task.taskID)
+            flash.tryNumber = 3
+            let batch = try JSONCoding.encoder().encode(EventBatch(events: [started, flash]))
+            #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 2, duplicates: 0))
+            #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 0, duplicates: 2))
+
+            let view = try await farm.testrun(id: testrun.id)
+            #expect(view.state == "running", "task.started starts the testrun")
+            #expect(view.tasks?.first?.phase == "image")
+            #expect(view.tasks?.first?.flashTries == 0, "another worker's event does not move the task")
+        }
+    }
+
+    @Test func finishingIsForTheOwnerAndARepeatIsAcknowledged() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            let testrun = try await Self.submit(farm, packages: ["a"], at: start)
+            let task = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
+            let intruder = try JSONCoding.encoder().encode(TaskFinish(workerID: "h/other", verdict: .pass))
+            await #expect(throws: APIError.self) { try await farm.finish(taskID: task.taskID, intruder, at: start) }
+
+            let finish = try JSONCoding.encoder().encode(TaskFinish(workerID: worker, verdict: .pass))
+            try await farm.finish(taskID: task.taskID, finish, at: start)
+            try await farm.finish(taskID: task.taskID, finish, at: start)
+            let view = try await farm.testrun(id: testrun.id)
+            #expect(view.verdict == .error, "a task that uploaded no results leaves its package without results")
+            #expect(view.error?.message == "no results for package a")
+        }
+    }
+
+    @Test func refusedRequestsNameTheFieldAndStoreNothing() async throws {
+        try await Self.withFarm { farm in
+            let bodies: [(String, String)] = [
+                (#"{"device": {"devicegroup": "g"}, "packages": {"device": []}}"#, "packages"),
+                (#"{"device": {"devicegroup": 7}, "packages": {"device": ["a"]}}"#, "device.devicegroup"),
+                (#"{"device": {"devicegroup": "g"}, "packages": {"device": ["a", 1]}}"#, "packages.device[1]"),
+                (#"[]"#, "body"),
+                ("", "body"),
+            ]
+            for (body, field) in bodies {
+                do {
+                    _ = try await farm.submit(Data(body.utf8), at: start)
+                    Issue.record("accepted \(body)")
+                } catch let error as APIError {
+                    #expect(error.code == .badRequest)
+                    #expect(error.field == field, "\(body): \(error.message)")
+                }
+            }
+            #expect(try await farm.testruns(.init()).testruns.isEmpty)
+        }
+    }
+}
+
+@Suite struct TaskSignalTests {
+    @Test func aNotifyBeforeTheWaitIsNotMissed() async {
+        let signal = TaskSignal()
+        let generation = signal.generation
+        signal.notify()
+        // Would wait an hour if the notify were lost.
+        await signal.wait(after: generation, upTo: .seconds(3600))
+        #expect(signal.generation == generation + 1)
+    }
+
+    @Test func aWaitEndsOnNotify() async {
+        let signal = TaskSignal()
+        let generation = signal.generation
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await signal.wait(after: generation, upTo: .seconds(3600)) }
+            group.addTask {
+                while true {
+                    signal.notify()
+                    try? await Task.sleep(for: .milliseconds(10))
+                    if Task.isCancelled { return }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    @Test func aWaitEndsOnCancellation() async {
+        let signal = TaskSignal()
+        let task = Task { await signal.wait(after: signal.generation, upTo: .seconds(3600)) }
+        task.cancel()
+        await task.value
+    }
+}
+
+@Suite struct ServerConfigurationTests {
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.path + "/ots-server-\(UUID().uuidString).toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func aFileThenTheEnvironmentOverrideTheDefaults() throws {
+        let path = try file(
+            """
+            database = "sqlite:///srv/ots.sqlite"
+            port = 9000
+            lease_seconds = 12.5
+            requeues = 3
+            token = "from-file"
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var configuration = ServerConfiguration()
+        try configuration.load(file: path)
+        #expect(configuration.port == 9000)
+        #expect(configuration.leaseSeconds == 12.5)
+        #expect(configuration.maxAttempts == 4)
+        #expect(configuration.database == .sqlite(path: "/srv/ots.sqlite"))
+        try configuration.load(environment: ["OTS_PORT": "9100", "OTS_TOKEN": "from-env"])
+        #expect(configuration.port == 9100)
+        #expect(configuration.token == "from-env")
+        #expect(configuration.queueTimeout == 3600, "untouched defaults stay")
+    }
+
+    @Test(arguments: [
+        ("prot = 1", "unknown key 'prot'"),
+        ("port = \"high\"", "port: must be an integer"),
+        ("port = 70000", "port: must be from 0 to 65535, not 70000"),
+        ("lease_seconds = -1", "lease_seconds: must be from 0"),
+        ("database = \"mysql://x/y\"", "database:"),
+        ("port = 1\nport = 2", ":2:"),
+    ])
+    func badFilesNameTheFileAndKey(text: String, expected: String) throws {
+        let path = try file(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var configuration = ServerConfiguration()
+        do {
+            try configuration.load(file: path)
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.description.hasPrefix(path))
+            #expect(error.description.contains(expected), "\(error.description)")
+        }
+    }
+
+    @Test func aBadPortVariableIsRefused() {
+        var configuration = ServerConfiguration()
+        #expect(throws: ConfigurationError.self) { try configuration.load(environment: ["OTS_PORT": "eighty"]) }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import SQLKit
+import Testing
+
+@testable import OTSStore
+
+/// The store operations the server's farm logic uses, on every engine.
+@Suite struct FarmContractTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func testrun(_ tx: StoreTransaction, group: String = "g", requestor: String? = nil, deadline: Date? = nil, at now: Date) async throws
+        -> (String, String)
+    {
+        let id = UUID().uuidString.lowercased()
+        try await tx.insertTestrun(
+            id: id, request: "{}", deviceGroup: group, requestor: requestor, priority: 0, deadline: deadline, at: now)
+        let task = NewTask(testrunID: id, sequence: 0, routingKey: group, work: "{}")
+        try await tx.enqueue([task], at: now)
+        return (id, task.id)
+    }
+
+    @Test(arguments: Engine.available)
+    func eventIDsAreReceivedOnce(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let first = try await store.transaction { try await $0.receiveEvents(ids: ["a", "b"], at: start) }
+            #expect(first == ["a", "b"])
+            let second = try await store.transaction { try await $0.receiveEvents(ids: ["b", "c", "c"], at: start) }
+            #expect(second == ["c"])
+            try await store.transaction { try await $0.forgetReceivedEvents(before: start.addingTimeInterval(1)) }
+            let later = try await store.transaction { try await $0.receiveEvents(ids: ["a"], at: start) }
+            #expect(later == ["a"], "forgotten ids count as new")
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func onlyTheOwnerRecordsProgressAndTriesOnlyGrow(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let taskID = try await store.transaction { (tx: StoreTransaction) async throws in
+                let (_, task) = try await testrun(tx, at: start)
+                _ = try await tx.claim(owner: "w1", routingKeys: ["g"], lease: .seconds(10), at: start)
+                return task
+            }
+            try await store.transaction { (tx: StoreTransaction) async throws in
+                #expect(try await tx.recordProgress(taskID: taskID, owner: "w2", TaskProgress(phase: "flash"), at: start) == false)
+                #expect(
+                    try await tx.recordProgress(
+                        taskID: taskID, owner: "w1", TaskProgress(phase: "flash", started: true, flashTry: 2), at: start))
+                #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(flashTry: 1, bootTry: 1), at: start))
+                #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(packageDone: true), at: start))
+                #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(packageDone: true), at: start))
+            }
+            let task = try #require(try await store.transaction { try await $0.task(id: taskID) })
+            #expect(task.phase == "flash")
+            #expect(task.flashTries == 2, "a late, lower try does not lower it")
+            #expect(task.bootTries == 1)
+            #expect(task.packagesDone == 2)
+            #expect(task.startedAt == start)
+            let requeued = try await store.transaction { try await $0.requeue(taskID: taskID, at: start) }
+            #expect(requeued.phase == nil)
+            #expect(requeued.packagesDone == 0)
+            #expect(requeued.startedAt == nil)
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func filesKeepEveryByteAndAResendReplaces(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let bytes = [UInt8](0...255) + [0, 0, 255]
+            let (testrunID, taskID) = try await store.transaction { (tx: StoreTransaction) async throws in
+                let ids = try await testrun(tx, at: start)
+                try await tx.saveFile(FileRecord(taskID: ids.1, package: "p", name: "dump.bin", size: 0), content: [1, 2, 3], at: start)
+                try await tx.saveFile(FileRecord(taskID: ids.1, package: "p", name: "dump.bin", size: 0), content: bytes, at: start)
+                try await tx.saveFile(FileRecord(taskID: ids.1, package: "p", name: "a.txt", size: 0), content: [], at: start)
+                return ids
+            }
+            let files = try await store.transaction { try await $0.files(testrunID: testrunID) }
+            #expect(files.map(\.name) == ["a.txt", "dump.bin"])
+            #expect(files.map(\.size) == [0, Int64(bytes.count)])
+            let content = try await store.transaction { try await $0.fileContent(taskID: taskID, package: "p", name: "dump.bin") }
+            #expect(content == bytes)
+            #expect(try await store.transaction { try await $0.fileContent(taskID: taskID, package: "p", name: "none") } == nil)
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func timeoutQueriesFindWhatIsOverdue(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let (overdueRun, waitingTask, runningTask) = try await store.transaction { (tx: StoreTransaction) async throws in
+                let (run, _) = try await testrun(tx, deadline: start.addingTimeInterval(60), at: start)
+                let (_, waiting) = try await testrun(tx, group: "nobody", at: start)
+                let (_, running) = try await testrun(tx, group: "claimed", at: start)
+                _ = try await tx.claim(owner: "w1", routingKeys: ["claimed"], lease: .seconds(1000), at: start.addingTimeInterval(5))
+                return (run, waiting, running)
+            }
+            try await store.transaction { (tx: StoreTransaction) async throws in
+                #expect(try await tx.overdueTestruns(at: start.addingTimeInterval(59)).isEmpty)
+                #expect(try await tx.overdueTestruns(at: start.addingTimeInterval(61)).map(\.id) == [overdueRun])
+                #expect(try await tx.tasksWaiting(since: start).isEmpty)
+                #expect(Set(try await tx.tasksWaiting(since: start.addingTimeInterval(1)).map(\.id)).contains(waitingTask))
+                #expect(try await tx.tasksRunning(since: start.addingTimeInterval(5)).isEmpty)
+                #expect(try await tx.tasksRunning(since: start.addingTimeInterval(6)).map(\.id) == [runningTask])
+                let ended = try await tx.endTask(
+                    taskID: waitingTask, state: .failed, errorCategory: "infrastructure", errorMessage: "late", at: start)
+                #expect(ended?.state == .failed)
+                #expect(try await tx.endTask(taskID: waitingTask, state: .cancelled, at: start) == nil, "an ended task stays ended")
+            }
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func testrunsListNewestFirstByFilter(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let (a, b, c) = try await store.transaction { (tx: StoreTransaction) async throws in
+                let a = try await testrun(tx, group: "g1", requestor: "ann", at: start).0
+                let b = try await testrun(tx, group: "g2", requestor: "bob", at: start.addingTimeInterval(1)).0
+                let c = try await testrun(tx, group: "g1", requestor: "bob", at: start.addingTimeInterval(2)).0
+                try await tx.updateTestrun(id: c, state: "running", started: true, at: start.addingTimeInterval(3))
+                return (a, b, c)
+            }
+            try await store.transaction { (tx: StoreTransaction) async throws in
+                #expect(try await tx.testruns(TestrunFilter()).map(\.id) == [c, b, a])
+                #expect(try await tx.testruns(TestrunFilter(deviceGroup: "g1")).map(\.id) == [c, a])
+                #expect(try await tx.testruns(TestrunFilter(requestor: "bob")).map(\.id) == [c, b])
+                #expect(try await tx.testruns(TestrunFilter(state: "running")).map(\.id) == [c])
+                #expect(try await tx.testruns(TestrunFilter(limit: 1)).map(\.id) == [c])
+            }
+        }
+    }
+}
