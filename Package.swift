@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OTSWorkerTests",
-            dependencies: ["OTSWorker", "OTSCore", "OTSClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OTSWorker", "OTSCore", "OTSClient", "OTSTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -154,9 +154,15 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "OTSTestSupport",
+            dependencies: ["TestRunner"],
+            path: "Tests/OTSTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TestRunnerTests",
-            dependencies: ["TestRunner", "TestDefinition"],
+            dependencies: ["TestRunner", "TestDefinition", "OTSTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -166,6 +172,7 @@ let package = Package(
                 "OTSClient",
                 "OTSCore",
                 "OTSStore",
+                "OTSTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -262,7 +262,10 @@ struct Pipeline: Sendable {
             switch instance.executor {
             case .local: return .local
             case .chroot(let root): return .chroot(root)
-            case .ssh(let text): return .ssh(try SSHTarget(parsing: try CommandTemplate([text]).arguments(values)[0]))
+            case .ssh(let text):
+                var ssh = try SSHTarget(parsing: try CommandTemplate([text]).arguments(values)[0])
+                if let key = instance.sshKey { ssh.options = ["-i", key] }
+                return .ssh(ssh)
             case .external(let words): return .external(try CommandTemplate(words).arguments(values))
             }
         } catch let error as WorkerError {

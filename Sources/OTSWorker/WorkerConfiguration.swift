@@ -30,6 +30,8 @@ public struct WorkerConfiguration: Sendable {
         /// Where host packages (and device packages, when the device is not
         /// an SSH target) have `NAME/tests.xml`.
         public var packagesDirectory: String?
+        /// The identity file for an SSH executor (`ssh -i`).
+        public var sshKey: String?
         /// Values for placeholders in device commands and the executor
         /// (`{address}`, `{serial}`, ...), besides `{image}` and `{device}`.
         public var values: [String: String] = [:]
@@ -168,6 +170,13 @@ extension TOMLReader {
         case "ssh":
             guard let target = try string("ssh_target") else { throw error("ssh_target", "required with executor = \"ssh\"") }
             instance.executor = .ssh(target)
+            if let key = try string("ssh_key") {
+                let path = resolve(key)
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw error("ssh_key", "\(path) does not exist or cannot be read")
+                }
+                instance.sshKey = path
+            }
         case "external":
             guard let words = try strings("external_executor"), !words.isEmpty else {
                 throw error("external_executor", "required with executor = \"external\": the command's words")

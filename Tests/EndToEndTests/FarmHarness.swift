@@ -68,6 +68,8 @@ final class TestFarm: @unchecked Sendable {
         /// The server it talks to (default: the farm's).
         var server: String?
         var token: String?
+        /// More lines for the [[instance]] table (an executor, say).
+        var instance = ""
     }
 
     let workspace: Workspace
@@ -171,6 +173,7 @@ final class TestFarm: @unchecked Sendable {
             devicegroup = "\(spec.devicegroup)"
             adapter = "simulated"
             packages_dir = "\(packages)"
+            \(spec.instance)
 
             [instance.simulated]
             \(spec.simulated)

@@ -1,4 +1,5 @@
 import Foundation
+import OTSTestSupport
 import Testing
 
 @testable import OTSWorker

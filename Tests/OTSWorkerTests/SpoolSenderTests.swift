@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Testing
 
 @testable import OTSWorker

@@ -1,4 +1,5 @@
 import Foundation
+import OTSTestSupport
 import Synchronization
 import TestDefinition
 import Testing
@@ -58,12 +59,5 @@ final class EventLog: Sendable {
 extension TestResults {
     func `case`(_ name: String) -> CaseResult? {
         allCases.first { $0.name == name }
-    }
-}
-
-/// Runs a helper command of a test (not a step under test).
-enum TestCommand {
-    static func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> CommandOutcome {
-        try await CommandRunner(scratchDirectory: FileManager.default.temporaryDirectory.path).run(arguments, timeout: timeout)
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 
 /// A folder that exists for the life of a test and is removed after it.
-final class TemporaryDirectory: Sendable {
-    let path: String
+public final class TemporaryDirectory: Sendable {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         let base = FileManager.default.temporaryDirectory.path + "/ots-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         path = base
@@ -14,10 +14,10 @@ final class TemporaryDirectory: Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    func file(_ name: String) -> String { path + "/" + name }
+    public func file(_ name: String) -> String { path + "/" + name }
 
     @discardableResult
-    func write(_ name: String, _ contents: String) throws -> String {
+    public func write(_ name: String, _ contents: String) throws -> String {
         let target = file(name)
         try FileManager.default.createDirectory(
             atPath: (target as NSString).deletingLastPathComponent,
@@ -26,4 +26,8 @@ final class TemporaryDirectory: Sendable {
         try contents.write(toFile: target, atomically: true, encoding: .utf8)
         return target
     }
+
+    public func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
+
+    public func contents(_ name: String) throws -> String { try String(contentsOfFile: file(name), encoding: .utf8) }
 }

@@ -1,20 +1,21 @@
 import Foundation
+import TestRunner
 
 /// A real sshd on a loopback port, with a key of its own, for the tests of
 /// SSH targets. Needs root (sshd's privilege separation) and openssh-server,
 /// which `./scripts/test.sh` installs.
-final class SSHServer: Sendable {
-    let port: Int
-    let identity: String
+public final class SSHServer: Sendable {
+    public let port: Int
+    public let identity: String
     private let folder: TemporaryDirectory
     private let pid: pid_t
 
-    static var isAvailable: Bool {
+    public static var isAvailable: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen")
     }
 
-    static func start() async throws -> SSHServer {
+    public static func start() async throws -> SSHServer {
         let folder = try TemporaryDirectory()
         let identity = folder.file("id_ed25519")
         _ = try await TestCommand.run(["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", identity])
@@ -68,7 +69,7 @@ final class SSHServer: Sendable {
         waitpid(pid, &status, 0)
     }
 
-    var target: String { "root@127.0.0.1:\(port)" }
+    public var target: String { "root@127.0.0.1:\(port)" }
 
     private func waitUntilListening() throws {
         for _ in 0..<100 {
@@ -78,7 +79,7 @@ final class SSHServer: Sendable {
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sshd did not start on port \(port)"])
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -93,7 +94,7 @@ final class SSHServer: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func canConnect(port: Int) -> Bool {
+    public static func canConnect(port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -104,5 +105,12 @@ final class SSHServer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         return result == 0
+    }
+}
+
+/// Runs a command for a test's setup, as an argument vector.
+public enum TestCommand {
+    public static func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> CommandOutcome {
+        try await CommandRunner(scratchDirectory: FileManager.default.temporaryDirectory.path).run(arguments, timeout: timeout)
     }
 }
