@@ -62,6 +62,15 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     var problem: APIProblem { APIProblem(error: code.description, message: message, field: field) }
 
+    /// Decodes a request body, or throws the error that names its field.
+    static func decodeBody<Value: Decodable>(_ type: Value.Type, from body: Data, what: String) throws(APIError) -> Value {
+        do {
+            return try JSONCoding.decoder().decode(type, from: body)
+        } catch {
+            throw decoding(error, what: what)
+        }
+    }
+
     /// A request body that did not decode, named by the path of the field at
     /// fault.
     static func decoding(_ error: any Error, what: String) -> APIError {

@@ -79,14 +79,7 @@ struct APIRoutes {
             try JSONResponse.make(try await farm.heartbeat(try await body(request)))
         }
         workers.post("workers/claim") { request, _ in
-            let claim: ClaimRequest
-            do {
-                claim = try JSONCoding.decoder().decode(ClaimRequest.self, from: try await body(request))
-            } catch let error as APIError {
-                throw error
-            } catch {
-                throw APIError.decoding(error, what: "the claim")
-            }
+            let claim = try APIError.decodeBody(ClaimRequest.self, from: try await body(request), what: "the claim")
             let wait = min(max(claim.waitSeconds ?? farm.configuration.claimWait, 0), farm.configuration.claimWait)
             guard let assignment = try await farm.claim(workerID: claim.workerID, wait: .milliseconds(Int64(wait * 1000))) else {
                 return Response(status: .noContent)

@@ -42,18 +42,16 @@ extension Farm {
                     }
                 }
             }
-            for task in try await tx.tasksWaiting(since: now.addingTimeInterval(-configuration.queueTimeout)) {
-                var lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
-                _ = lifecycle.handle(.queueTimeout(seconds: Int(configuration.queueTimeout)))
-                if case .failed(let category, let message) = lifecycle.state {
-                    events += try await fail(task, category: category, message: message, timedOut: true, tx: tx, at: now)
-                    touched.insert(task.testrunID)
-                    report.failed += 1
+            let overdue: [(TaskRecord, TaskLifecycle.Input)] =
+                try await tx.tasksWaiting(since: now.addingTimeInterval(-configuration.queueTimeout)).map {
+                    ($0, .queueTimeout(seconds: Int(configuration.queueTimeout)))
                 }
-            }
-            for task in try await tx.tasksRunning(since: now.addingTimeInterval(-configuration.executionTimeout)) {
+                + tx.tasksRunning(since: now.addingTimeInterval(-configuration.executionTimeout)).map {
+                    ($0, .executionTimeout(seconds: Int(configuration.executionTimeout)))
+                }
+            for (task, timeout) in overdue {
                 var lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
-                _ = lifecycle.handle(.executionTimeout(seconds: Int(configuration.executionTimeout)))
+                _ = lifecycle.handle(timeout)
                 if case .failed(let category, let message) = lifecycle.state {
                     events += try await fail(task, category: category, message: message, timedOut: true, tx: tx, at: now)
                     touched.insert(task.testrunID)

@@ -24,12 +24,7 @@ extension Farm {
     // MARK: Registration and heartbeats
 
     public func register(_ body: Data, at now: Date = Date()) async throws -> WorkerRegistered {
-        let registration: WorkerRegistration
-        do {
-            registration = try JSONCoding.decoder().decode(WorkerRegistration.self, from: body)
-        } catch {
-            throw APIError.decoding(error, what: "the registration")
-        }
+        let registration = try APIError.decodeBody(WorkerRegistration.self, from: body, what: "the registration")
         if let first = registration.problems.first {
             throw APIError(.badRequest, registration.problems.map(\.description).joined(separator: "; "), field: first.field)
         }
@@ -57,12 +52,7 @@ extension Farm {
     /// Records a heartbeat and renews the lease of the task the worker
     /// holds; tells it to stop a task it no longer holds.
     public func heartbeat(_ body: Data, at now: Date = Date()) async throws -> HeartbeatReply {
-        let heartbeat: Heartbeat
-        do {
-            heartbeat = try JSONCoding.decoder().decode(Heartbeat.self, from: body)
-        } catch {
-            throw APIError.decoding(error, what: "the heartbeat")
-        }
+        let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
         let workerID = heartbeat.workerID
         return try await store.transaction { tx in
             guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now) else {
@@ -161,12 +151,7 @@ extension Farm {
     /// Accepts a batch of a worker's events: each once by id, in order, onto
     /// the monitor queue, updating the progress of the tasks they tell of.
     public func receive(_ body: Data, at now: Date = Date()) async throws -> EventBatchReply {
-        let batch: EventBatch
-        do {
-            batch = try JSONCoding.decoder().decode(EventBatch.self, from: body)
-        } catch {
-            throw APIError.decoding(error, what: "the event batch")
-        }
+        let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
         if batch.events.count > EventBatch.limit {
             throw APIError(.badRequest, "events: at most \(EventBatch.limit) in one batch, not \(batch.events.count)", field: "events")
         }
@@ -274,12 +259,7 @@ extension Farm {
     /// Ends a task as its worker reports, and the testrun when it was its
     /// last task. A repeated finish is acknowledged.
     public func finish(taskID: String, _ body: Data, at now: Date = Date()) async throws {
-        let finish: TaskFinish
-        do {
-            finish = try JSONCoding.decoder().decode(TaskFinish.self, from: body)
-        } catch {
-            throw APIError.decoding(error, what: "the finish report")
-        }
+        let finish = try APIError.decodeBody(TaskFinish.self, from: body, what: "the finish report")
         guard finish.verdict != nil || finish.error != nil else {
             throw APIError(.badRequest, "verdict: give a verdict or an error", field: "verdict")
         }

@@ -27,12 +27,7 @@ public final class Farm: Sendable {
     /// Validates a request, plans its tasks and queues them, all in one
     /// transaction; a rejected request stores nothing.
     public func submit(_ body: Data, at now: Date = Date()) async throws -> TestrunView {
-        let request: TestrunRequest
-        do {
-            request = try JSONCoding.decoder().decode(TestrunRequest.self, from: body)
-        } catch {
-            throw APIError.decoding(error, what: "the testrun request")
-        }
+        let request = try APIError.decodeBody(TestrunRequest.self, from: body, what: "the testrun request")
         return try await submit(request, at: now)
     }
 

@@ -197,18 +197,6 @@ extension TOMLReader {
         )
     }
 
-    mutating func ints(_ key: String) throws(ConfigurationError) -> [Int]? {
-        read.insert(key)
-        guard let value = table[key] else { return nil }
-        guard let array = value.array else { throw error(key, "must be an array of integers") }
-        var ints: [Int] = []
-        for item in array {
-            guard let int = item.int else { throw error(key, "must be an array of integers") }
-            ints.append(int)
-        }
-        return ints
-    }
-
     mutating func command(_ key: String) throws(ConfigurationError) -> CommandTemplate? {
         guard let words = try strings(key) else { return nil }
         do {

@@ -292,3 +292,38 @@ func request(group: String = "e2e", device: [String] = [], model: String? = nil)
     request.image = "file:///dev/null"
     return request
 }
+
+/// Where the `hang` fixture packages write the pid of their step's shell
+/// (`OTS_HANG_FILE`; `hang-on-first-attempt` appends `.ATTEMPT`); removed
+/// with the test, and the step killed if it is still there.
+final class HangFile: Sendable {
+    let path = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
+
+    /// A worker whose steps know this file.
+    func worker(_ name: String) -> TestFarm.WorkerSpec {
+        var spec = TestFarm.WorkerSpec(name: name)
+        spec.environment = ["OTS_HANG_FILE": path]
+        return spec
+    }
+
+    func exists(_ suffix: String = "") -> Bool { FileManager.default.fileExists(atPath: path + suffix) }
+
+    /// The step's pid, once it runs.
+    func pid(_ suffix: String = "") -> Int32? {
+        (try? String(contentsOfFile: path + suffix, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Waits until the process is gone; false when it is still there after `timeout`.
+    static func waitUntilGone(_ pid: Int32, timeout: Double = 20) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while kill(pid, 0) == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        return kill(pid, 0) != 0
+    }
+
+    deinit {
+        for suffix in ["", ".1"] {
+            if let pid = pid(suffix) { kill(pid, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: path + suffix)
+        }
+    }
+}

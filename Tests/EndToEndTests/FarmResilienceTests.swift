@@ -47,31 +47,22 @@ import Testing
 
     @Test(arguments: FarmEngine.available)
     func aTaskRunningTooLongErrorsAndItsStepIsStopped(engine: FarmEngine) async throws {
-        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: hangFile) }
-        var worker = TestFarm.WorkerSpec(name: "w1")
-        worker.environment = ["OTS_HANG_FILE": hangFile]
-        try await TestFarm.with(engine: engine, serverSettings: ["execution_timeout": "2"], workers: [worker]) { farm in
+        let hang = HangFile()
+        try await TestFarm.with(engine: engine, serverSettings: ["execution_timeout": "2"], workers: [hang.worker("w1")]) { farm in
             let submitted = try await farm.client.submit(request(device: ["hang"]))
             let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
             #expect(ended.verdict == .error)
             #expect(ended.error?.category == .infrastructure)
             #expect(ended.error?.message.contains("ran longer than its 2 s") == true, "\(ended.summaryText)")
-            let pid = try #require(
-                Int32(try String(contentsOfFile: hangFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-            let deadline = Date().addingTimeInterval(20)
-            while kill(pid, 0) == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(kill(pid, 0) != 0, "the worker stopped the step")
+            let pid = try #require(hang.pid())
+            #expect(try await HangFile.waitUntilGone(pid), "the worker stopped the step")
         }
     }
 
     @Test(arguments: FarmEngine.available)
     func aTestrunPastItsTimeoutErrors(engine: FarmEngine) async throws {
-        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: hangFile) }
-        var worker = TestFarm.WorkerSpec(name: "w1")
-        worker.environment = ["OTS_HANG_FILE": hangFile]
-        try await TestFarm.with(engine: engine, workers: [worker]) { farm in
+        let hang = HangFile()
+        try await TestFarm.with(engine: engine, workers: [hang.worker("w1")]) { farm in
             var timed = request(device: ["hang"])
             timed.timeout = 2
             let submitted = try await farm.client.submit(timed)
@@ -86,23 +77,15 @@ import Testing
 
     @Test(arguments: FarmEngine.available)
     func aLostWorkerErrorsWhenNoRequeueIsLeft(engine: FarmEngine) async throws {
-        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: hangFile) }
-        var worker = TestFarm.WorkerSpec(name: "w1")
-        worker.environment = ["OTS_HANG_FILE": hangFile]
-        try await TestFarm.with(engine: engine, serverSettings: ["requeues": "0"], workers: [worker]) { farm in
+        let hang = HangFile()
+        try await TestFarm.with(engine: engine, serverSettings: ["requeues": "0"], workers: [hang.worker("w1")]) { farm in
             let submitted = try await farm.client.submit(request(device: ["hang"]))
-            _ = try await farm.waitFor(submitted.id, "the step to run") { _ in FileManager.default.fileExists(atPath: hangFile) }
+            _ = try await farm.waitFor(submitted.id, "the step to run") { _ in hang.exists() }
             farm.workers["w1"]?.kill(SIGKILL)
             let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
             #expect(ended.verdict == .error)
             #expect(ended.error?.category == .infrastructure)
             #expect(ended.error?.message.contains("e2e/w1 stopped answering") == true, "\(ended.summaryText)")
-            if let pid = Int32(
-                (try? String(contentsOfFile: hangFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
-            {
-                kill(pid, SIGKILL)
-            }
         }
     }
 

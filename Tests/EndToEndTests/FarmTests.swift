@@ -86,23 +86,12 @@ import Testing
 
     @Test(arguments: FarmEngine.available)
     func killedWorkersTaskIsRequeuedToTheOther(engine: FarmEngine) async throws {
-        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
-        defer {
-            try? FileManager.default.removeItem(atPath: hangFile + ".1")
-        }
-        let workers = Self.two.map { spec -> TestFarm.WorkerSpec in
-            var spec = spec
-            spec.environment = ["OTS_HANG_FILE": hangFile]
-            return spec
-        }
-        try await TestFarm.with(engine: engine, workers: workers) { farm in
+        let hang = HangFile()
+        try await TestFarm.with(engine: engine, workers: [hang.worker("w1"), hang.worker("w2")]) { farm in
             let submitted = try await farm.client.submit(request(device: ["hang-on-first-attempt"]))
-            let running = try await farm.waitFor(submitted.id, "the first attempt's step to run") { _ in
-                FileManager.default.fileExists(atPath: hangFile + ".1")
-            }
+            let running = try await farm.waitFor(submitted.id, "the first attempt's step to run") { _ in hang.exists(".1") }
             let owner = try #require(running.tasks?.first?.worker)
-            let name = String(owner.split(separator: "/").last ?? "")
-            let victim = try #require(farm.workers[name])
+            let victim = try #require(farm.workers[String(owner.split(separator: "/").last ?? "")])
             victim.kill(SIGKILL)
             victim.process.waitUntilExit()
 
@@ -113,13 +102,6 @@ import Testing
             #expect(task.worker != owner, "the other worker finished it")
             let requeued = try await farm.queuedEvents().filter { $0.taskID == task.id && $0.type == .taskRequeued }
             #expect(requeued.count == 1)
-            // The killed worker's step is left running as an orphan; end it.
-            if let text = try? String(contentsOfFile: hangFile + ".1", encoding: .utf8),
-                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
-            }
         }
     }
 
@@ -138,30 +120,23 @@ import Testing
 
     @Test(arguments: FarmEngine.available)
     func cancelMidRunEndsTheTestrunAndStopsTheWorker(engine: FarmEngine) async throws {
-        let hangFile = FileManager.default.temporaryDirectory.path + "/ots-hang-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: hangFile) }
-        var worker = TestFarm.WorkerSpec(name: "w1")
-        worker.environment = ["OTS_HANG_FILE": hangFile]
-        try await TestFarm.with(engine: engine, workers: [worker]) { farm in
+        let hang = HangFile()
+        try await TestFarm.with(engine: engine, workers: [hang.worker("w1")]) { farm in
             let submitted = try await farm.client.submit(request(device: ["hang"]))
-            _ = try await farm.waitFor(submitted.id, "the step to run") { _ in FileManager.default.fileExists(atPath: hangFile) }
-            let text = try String(contentsOfFile: hangFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            let pid = try #require(Int32(text))
+            _ = try await farm.waitFor(submitted.id, "the step to run") { _ in hang.pid() != nil }
+            let pid = try #require(hang.pid())
             #expect(kill(pid, 0) == 0, "the step runs")
 
             let cancelled = try await farm.client.cancel(id: submitted.id)
             #expect(cancelled.state == "cancelled")
             #expect(cancelled.tasks?.first?.state == "cancelled")
 
-            let deadline = Date().addingTimeInterval(20)
-            while kill(pid, 0) == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(kill(pid, 0) != 0, "the worker stopped the step\n\(farm.logs)")
+            #expect(try await HangFile.waitUntilGone(pid), "the worker stopped the step\n\(farm.logs)")
             let after = try await farm.client.testrun(id: submitted.id)
             #expect(after.state == "cancelled")
             #expect(after.verdict == nil)
 
             // The worker is free again: a new testrun runs.
-            try? FileManager.default.removeItem(atPath: hangFile)
             let next = try await farm.client.submit(request(device: ["shell-basics"]))
             #expect(try await farm.waitForEnd(next.id).verdict == .pass)
         }

@@ -51,15 +51,26 @@ public struct TOMLReader {
     }
 
     public mutating func strings(_ key: String) throws(ConfigurationError) -> [String]? {
+        try array(key, of: "strings") { $0.string }
+    }
+
+    public mutating func ints(_ key: String) throws(ConfigurationError) -> [Int]? {
+        try array(key, of: "integers") { $0.int }
+    }
+
+    /// An array whose every item `element` can read.
+    mutating func array<Element>(_ key: String, of what: String, _ element: (any TOMLValueConvertible) -> Element?)
+        throws(ConfigurationError) -> [Element]?
+    {
         read.insert(key)
         guard let value = table[key] else { return nil }
-        guard let array = value.array else { throw error(key, "must be an array of strings") }
-        var strings: [String] = []
+        guard let array = value.array else { throw error(key, "must be an array of \(what)") }
+        var elements: [Element] = []
         for item in array {
-            guard let string = item.string else { throw error(key, "must be an array of strings") }
-            strings.append(string)
+            guard let converted = element(item) else { throw error(key, "must be an array of \(what)") }
+            elements.append(converted)
         }
-        return strings
+        return elements
     }
 
     public mutating func table(_ key: String) throws(ConfigurationError) -> TOMLTable? {
@@ -70,15 +81,7 @@ public struct TOMLReader {
     }
 
     public mutating func tables(_ key: String) throws(ConfigurationError) -> [TOMLTable]? {
-        read.insert(key)
-        guard let value = table[key] else { return nil }
-        guard let array = value.array else { throw error(key, "must be an array of tables ([[\(prefix)\(key)]])") }
-        var tables: [TOMLTable] = []
-        for item in array {
-            guard let table = item.table else { throw error(key, "must be an array of tables ([[\(prefix)\(key)]])") }
-            tables.append(table)
-        }
-        return tables
+        try array(key, of: "tables ([[\(prefix)\(key)]])") { $0.table }
     }
 
     /// Throws for the first key no one read: a typo should not pass silently.
