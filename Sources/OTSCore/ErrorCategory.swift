@@ -16,3 +16,14 @@ public enum ErrorCategory: String, Sendable, Hashable, Codable, CaseIterable, Cu
 
     public var description: String { rawValue }
 }
+
+/// An error as the API reports it: who must act, and what happened.
+public struct CategorizedError: Sendable, Hashable, Codable {
+    public var category: ErrorCategory
+    public var message: String
+
+    public init(category: ErrorCategory, message: String) {
+        self.category = category
+        self.message = message
+    }
+}

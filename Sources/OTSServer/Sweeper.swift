@@ -10,7 +10,7 @@ struct Sweeper: Service {
 
     func run() async throws {
         // Shutdown cancels the loop; that is its normal end, not an error.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await farm.sweep()

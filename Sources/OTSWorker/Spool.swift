@@ -127,7 +127,7 @@ public struct SpoolSender: Service {
 
     public func run() async throws {
         // Shutdown cancels the loop; what is left waits on disk for next time.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var backoff = Duration.milliseconds(100)
             while !Task.isCancelled {
                 let sent = await sendSome()

@@ -60,15 +60,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
 /// How a worker ended a task (`POST /api/v1/tasks/{id}/finish`): with a
 /// verdict of its packages, or with an error that kept it from producing one.
 public struct TaskFinish: Sendable, Hashable, Codable {
-    public struct Failure: Sendable, Hashable, Codable {
-        public var category: ErrorCategory
-        public var message: String
-
-        public init(category: ErrorCategory, message: String) {
-            self.category = category
-            self.message = message
-        }
-    }
+    public typealias Failure = CategorizedError
 
     public var workerID: String
     public var verdict: Verdict?

@@ -2,15 +2,7 @@ import Foundation
 
 /// A testrun as the API shows it: its state, verdict, progress and tasks.
 public struct TestrunView: Sendable, Hashable, Codable {
-    public struct Failure: Sendable, Hashable, Codable {
-        public var category: ErrorCategory
-        public var message: String
-
-        public init(category: ErrorCategory, message: String) {
-            self.category = category
-            self.message = message
-        }
-    }
+    public typealias Failure = CategorizedError
 
     public struct Progress: Sendable, Hashable, Codable {
         public var tasksDone: Int
