@@ -173,6 +173,11 @@ extension OTSClient {
         }
     }
 
+    /// Tells the server this instance goes offline (a clean shutdown).
+    public func offline(workerID: String) async throws(ClientError) {
+        let _: [String: Bool] = try await call(.POST, "workers/offline", json: ["worker_id": workerID], timeout: .seconds(5))
+    }
+
     public func post(events: [MonitorEvent]) async throws(ClientError) -> EventBatchReply {
         try await call(.POST, "events", json: EventBatch(events: events))
     }

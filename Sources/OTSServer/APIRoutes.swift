@@ -78,6 +78,10 @@ struct APIRoutes {
         workers.post("workers/heartbeat") { request, _ in
             try JSONResponse.make(try await farm.heartbeat(try await body(request)))
         }
+        workers.post("workers/offline") { request, _ in
+            try await farm.offline(try await body(request))
+            return try JSONResponse.make(["offline": true])
+        }
         workers.post("workers/claim") { request, _ in
             let claim = try APIError.decodeBody(ClaimRequest.self, from: try await body(request), what: "the claim")
             let wait = min(max(claim.waitSeconds ?? farm.configuration.claimWait, 0), farm.configuration.claimWait)

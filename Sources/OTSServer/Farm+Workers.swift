@@ -34,7 +34,7 @@ extension Farm {
                 WorkerRecord(
                     host: registration.host, instanceName: registration.instance, version: registration.version,
                     deviceGroup: registration.device.devicegroup, deviceName: registration.device.devicename,
-                    deviceID: registration.device.deviceid, state: "online", lastHeartbeat: now, registeredAt: now
+                    deviceID: registration.device.deviceid, state: "online", lastHeartbeat: now, registeredAt: now, pid: registration.pid
                 )
             )
             var online = MonitorEvent(type: .workerOnline, sender: workerSender(registration))
@@ -55,23 +55,60 @@ extension Farm {
         let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
         let workerID = heartbeat.workerID
         return try await store.transaction { tx in
-            guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now) else {
+            guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now),
+                let worker = try await tx.worker(id: workerID)
+            else {
                 throw APIError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
             }
-            guard let taskID = heartbeat.taskID else { return HeartbeatReply(stopTask: false) }
-            if try await tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now) {
-                return HeartbeatReply(stopTask: false)
+            var reply = HeartbeatReply(stopTask: false)
+            if let taskID = heartbeat.taskID,
+                try await !tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now)
+            {
+                reply = HeartbeatReply(stopTask: true, reason: try await Self.whyStop(taskID: taskID, tx: tx))
             }
-            guard let task = try await tx.task(id: taskID) else {
-                return HeartbeatReply(stopTask: true, reason: "no task \(taskID)")
-            }
-            switch task.state {
-            case .cancelled: return HeartbeatReply(stopTask: true, reason: "the testrun was cancelled")
-            case .failed: return HeartbeatReply(stopTask: true, reason: task.errorMessage ?? "the task failed")
-            case .finished: return HeartbeatReply(stopTask: true, reason: "the task has finished")
-            case .queued, .claimed: return HeartbeatReply(stopTask: true, reason: "the task was handed to another worker")
-            }
+            let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
+                .consumedRoutingKeys
+            var beat = MonitorEvent(type: .workerHeartbeat, sender: Self.sender(of: worker), taskID: heartbeat.taskID)
+            beat.details = ["state": heartbeat.state, "queued": String(try await tx.queuedCount(routingKeys: keys))]
+            try await append([beat], tx: tx, at: now)
+            return reply
         }
+    }
+
+    /// Why a worker must stop a task it no longer holds.
+    private static func whyStop(taskID: String, tx: StoreTransaction) async throws -> String {
+        guard let task = try await tx.task(id: taskID) else { return "no task \(taskID)" }
+        switch task.state {
+        case .cancelled: return "the testrun was cancelled"
+        case .failed: return task.errorMessage ?? "the task failed"
+        case .finished: return "the task has finished"
+        case .queued, .claimed: return "the task was handed to another worker"
+        }
+    }
+
+    /// A worker instance as the sender of the events the server records for it.
+    static func sender(of worker: WorkerRecord) -> MonitorEvent.Sender {
+        MonitorEvent.Sender(host: worker.host, instance: worker.instanceName, pid: worker.pid ?? 0, version: worker.version)
+    }
+
+    /// A worker instance that shuts down cleanly says so.
+    public func offline(_ body: Data, at now: Date = Date()) async throws {
+        struct Offline: Decodable {
+            var workerID: String
+            enum CodingKeys: String, CodingKey { case workerID = "worker_id" }
+        }
+        let workerID = try APIError.decodeBody(Offline.self, from: body, what: "the offline notice").workerID
+        try await store.transaction { tx in
+            guard try await tx.heartbeat(workerID: workerID, state: "offline", currentTask: nil, at: now),
+                let worker = try await tx.worker(id: workerID)
+            else {
+                throw APIError(.notFound, "worker \(workerID) is not registered", field: "worker_id")
+            }
+            var offline = MonitorEvent(type: .workerOffline, sender: Self.sender(of: worker))
+            offline.details = ["reason": "announced"]
+            try await append([offline], tx: tx, at: now)
+        }
+        logger.info("worker \(workerID) went offline")
     }
 
     // MARK: Claims

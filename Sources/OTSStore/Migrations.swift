@@ -18,6 +18,7 @@ public enum Migrations {
     static let all: [Migration] = [
         Migration(version: 1, name: "initial schema", statements: initialSchema),
         Migration(version: 2, name: "farm: task progress, deadlines, files, received events", statements: farmSchema),
+        Migration(version: 3, name: "worker process ids", statements: { _ in ["ALTER TABLE workers ADD COLUMN pid INTEGER"] }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -14,6 +14,10 @@ public struct WorkerRecord: Sendable, Hashable {
     public var state: String
     public var lastHeartbeat: Date
     public var registeredAt: Date
+    /// The worker process's id, as it registered.
+    public var pid: Int32?
+    /// The task it holds, as its last heartbeat said.
+    public var currentTask: String?
 
     public init(
         host: String,
@@ -24,7 +28,9 @@ public struct WorkerRecord: Sendable, Hashable {
         deviceID: String? = nil,
         state: String,
         lastHeartbeat: Date = Date(),
-        registeredAt: Date = Date()
+        registeredAt: Date = Date(),
+        pid: Int32? = nil,
+        currentTask: String? = nil
     ) {
         self.id = host + "/" + instanceName
         self.host = host
@@ -36,6 +42,8 @@ public struct WorkerRecord: Sendable, Hashable {
         self.state = state
         self.lastHeartbeat = lastHeartbeat
         self.registeredAt = registeredAt
+        self.pid = pid
+        self.currentTask = currentTask
     }
 }
 
@@ -125,13 +133,13 @@ extension StoreTransaction {
     public func upsertWorker(_ worker: WorkerRecord) async throws {
         try await db.raw(
             """
-            INSERT INTO workers (id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at)
+            INSERT INTO workers (id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at, pid)
             VALUES (\(bind: worker.id), \(bind: worker.host), \(bind: worker.instanceName), \(bind: worker.version),
                     \(bind: worker.deviceGroup), \(bind: worker.deviceName), \(bind: worker.deviceID), \(bind: worker.state),
-                    \(bind: Clock.millis(worker.lastHeartbeat)), \(bind: Clock.millis(worker.registeredAt)))
+                    \(bind: Clock.millis(worker.lastHeartbeat)), \(bind: Clock.millis(worker.registeredAt)), \(bind: worker.pid.map(Int.init)))
             ON CONFLICT (id) DO UPDATE SET version = excluded.version, device_group = excluded.device_group,
                 device_name = excluded.device_name, device_id = excluded.device_id, state = excluded.state,
-                last_heartbeat = excluded.last_heartbeat
+                last_heartbeat = excluded.last_heartbeat, pid = excluded.pid, current_task = NULL
             """
         ).run()
     }
@@ -145,7 +153,7 @@ extension StoreTransaction {
 
     public func workers() async throws -> [WorkerRecord] {
         try await db.raw(
-            "SELECT id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at FROM workers ORDER BY id"
+            "SELECT id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at, pid, current_task FROM workers ORDER BY id"
         ).all().map { row in
             WorkerRecord(
                 host: try row.decode(column: "host", as: String.self),
@@ -156,7 +164,9 @@ extension StoreTransaction {
                 deviceID: try row.decode(column: "device_id", as: String?.self),
                 state: try row.decode(column: "state", as: String.self),
                 lastHeartbeat: Clock.date(try row.decode(column: "last_heartbeat", as: Int64.self)),
-                registeredAt: Clock.date(try row.decode(column: "registered_at", as: Int64.self))
+                registeredAt: Clock.date(try row.decode(column: "registered_at", as: Int64.self)),
+                pid: try row.decode(column: "pid", as: Int?.self).map { Int32(truncatingIfNeeded: $0) },
+                currentTask: try row.decode(column: "current_task", as: String?.self)
             )
         }
     }

@@ -40,46 +40,125 @@ public struct WorkerInstance: Service {
     }
 
     public func run() async throws {
+        let state = InstanceState()
         do {
-            try await work()
+            try await work(state)
         } catch is CancellationError {
             // Shutdown: a task in hand is left to its lease (another worker
             // takes it when the lease runs out).
         }
+        // A clean shutdown says so, so that the farm need not wait for
+        // missed heartbeats to know.
+        if let workerID = state.workerID {
+            do {
+                try await client.offline(workerID: workerID)
+            } catch {
+                logger.warning("could not tell the server this instance goes offline: \(error.message)")
+            }
+        }
     }
 
-    private func work() async throws {
+    /// What the claim loop and the heartbeat loop share.
+    final class InstanceState: Sendable {
+        private struct Values {
+            var workerID: String?
+            var heartbeat = Duration.seconds(5)
+            var task: String?
+            var stop: AsyncStream<Void>.Continuation?
+        }
+
+        private let values = Mutex(Values())
+
+        var workerID: String? { values.withLock { $0.workerID } }
+        var task: String? { values.withLock { $0.task } }
+        var heartbeat: Duration { values.withLock { $0.heartbeat } }
+
+        func registered(_ registered: WorkerRegistered) {
+            values.withLock {
+                $0.workerID = registered.workerID
+                $0.heartbeat = .milliseconds(Int64(max(0.1, registered.heartbeatSeconds) * 1000))
+            }
+        }
+
+        /// The task being run, and how to stop it.
+        func running(_ task: String?, stop: AsyncStream<Void>.Continuation? = nil) {
+            values.withLock {
+                $0.task = task
+                $0.stop = stop
+            }
+        }
+
+        /// Stops the task if it is still the one being run.
+        func stop(_ task: String) {
+            values.withLock { if $0.task == task { $0.stop?.yield() } }
+        }
+    }
+
+    private func work(_ state: InstanceState) async throws {
         try await cancelWhenGracefulShutdown {
-            var registered = try await register()
+            state.registered(try await register())
             let pipeline = try makePipeline()
-            var backoff = Duration.milliseconds(200)
-            while !Task.isCancelled {
-                let assignment: TaskAssignment?
-                let failure: ClientError?
-                do throws(ClientError) {
-                    assignment = try await client.claim(workerID: registered.workerID, wait: configuration.claimWait)
-                    failure = nil
-                } catch {
-                    assignment = nil
-                    failure = error
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await heartbeats(state) }
+                group.addTask { try await claims(state, pipeline: pipeline) }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Heartbeats for the instance's whole life, busy or free; passes on
+    /// the server's word to stop a task.
+    private func heartbeats(_ state: InstanceState) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: state.heartbeat)
+            guard let workerID = state.workerID else { continue }
+            let task = state.task
+            do {
+                let reply = try await client.heartbeat(Heartbeat(workerID: workerID, state: task == nil ? "free" : "busy", taskID: task))
+                if reply.stopTask, let task {
+                    logger.info("the server stops task \(task): \(reply.reason ?? "")")
+                    state.stop(task)
                 }
-                if let failure {
-                    if failure.status == 404 {
-                        // The server forgot this instance (a new database): register again.
-                        registered = try await register()
-                        continue
-                    }
-                    guard failure.isTransient else { throw failure }
-                    if Task.isCancelled { break }
-                    logger.warning("cannot claim: \(failure.message); trying again in \(backoff)")
-                    try await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
+            } catch {
+                logger.warning("heartbeat failed: \(error.message)")
+            }
+        }
+    }
+
+    /// Claims and runs tasks, one at a time.
+    private func claims(_ state: InstanceState, pipeline: Pipeline) async throws {
+        var backoff = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            guard let workerID = state.workerID else { return }
+            let assignment: TaskAssignment?
+            let failure: ClientError?
+            do throws(ClientError) {
+                assignment = try await client.claim(workerID: workerID, wait: configuration.claimWait)
+                failure = nil
+            } catch {
+                assignment = nil
+                failure = error
+            }
+            if let failure {
+                if failure.status == 404 {
+                    // The server forgot this instance (a new database): register again.
+                    state.registered(try await register())
                     continue
                 }
-                backoff = .milliseconds(200)
-                guard let assignment else { continue }
-                await execute(assignment, pipeline: pipeline, registered: registered)
+                guard failure.isTransient else { throw failure }
+                if Task.isCancelled { break }
+                logger.warning("cannot claim: \(failure.message); trying again in \(backoff)")
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+                continue
             }
+            backoff = .milliseconds(200)
+            guard let assignment else { continue }
+            let (stopped, stop) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            state.running(assignment.taskID, stop: stop)
+            await execute(assignment, pipeline: pipeline, workerID: workerID, stopped: stopped)
+            state.running(nil)
         }
     }
 
@@ -130,13 +209,11 @@ public struct WorkerInstance: Service {
         case stopped(String)
     }
 
-    /// Runs the task beside a heartbeat loop; whichever ends first ends
-    /// the other.
-    private func execute(_ assignment: TaskAssignment, pipeline: Pipeline, registered: WorkerRegistered) async {
+    /// Runs the task until it ends, or until the server asks to stop it.
+    private func execute(_ assignment: TaskAssignment, pipeline: Pipeline, workerID: String, stopped: AsyncStream<Void>) async {
         logger.info(
             "task \(assignment.taskID) of testrun \(assignment.testrunID): \(assignment.work.packages.map(\.name).joined(separator: ", "))")
         onTaskStarted(assignment)
-        let interval = Duration.milliseconds(Int64(max(0.1, registered.heartbeatSeconds) * 1000))
         let ending = await withTaskGroup(of: Ending?.self) { group -> Ending? in
             group.addTask {
                 do {
@@ -148,16 +225,8 @@ public struct WorkerInstance: Service {
                 }
             }
             group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    if Task.isCancelled { return nil }
-                    do {
-                        let reply = try await client.heartbeat(
-                            Heartbeat(workerID: registered.workerID, state: "busy", taskID: assignment.taskID))
-                        if reply.stopTask { return .stopped(reply.reason ?? "the server stopped it") }
-                    } catch {
-                        logger.warning("heartbeat failed: \(error)")
-                    }
+                for await _ in stopped {
+                    return .stopped("the server stopped it")
                 }
                 return nil
             }
@@ -172,7 +241,7 @@ public struct WorkerInstance: Service {
                 logger.info("task \(assignment.taskID) done: \(finish.verdict?.rawValue ?? finish.error?.message ?? "")")
             case .failed(let message):
                 let finish = TaskFinish(
-                    workerID: registered.workerID,
+                    workerID: workerID,
                     error: TaskFinish.Failure(category: .infrastructure, message: "the worker failed running the task: \(message)"))
                 try spool.add(.finish(taskID: assignment.taskID, finish))
                 logger.error("task \(assignment.taskID) failed in the worker: \(message)")

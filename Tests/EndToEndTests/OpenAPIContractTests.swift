@@ -135,6 +135,8 @@ import Testing
                 try await api.call(.POST, "/api/v1/tasks/\(task.taskID)/finish", body: finish).status == 200,
                 "a resent finish is acknowledged")
             #expect(try await api.call(.POST, "/api/v1/tasks/\(task.taskID)/finish", body: #"{"worker_id": "\#(worker)"}"#).status == 400)
+            #expect(try await api.call(.POST, "/api/v1/workers/offline", body: #"{"worker_id": "\#(worker)"}"#).status == 200)
+            #expect(try await api.call(.POST, "/api/v1/workers/offline", body: #"{"worker_id": "nobody/x"}"#).status == 404)
             let probeEnd = try await farm.client.testrun(id: probeID)
             // The server judges by the uploaded results (those of the first
             // testrun, with failing-case's failure), not by the worker's word.
