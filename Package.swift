@@ -62,9 +62,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "OTSHTTP",
+            dependencies: [
+                "OTSCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "OTSMonitor",
+            dependencies: [
+                "OTSCore",
+                "OTSStore",
+                "OTSHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "OTSServer",
             dependencies: [
                 "OTSCore",
+                "OTSHTTP",
                 "OTSStore",
                 "Distribution",
                 "TestDefinition",
@@ -111,6 +133,7 @@ let package = Package(
                 "TestRunner",
                 "OTSStore",
                 "OTSServer",
+                "OTSMonitor",
                 "OTSWorker",
                 "OTSClient",
                 "Distribution",
@@ -135,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OTSServerTests",
-            dependencies: ["OTSServer", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OTSServer", "OTSHTTP", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import OTSCore
+import OTSHTTP
 import OTSStore
 import TestDefinition
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OTSCore
+import OTSHTTP
 import OTSStore
 import TestDefinition
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OTSCore
+import OTSHTTP
 import OTSStore
 import ServiceLifecycle
 import TestDefinition
@@ -55,6 +56,7 @@ extension Farm {
         let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
         let workerID = heartbeat.workerID
         return try await store.transaction { tx in
+            let before = try await tx.worker(id: workerID)
             guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now),
                 let worker = try await tx.worker(id: workerID)
             else {
@@ -70,7 +72,14 @@ extension Farm {
                 .consumedRoutingKeys
             var beat = MonitorEvent(type: .workerHeartbeat, sender: Self.sender(of: worker), taskID: heartbeat.taskID)
             beat.details = ["state": heartbeat.state, "queued": String(try await tx.queuedCount(routingKeys: keys))]
-            try await append([beat], tx: tx, at: now)
+            var events = [beat]
+            if before?.state == "offline" {
+                // Counted offline, it is back.
+                var online = MonitorEvent(type: .workerOnline, sender: Self.sender(of: worker))
+                online.details = ["reason": "heartbeat after being offline"]
+                events.insert(online, at: 0)
+            }
+            try await append(events, tx: tx, at: now)
             return reply
         }
     }

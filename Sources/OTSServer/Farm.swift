@@ -2,6 +2,7 @@ import Distribution
 import Foundation
 import Logging
 import OTSCore
+import OTSHTTP
 import OTSStore
 
 /// The server's logic over the store: testruns in, tasks out to workers,

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import OTSHTTP
 import OTSStore
 import ServiceLifecycle
 

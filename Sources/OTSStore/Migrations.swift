@@ -19,6 +19,9 @@ public enum Migrations {
         Migration(version: 1, name: "initial schema", statements: initialSchema),
         Migration(version: 2, name: "farm: task progress, deadlines, files, received events", statements: farmSchema),
         Migration(version: 3, name: "worker process ids", statements: { _ in ["ALTER TABLE workers ADD COLUMN pid INTEGER"] }),
+        Migration(
+            version: 4, name: "event store: queue order",
+            statements: { _ in ["ALTER TABLE events ADD COLUMN seq BIGINT", "CREATE INDEX events_seq ON events (seq)"] }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -240,3 +240,17 @@ extension StoreTransaction {
         try await workers().first { $0.id == id }
     }
 }
+
+extension StoreTransaction {
+    /// Workers not offline whose last heartbeat is older than `before`.
+    public func silentWorkers(before: Date) async throws -> [WorkerRecord] {
+        try await workers().filter { $0.state != "offline" && $0.lastHeartbeat < before }
+    }
+
+    /// Sets a worker's state without touching its heartbeat; false when it
+    /// is not registered.
+    @discardableResult
+    public func setWorkerState(id: String, state: String) async throws -> Bool {
+        try await !db.raw("UPDATE workers SET state = \(bind: state) WHERE id = \(bind: id) RETURNING id").all().isEmpty
+    }
+}

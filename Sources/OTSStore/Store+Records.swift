@@ -78,6 +78,8 @@ public struct EventRecord: Sendable, Hashable {
     public var worker: String?
     public var signature: String?
     public var payload: String
+    /// Its position on the monitor queue: the order events happened in.
+    public var sequence: Int64?
 
     public init(
         id: String,
@@ -88,7 +90,8 @@ public struct EventRecord: Sendable, Hashable {
         taskID: String? = nil,
         worker: String? = nil,
         signature: String? = nil,
-        payload: String
+        payload: String,
+        sequence: Int64? = nil
     ) {
         self.id = id
         self.type = type
@@ -99,6 +102,7 @@ public struct EventRecord: Sendable, Hashable {
         self.worker = worker
         self.signature = signature
         self.payload = payload
+        self.sequence = sequence
     }
 }
 
@@ -214,9 +218,10 @@ extension StoreTransaction {
         for event in events {
             let rows = try await db.raw(
                 """
-                INSERT INTO events (id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload)
+                INSERT INTO events (id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload, seq)
                 VALUES (\(bind: event.id), \(bind: event.type), \(bind: Clock.millis(event.emittedAt)), \(bind: Clock.millis(event.receivedAt)),
-                        \(bind: event.testrunID), \(bind: event.taskID), \(bind: event.worker), \(bind: event.signature), \(bind: event.payload))
+                        \(bind: event.testrunID), \(bind: event.taskID), \(bind: event.worker), \(bind: event.signature), \(bind: event.payload),
+                        \(bind: event.sequence))
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id
                 """
@@ -231,12 +236,13 @@ extension StoreTransaction {
         async throws -> [EventRecord]
     {
         var query = SQLQueryString(
-            "SELECT id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload FROM events WHERE 1 = 1")
+            "SELECT id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload, seq FROM events WHERE 1 = 1")
         if let testrunID { query.appendInterpolation(" AND testrun_id = \(bind: testrunID)" as SQLQueryString) }
         if let worker { query.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
         if let type { query.appendInterpolation(" AND type = \(bind: type)" as SQLQueryString) }
         if let since { query.appendInterpolation(" AND received_at >= \(bind: Clock.millis(since))" as SQLQueryString) }
-        query.appendInterpolation(unsafeRaw: " ORDER BY received_at, id LIMIT \(max(1, limit))")
+        // Queue order where known (the order things happened), then time.
+        query.appendInterpolation(unsafeRaw: " ORDER BY received_at, seq, id LIMIT \(max(1, limit))")
         return try await db.raw(query).all().map { row in
             EventRecord(
                 id: try row.decode(column: "id", as: String.self),
@@ -247,7 +253,8 @@ extension StoreTransaction {
                 taskID: try row.decode(column: "task_id", as: String?.self),
                 worker: try row.decode(column: "worker", as: String?.self),
                 signature: try row.decode(column: "signature", as: String?.self),
-                payload: try row.decode(column: "payload", as: String.self)
+                payload: try row.decode(column: "payload", as: String.self),
+                sequence: try row.decode(column: "seq", as: Int64?.self)
             )
         }
     }

@@ -10,8 +10,10 @@ struct OTSCommand: AsyncParsableCommand {
         abstract: "OTS, the Open Test Solution: run test packages on devices across a farm, and watch it all.",
         version: OTSVersion.current,
         subcommands: [
-            ServerCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self, CancelCommand.self,
-            ResultsCommand.self, RunCommand.self, ValidateCommand.self, MigrateCommand.self, BenchCommand.self,
+            ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self,
+            CancelCommand.self,
+            ResultsCommand.self, EventsCommand.self, WorkersCommand.self, RunCommand.self, ValidateCommand.self, MigrateCommand.self,
+            BenchCommand.self,
         ]
     )
 

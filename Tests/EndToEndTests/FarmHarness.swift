@@ -137,6 +137,62 @@ final class TestFarm: @unchecked Sendable {
         throw FarmError("the server did not start: \(server.stderr.suffix(2000))")
     }
 
+    /// Starts an `ots monitor` on the farm's database; returns it and its URL.
+    func startMonitor(_ name: String = "monitor") async throws -> (ChildProcess, String) {
+        let config = try workspace.write(
+            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = 3\npoll_interval = 0.05\n")
+        let monitor = try ChildProcess(
+            ["monitor", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file(name))
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let range = monitor.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let port = Int(monitor.stdout[range].split(separator: ":").last ?? "")
+            {
+                extraServers.append(monitor)
+                return (monitor, "http://127.0.0.1:\(port)")
+            }
+            if !monitor.process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        monitor.stop()
+        throw FarmError("the monitor did not start: \(monitor.stderr.suffix(2000))")
+    }
+
+    /// The ids in the event store, read straight from the database.
+    func storedEventIDs() async throws -> [String] {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        do {
+            let ids = try await store.transaction { tx in
+                try await tx.db.raw("SELECT id FROM events").all().map { try $0.decode(column: "id", as: String.self) }
+            }
+            await store.close()
+            return ids
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// How many history rows the monitor recorded.
+    func historyCount() async throws -> Int {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        do {
+            let count = try await store.transaction { tx in
+                try await tx.db.raw("SELECT COUNT(*) AS n FROM history WHERE set_name IS NULL").first()?.decode(column: "n", as: Int.self)
+                    ?? 0
+            }
+            await store.close()
+            return count
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
     /// Starts the server again on the same port and database.
     func restartServer() async throws {
         server.stop()

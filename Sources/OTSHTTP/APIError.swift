@@ -60,10 +60,10 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    var problem: APIProblem { APIProblem(error: code.description, message: message, field: field) }
+    public var problem: APIProblem { APIProblem(error: code.description, message: message, field: field) }
 
     /// Decodes a request body, or throws the error that names its field.
-    static func decodeBody<Value: Decodable>(_ type: Value.Type, from body: Data, what: String) throws(APIError) -> Value {
+    public static func decodeBody<Value: Decodable>(_ type: Value.Type, from body: Data, what: String) throws(APIError) -> Value {
         do {
             return try JSONCoding.decoder().decode(type, from: body)
         } catch {
@@ -73,7 +73,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     /// A request body that did not decode, named by the path of the field at
     /// fault.
-    static func decoding(_ error: any Error, what: String) -> APIError {
+    public static func decoding(_ error: any Error, what: String) -> APIError {
         func path(_ keys: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
             var text = ""
             for key in keys + [last].compactMap({ $0 }) {
@@ -132,8 +132,8 @@ extension APIError: HTTPResponseError {
 }
 
 /// Responses with OTS's JSON.
-enum JSONResponse {
-    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+public enum JSONResponse {
+    public static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONCoding.encoder().encode(value)
         return Response(
             status: status,
@@ -145,8 +145,10 @@ enum JSONResponse {
 
 /// Turns every error a handler throws into one JSON answer: API errors as
 /// they say, anything else as a 500 that does not leak internals.
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {

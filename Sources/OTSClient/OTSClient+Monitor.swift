@@ -1,0 +1,28 @@
+import Foundation
+import NIOHTTP1
+import OTSCore
+
+extension OTSClient {
+    /// Stored events, oldest first (a monitor's API).
+    public func events(testrun: String? = nil, worker: String? = nil, type: String? = nil, since: Date? = nil, limit: Int = 1000)
+        async throws(ClientError) -> [MonitorEvent]
+    {
+        var query = [("limit", String(limit))]
+        if let testrun { query.append(("testrun", testrun)) }
+        if let worker { query.append(("worker", worker)) }
+        if let type { query.append(("type", type)) }
+        if let since { query.append(("since", since.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))) }
+        let batch: EventBatch = try await call(.GET, "events", query: query)
+        return batch.events
+    }
+
+    /// The workers a monitor knows, with their liveness.
+    public func workers() async throws(ClientError) -> WorkerList {
+        try await call(.GET, "workers")
+    }
+
+    /// How far behind the queue a monitor is.
+    public func monitorStatus() async throws(ClientError) -> MonitorStatus {
+        try await call(.GET, "monitor")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import OTSCore
+import OTSStore
+
+/// Takes events off the monitor queue in batches and writes what they say:
+/// the event store (each event once), and the history of package and set
+/// run times. The cursor moves in the same transaction, so a crash repeats
+/// a batch and storing by id makes the repeat harmless.
+public struct Ingest: Sendable {
+    let store: Store
+    let configuration: MonitorConfiguration
+    let logger: Logger
+    static let sender = MonitorEvent.Sender.this("monitor")
+
+    public init(store: Store, configuration: MonitorConfiguration, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Handles the next batch; returns how many queue messages it took.
+    @discardableResult
+    public func next(at now: Date = Date()) async throws -> Int {
+        try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
+            var groups: [String: String] = [:]
+            for message in messages {
+                let event = Self.event(from: message)
+                // Stored once by id: a batch handled again changes nothing.
+                guard try await tx.storeEvents([try Self.record(event, sequence: message.sequence)]) == 1 else { continue }
+                guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
+                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict
+                else { continue }
+                if groups[testrunID] == nil {
+                    groups[testrunID] = try await tx.testrun(id: testrunID)?.deviceGroup
+                }
+                guard let group = groups[testrunID] else { continue }
+                try await tx.recordHistory([
+                    HistoryRecord(
+                        package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
+                        duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, finishedAt: event.emittedAt)
+                ])
+            }
+        }
+    }
+
+    /// A queue message as an event; the queue's own notices (a retention
+    /// drop) become events of the monitor.
+    static func event(from message: QueueMessage) -> MonitorEvent {
+        if let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8)) {
+            return event
+        }
+        var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
+        if let object = try? JSONSerialization.jsonObject(with: Data(message.payload.utf8)) as? [String: Any] {
+            if let type = object["type"] as? String { event.type = EventType(rawValue: type) }
+            event.details = object.compactMapValues { value in
+                if let text = value as? String { return text }
+                if let number = value as? NSNumber { return number.stringValue }
+                return nil
+            }.filter { $0.key != "type" }
+        }
+        event.receivedAt = message.appendedAt
+        return event
+    }
+
+    static func record(_ event: MonitorEvent, sequence: Int64) throws -> EventRecord {
+        EventRecord(
+            id: event.id,
+            type: event.type.rawValue,
+            emittedAt: event.emittedAt,
+            receivedAt: event.receivedAt ?? event.emittedAt,
+            testrunID: event.testrunID,
+            taskID: event.taskID,
+            worker: "\(event.sender.host)/\(event.sender.instance)",
+            signature: event.error?.signature,
+            payload: try JSONCoding.string(event),
+            sequence: sequence
+        )
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import OTSCore
+import OTSStore
+
+/// How a monitor runs: its database, address, and how it consumes and
+/// judges. Filled from defaults, a TOML file, the environment, then flags.
+public struct MonitorConfiguration: Sendable, Hashable {
+    public var database: DatabaseURL = .defaultURL
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (the monitor prints the one it got).
+    public var port = 8311
+    /// The cursor's name: replicas of one monitor share it and never handle
+    /// an event twice.
+    public var consumer = "monitor"
+    /// Events taken from the queue at a time.
+    public var batchSize = 500
+    /// How often an empty queue is looked at again (seconds).
+    public var pollInterval = 0.2
+    /// The workers' heartbeat interval (the server's `heartbeat_seconds`).
+    public var heartbeatSeconds = 5.0
+    /// Heartbeats a worker may miss before it counts as offline.
+    public var missedHeartbeats = 3
+    /// Events older than this are dropped from the queue even when unread
+    /// (seconds); counted and reported.
+    public var retentionSeconds = 7 * 86_400.0
+    /// At most this many events wait in the queue.
+    public var retentionEvents = 1_000_000
+
+    public init() {}
+
+    /// Reads a TOML file over the defaults; unknown keys are errors.
+    public mutating func load(file path: String) throws(ConfigurationError) {
+        var reader = try TOMLReader.open(file: path)
+        if let value = try reader.string("database") {
+            do {
+                database = try DatabaseURL(parsing: value)
+            } catch {
+                throw ConfigurationError(file: path, "database: \(error)")
+            }
+        }
+        host = try reader.string("host") ?? host
+        port = try reader.int("port", in: 0...65535) ?? port
+        consumer = try reader.string("consumer") ?? consumer
+        batchSize = try reader.int("batch_size", in: 1...100_000) ?? batchSize
+        pollInterval = try reader.seconds("poll_interval") ?? pollInterval
+        heartbeatSeconds = try reader.seconds("heartbeat_seconds") ?? heartbeatSeconds
+        missedHeartbeats = try reader.int("missed_heartbeats", in: 1...1000) ?? missedHeartbeats
+        retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
+        retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
+        try reader.rejectUnknownKeys()
+    }
+
+    /// Applies `OTS_DATABASE`, `OTS_MONITOR_HOST` and `OTS_MONITOR_PORT`.
+    public mutating func load(environment: [String: String]) throws(ConfigurationError) {
+        if let value = environment["OTS_DATABASE"], !value.isEmpty {
+            do {
+                database = try DatabaseURL(parsing: value)
+            } catch {
+                throw ConfigurationError(file: "OTS_DATABASE", "\(error)")
+            }
+        }
+        if let value = environment["OTS_MONITOR_HOST"], !value.isEmpty { host = value }
+        if let value = environment["OTS_MONITOR_PORT"], !value.isEmpty {
+            guard let port = Int(value), (0...65535).contains(port) else {
+                throw ConfigurationError(file: "OTS_MONITOR_PORT", "'\(value)' is not a port number")
+            }
+            self.port = port
+        }
+    }
+
+    /// How long without a heartbeat makes a worker offline.
+    var offlineAfter: TimeInterval { heartbeatSeconds * Double(missedHeartbeats) }
+}

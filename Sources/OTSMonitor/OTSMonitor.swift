@@ -1,0 +1,39 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import OTSHTTP
+import OTSStore
+import ServiceLifecycle
+
+/// An OTS monitor: consumes the monitor queue into the event store,
+/// decides worker liveness, and answers questions over HTTP.
+public struct OTSMonitor {
+    let store: Store
+    let configuration: MonitorConfiguration
+    let logger: Logger
+
+    public init(store: Store, configuration: MonitorConfiguration, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The services to run in one group: the queue loop and the HTTP API.
+    public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        MonitorRoutes(store: store, configuration: configuration).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots-monitor"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let loop = MonitorLoop(
+            ingest: Ingest(store: store, configuration: configuration, logger: logger),
+            liveness: Liveness(store: store, configuration: configuration, logger: logger),
+            store: store, configuration: configuration, logger: logger)
+        return [loop, app]
+    }
+}

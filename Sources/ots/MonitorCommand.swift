@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OTSClient
+import OTSCore
+import OTSMonitor
+import OTSStore
+import ServiceLifecycle
+import UnixSignals
+
+/// `ots monitor`: the monitor process.
+struct MonitorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor",
+        abstract: "Run the OTS monitor: store every event once, decide worker liveness, answer questions.",
+        discussion: """
+            Settings come from the defaults, then --config FILE (TOML), then the environment (OTS_DATABASE, \
+            OTS_MONITOR_HOST, OTS_MONITOR_PORT), then these options. Replicas on one PostgreSQL database share the \
+            work and never handle an event twice. See docs/monitor.md.
+            """
+    )
+
+    @Option(help: "A TOML configuration file (see docs/monitor.md).")
+    var config: String?
+
+    @Option(help: "The database the farm's server uses.")
+    var database: String?
+
+    @Option(help: "The address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "The port to listen on (default 8311; 0 picks a free one and prints it).")
+    var port: Int?
+
+    func run() async throws {
+        var configuration = MonitorConfiguration()
+        do {
+            if let config { try configuration.load(file: config) }
+            try configuration.load(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            printError("ots monitor: \(error)")
+            throw ExitCode(1)
+        }
+        if let database { configuration.database = try parseDatabaseURL(database) }
+        if let host { configuration.host = host }
+        if let port {
+            guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+            configuration.port = port
+        }
+        let logger = Logger(label: "ots.monitor")
+        let store: Store
+        do {
+            store = try await Store.open(configuration.database, logger: logger)
+        } catch {
+            printError("ots monitor: cannot open the database \(configuration.database): \(error)")
+            throw ExitCode(1)
+        }
+        let host = configuration.host
+        let database = configuration.database
+        let services = OTSMonitor(store: store, configuration: configuration, logger: logger).services { port in
+            printLine("ots monitor listening on http://\(host):\(port) (database \(database))")
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch {
+            await store.close()
+            printError("ots monitor: \(error)")
+            throw ExitCode(1)
+        }
+        await store.close()
+    }
+}
+
+/// Where the CLI finds the monitor.
+struct MonitorOptions: ParsableArguments {
+    @Option(help: "The OTS monitor's URL (environment: OTS_MONITOR; default http://127.0.0.1:8311).")
+    var monitor: String?
+
+    var client: OTSClient {
+        OTSClient(
+            baseURL: monitor ?? ProcessInfo.processInfo.environment["OTS_MONITOR"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "http://127.0.0.1:8311")
+    }
+}
