@@ -157,6 +157,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "OTSMonitorTests",
+            dependencies: ["OTSMonitor", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "OTSServerTests",
             dependencies: ["OTSServer", "OTSHTTP", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings

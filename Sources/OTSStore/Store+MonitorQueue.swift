@@ -10,6 +10,13 @@ public struct QueueMessage: Sendable, Hashable {
     public var appendedAt: Date
     /// The event (JSON), opaque to the store.
     public var payload: String
+
+    public init(sequence: Int64, eventID: String, appendedAt: Date, payload: String) {
+        self.sequence = sequence
+        self.eventID = eventID
+        self.appendedAt = appendedAt
+        self.payload = payload
+    }
 }
 
 /// How far behind a consumer is.

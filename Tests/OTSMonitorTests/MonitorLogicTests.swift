@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import OTSCore
+import OTSStore
+import Testing
+
+@testable import OTSMonitor
+
+/// The monitor's decisions over a real store, with the clock given.
+@Suite struct MonitorLogicTests {
+    static let logger: Logger = {
+        var logger = Logger(label: "ots.monitor.test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func withStore(_ body: (Store, MonitorConfiguration) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/ots-monitor-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try await Store.open(.sqlite(path: folder + "/ots.sqlite"), logger: Self.logger)
+        var configuration = MonitorConfiguration()
+        configuration.heartbeatSeconds = 5
+        configuration.missedHeartbeats = 3
+        do {
+            try await body(store, configuration)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    func event(_ type: EventType, testrun: String? = nil, package: String? = nil, duration: Int64? = nil, verdict: String? = nil)
+        throws -> (id: String, payload: String)
+    {
+        var event = MonitorEvent(type: type, emittedAt: start, sender: .init(host: "h", instance: "i1", pid: 7), testrunID: testrun)
+        event.package = package
+        event.durationMs = duration
+        event.verdict = verdict
+        event.receivedAt = start
+        return (event.id, try JSONCoding.string(event))
+    }
+
+    @Test func eachEventIsStoredOnceAndHistoryComesWithIt() async throws {
+        try await withStore { store, configuration in
+            let testrun = "t1"
+            let appended = [
+                try event(.testrunRequested, testrun: testrun),
+                try event(.packageFinished, testrun: testrun, package: "p", duration: 1500, verdict: "PASS"),
+            ]
+            try await store.transaction { tx in
+                try await tx.insertTestrun(id: testrun, request: "{}", deviceGroup: "phones", requestor: nil, priority: 0, deadline: nil)
+                try await tx.append(appended + [appended[1]])
+            }
+            let ingest = Ingest(store: store, configuration: configuration, logger: Self.logger)
+            #expect(try await ingest.next() == 3)
+            #expect(try await ingest.next() == 0)
+            let stored = try await store.transaction { tx in try await tx.events() }
+            #expect(stored.map(\.id) == appended.map(\.id), "the repeated event is stored once")
+            #expect(stored.map(\.worker) == ["h/i1", "h/i1"])
+            let history = try await store.transaction { tx in try await tx.history(deviceGroup: "phones", packages: ["p"]) }
+            #expect(history.count == 1, "history once, with the first storing")
+            #expect(history.first?.duration == .milliseconds(1500))
+        }
+    }
+
+    @Test func aRetentionNoticeBecomesAnEvent() {
+        let message = QueueMessage(
+            sequence: 9, eventID: "n1", appendedAt: start,
+            payload: #"{"type":"queue.dropped","dropped":12,"through_sequence":40,"reason":"retention"}"#)
+        let event = Ingest.event(from: message)
+        #expect(event.id == "n1")
+        #expect(event.type.rawValue == "queue.dropped")
+        #expect(event.details == ["dropped": "12", "through_sequence": "40", "reason": "retention"])
+        #expect(event.sender.instance == "monitor")
+    }
+
+    @Test func workersThatMissTheirHeartbeatsGoOfflineOnce() async throws {
+        try await withStore { store, configuration in
+            try await store.transaction { tx in
+                for (name, beat) in [("quiet", start), ("alive", start.addingTimeInterval(14))] {
+                    try await tx.upsertWorker(
+                        WorkerRecord(
+                            host: "h", instanceName: name, version: "1", deviceGroup: "g", state: "free", lastHeartbeat: beat,
+                            registeredAt: start, pid: 42))
+                }
+            }
+            let liveness = Liveness(store: store, configuration: configuration, logger: Self.logger)
+            #expect(try await liveness.sweep(at: start.addingTimeInterval(14)).isEmpty, "14 s is fewer than 3 missed beats of 5 s")
+            #expect(try await liveness.sweep(at: start.addingTimeInterval(16)) == ["h/quiet"])
+            #expect(try await liveness.sweep(at: start.addingTimeInterval(17)).isEmpty, "once")
+            let workers = try await store.transaction { tx in try await tx.workers() }
+            #expect(workers.map(\.state) == ["free", "offline"])
+            #expect(workers.last?.lastHeartbeat == start, "the last heartbeat is kept")
+            var events: [MonitorEvent] = []
+            _ = try await store.consume(consumer: "test") { _, messages in
+                events = try messages.map { try JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+            }
+            #expect(events.map(\.type) == [.workerOffline])
+            #expect(events.first?.sender.pid == 42)
+            #expect(events.first?.details?["reason"] == "missed heartbeats")
+        }
+    }
+
+    @Test func configurationFilesNameTheFileAndKey() throws {
+        let path = FileManager.default.temporaryDirectory.path + "/ots-monitor-\(UUID().uuidString).toml"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "port = 9000\nmissed_heartbeats = 5\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var configuration = MonitorConfiguration()
+        try configuration.load(file: path)
+        #expect(configuration.port == 9000)
+        #expect(configuration.offlineAfter == 25)
+        try "missed_heartbeat = 5\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationError.self) { try configuration.load(file: path) }
+    }
+}
