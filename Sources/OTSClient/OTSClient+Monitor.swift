@@ -21,6 +21,25 @@ extension OTSClient {
         try await call(.GET, "workers")
     }
 
+    /// The farm over a window (`90s`, `30m`, `24h`, `7d`).
+    public func statistics(window: String, deviceGroup: String? = nil, worker: String? = nil) async throws(ClientError) -> Statistics {
+        var query = [("window", window)]
+        if let deviceGroup { query.append(("devicegroup", deviceGroup)) }
+        if let worker { query.append(("worker", worker)) }
+        return try await call(.GET, "stats", query: query)
+    }
+
+    /// The most common errors over a window.
+    public func commonErrors(window: String, deviceGroup: String? = nil, worker: String? = nil, limit: Int = 20)
+        async throws(ClientError) -> [Statistics.CommonError]
+    {
+        var query = [("window", window), ("limit", String(limit))]
+        if let deviceGroup { query.append(("devicegroup", deviceGroup)) }
+        if let worker { query.append(("worker", worker)) }
+        let answer: [String: [Statistics.CommonError]] = try await call(.GET, "errors", query: query)
+        return answer["errors"] ?? []
+    }
+
     /// How far behind the queue a monitor is.
     public func monitorStatus() async throws(ClientError) -> MonitorStatus {
         try await call(.GET, "monitor")

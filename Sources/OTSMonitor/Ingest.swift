@@ -26,15 +26,19 @@ public struct Ingest: Sendable {
             var groups: [String: String] = [:]
             for message in messages {
                 let event = Self.event(from: message)
-                // Stored once by id: a batch handled again changes nothing.
-                guard try await tx.storeEvents([try Self.record(event, sequence: message.sequence)]) == 1 else { continue }
-                guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
-                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict
-                else { continue }
-                if groups[testrunID] == nil {
-                    groups[testrunID] = try await tx.testrun(id: testrunID)?.deviceGroup
+                var group: String?
+                if let testrunID = event.testrunID {
+                    if groups[testrunID] == nil {
+                        groups[testrunID] = try await tx.testrun(id: testrunID)?.deviceGroup
+                    }
+                    group = groups[testrunID]
                 }
-                guard let group = groups[testrunID] else { continue }
+                // Stored once by id: a batch handled again changes nothing.
+                let record = try Self.record(event, sequence: message.sequence, deviceGroup: group)
+                guard try await tx.storeEvents([record]) == 1 else { continue }
+                guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
+                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict, let group
+                else { continue }
                 try await tx.recordHistory([
                     HistoryRecord(
                         package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
@@ -63,7 +67,7 @@ public struct Ingest: Sendable {
         return event
     }
 
-    static func record(_ event: MonitorEvent, sequence: Int64) throws -> EventRecord {
+    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil) throws -> EventRecord {
         EventRecord(
             id: event.id,
             type: event.type.rawValue,
@@ -74,7 +78,11 @@ public struct Ingest: Sendable {
             worker: "\(event.sender.host)/\(event.sender.instance)",
             signature: event.error?.signature,
             payload: try JSONCoding.string(event),
-            sequence: sequence
+            sequence: sequence,
+            category: event.error?.category.rawValue,
+            durationMs: event.durationMs,
+            tryNumber: event.tryNumber,
+            deviceGroup: deviceGroup
         )
     }
 }

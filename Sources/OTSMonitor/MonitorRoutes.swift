@@ -9,6 +9,32 @@ struct MonitorRoutes {
     let store: Store
     let configuration: MonitorConfiguration
 
+    /// The statistics a request asks for: `window` (like `90s`, `30m`,
+    /// `24h`, `7d`; default 24h), `devicegroup`, `worker`.
+    func statistics(_ request: Request, commonErrors: Int) async throws -> Statistics {
+        let query = request.uri.queryParameters
+        let text = query.get("window") ?? "24h"
+        guard let window = Self.seconds(text), window > 0, window <= 366 * 86_400 else {
+            throw APIError(
+                .badRequest, "window: '\(text.prefix(20))' is not a window like 90s, 30m, 24h or 7d (at most a year)", field: "window")
+        }
+        let now = Date()
+        return try await store.transaction { tx in
+            try await tx.statistics(
+                since: now.addingTimeInterval(-window), until: now, deviceGroup: query.get("devicegroup"), worker: query.get("worker"),
+                commonErrors: commonErrors)
+        }
+    }
+
+    /// Seconds in `90`, `90s`, `30m`, `24h` or `7d`.
+    static func seconds(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        if let last = text.last, let unit = units[last] {
+            return Double(text.dropLast()).map { $0 * unit }
+        }
+        return Double(text)
+    }
+
     func register(on router: Router<BasicRequestContext>) {
         let api = router.group("api/v1")
         api.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
@@ -47,6 +73,20 @@ struct MonitorRoutes {
                     state: worker.state, currentTask: worker.currentTask, lastHeartbeat: worker.lastHeartbeat)
             }
             return try JSONResponse.make(WorkerList(workers: views))
+        }
+        api.get("stats") { request, _ in
+            try JSONResponse.make(try await statistics(request, commonErrors: 10))
+        }
+        api.get("errors") { request, _ in
+            var limit = 20
+            if let text = request.uri.queryParameters.get("limit") {
+                guard let value = Int(text), (1...1000).contains(value) else {
+                    throw APIError(.badRequest, "limit: must be an integer from 1 to 1000", field: "limit")
+                }
+                limit = value
+            }
+            let statistics = try await statistics(request, commonErrors: limit)
+            return try JSONResponse.make(["errors": statistics.commonErrors])
         }
         api.get("monitor") { _, _ in
             let backlog = try await store.backlog(consumer: configuration.consumer)

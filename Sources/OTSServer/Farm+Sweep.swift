@@ -77,6 +77,7 @@ extension Farm {
                 let failure = MonitorEvent.Failure(
                     category: decision.errorCategory ?? .infrastructure, message: decision.message ?? "timed out")
                 events.append(event(.testrunTimedOut, testrunID: testrun.id, error: failure))
+                events.append(event(.failure, testrunID: testrun.id, error: failure))
                 events.append(event(.testrunFinished, testrunID: testrun.id, verdict: decision.verdict.rawValue, error: failure))
                 report.timedOutTestruns += 1
                 logger.warning("testrun \(testrun.id) timed out after \(timeout) s")

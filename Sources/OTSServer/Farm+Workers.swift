@@ -392,7 +392,9 @@ extension Farm {
         )
         logger.info("testrun \(testrunID) finished: \(decision.verdict)\(decision.message.map { " (\($0))" } ?? "")")
         var events: [MonitorEvent] = []
-        if let category = decision.errorCategory, let message = decision.message {
+        // A task's error was reported where it happened; only an error of the
+        // testrun's own (a package without results) is a new failure.
+        if let category = decision.errorCategory, let message = decision.message, outcomes.allSatisfy({ $0.error == nil }) {
             events.append(event(.failure, testrunID: testrunID, error: MonitorEvent.Failure(category: category, message: message)))
         }
         events.append(

@@ -22,6 +22,17 @@ public enum Migrations {
         Migration(
             version: 4, name: "event store: queue order",
             statements: { _ in ["ALTER TABLE events ADD COLUMN seq BIGINT", "CREATE INDEX events_seq ON events (seq)"] }),
+        Migration(
+            version: 5, name: "event store: fields for statistics",
+            statements: { _ in
+                [
+                    "ALTER TABLE events ADD COLUMN category TEXT",
+                    "ALTER TABLE events ADD COLUMN duration_ms BIGINT",
+                    "ALTER TABLE events ADD COLUMN try_number INTEGER",
+                    "ALTER TABLE events ADD COLUMN device_group TEXT",
+                    "CREATE INDEX events_group ON events (device_group, type, received_at)",
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -80,6 +80,12 @@ public struct EventRecord: Sendable, Hashable {
     public var payload: String
     /// Its position on the monitor queue: the order events happened in.
     public var sequence: Int64?
+    /// For statistics: the error's category, the duration, the try, and the
+    /// testrun's device group.
+    public var category: String?
+    public var durationMs: Int64?
+    public var tryNumber: Int?
+    public var deviceGroup: String?
 
     public init(
         id: String,
@@ -91,7 +97,11 @@ public struct EventRecord: Sendable, Hashable {
         worker: String? = nil,
         signature: String? = nil,
         payload: String,
-        sequence: Int64? = nil
+        sequence: Int64? = nil,
+        category: String? = nil,
+        durationMs: Int64? = nil,
+        tryNumber: Int? = nil,
+        deviceGroup: String? = nil
     ) {
         self.id = id
         self.type = type
@@ -103,6 +113,10 @@ public struct EventRecord: Sendable, Hashable {
         self.signature = signature
         self.payload = payload
         self.sequence = sequence
+        self.category = category
+        self.durationMs = durationMs
+        self.tryNumber = tryNumber
+        self.deviceGroup = deviceGroup
     }
 }
 
@@ -218,10 +232,12 @@ extension StoreTransaction {
         for event in events {
             let rows = try await db.raw(
                 """
-                INSERT INTO events (id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload, seq)
+                INSERT INTO events (id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload, seq,
+                                    category, duration_ms, try_number, device_group)
                 VALUES (\(bind: event.id), \(bind: event.type), \(bind: Clock.millis(event.emittedAt)), \(bind: Clock.millis(event.receivedAt)),
                         \(bind: event.testrunID), \(bind: event.taskID), \(bind: event.worker), \(bind: event.signature), \(bind: event.payload),
-                        \(bind: event.sequence))
+                        \(bind: event.sequence), \(bind: event.category), \(bind: event.durationMs), \(bind: event.tryNumber),
+                        \(bind: event.deviceGroup))
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id
                 """

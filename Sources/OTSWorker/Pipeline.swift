@@ -79,7 +79,8 @@ struct Pipeline: Sendable {
             return try fail(task, .device, "the connection to the device was lost during the tests")
         }
         if !problems.isEmpty {
-            return try fail(task, .user, problems.joined(separator: "; "))
+            // Each problem was reported as it happened; the task's end only carries them.
+            return try fail(task, .user, problems.joined(separator: "; "), report: false)
         }
         return TaskFinish(workerID: workerID, verdict: verdict)
     }
@@ -301,7 +302,18 @@ struct Pipeline: Sendable {
                 $0.durationMs = duration.milliseconds
                 $0.verdict = result.cases.contains { $0.result == .fail && !$0.isInsignificant } ? "FAIL" : "PASS"
             }
-        case .caseFinished(_, let set, let result) where detail == .case || detail == .step:
+        case .caseFinished(_, let set, let result):
+            // A failing case is an error of category test, whatever the detail level.
+            if result.result == .fail && !result.isInsignificant {
+                try emit(.failure, task) {
+                    $0.package = package
+                    $0.set = set
+                    $0.testCase = result.name
+                    $0.error = MonitorEvent.Failure(
+                        category: .test, message: "case \(result.name) failed: \(result.failureInfo ?? "no failure info")")
+                }
+            }
+            guard detail == .case || detail == .step else { return }
             try emit(.caseFinished, task) {
                 $0.package = package
                 $0.set = set
@@ -320,9 +332,11 @@ struct Pipeline: Sendable {
         }
     }
 
-    private func fail(_ task: TaskAssignment, _ category: ErrorCategory, _ message: String) throws -> TaskFinish {
+    private func fail(_ task: TaskAssignment, _ category: ErrorCategory, _ message: String, report: Bool = true) throws -> TaskFinish {
         logger.error("task \(task.taskID): \(message)")
-        try emit(.failure, task) { $0.error = MonitorEvent.Failure(category: category, message: message) }
+        if report {
+            try emit(.failure, task) { $0.error = MonitorEvent.Failure(category: category, message: message) }
+        }
         return TaskFinish(workerID: workerID, error: TaskFinish.Failure(category: category, message: message))
     }
 }

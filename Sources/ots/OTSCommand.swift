@@ -12,7 +12,8 @@ struct OTSCommand: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self,
             CancelCommand.self,
-            ResultsCommand.self, EventsCommand.self, WorkersCommand.self, RunCommand.self, ValidateCommand.self, MigrateCommand.self,
+            ResultsCommand.self, EventsCommand.self, WorkersCommand.self, StatsCommand.self, ErrorsCommand.self, RunCommand.self,
+            ValidateCommand.self, MigrateCommand.self,
             BenchCommand.self,
         ]
     )

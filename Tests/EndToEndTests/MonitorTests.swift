@@ -95,3 +95,67 @@ import Testing
         }
     }
 }
+
+/// Statistics over a known set of testruns.
+@Suite struct StatisticsTests {
+    @Test(arguments: FarmEngine.available)
+    func statisticsAndCommonErrorsCountAKnownFarm(engine: FarmEngine) async throws {
+        let flaky = TestFarm.WorkerSpec(name: "w2", devicegroup: "flaky", simulated: "flash_failing_tries = [1]")
+        try await TestFarm.with(engine: engine, workers: [TestFarm.WorkerSpec(name: "w1"), flaky]) { farm in
+            let (_, url) = try await farm.startMonitor()
+            var ids: [String] = []
+            for packages in [["shell-basics"], ["shell-basics"], ["failing-case"], ["missing-1"], ["missing-22"], ["missing-333"]] {
+                ids.append(try await farm.client.submit(request(device: packages)).id)
+            }
+            ids.append(try await farm.client.submit(request(group: "flaky", device: ["shell-basics"])).id)
+            for id in ids { _ = try await farm.waitForEnd(id) }
+            let monitor = OTSClient(baseURL: url)
+            // Wait until the monitor has stored the last testrun's end.
+            let deadline = Date().addingTimeInterval(30)
+            var stats = try await monitor.statistics(window: "1h")
+            while (stats.verdicts.pass + stats.verdicts.fail + stats.verdicts.error < 7 || stats.errorsByCategory["user"] != 3
+                || stats.phases["test"]?.count != 4) && Date() < deadline
+            {
+                try await Task.sleep(for: .milliseconds(200))
+                stats = try await monitor.statistics(window: "1h")
+            }
+            #expect(stats.testruns.total == 7)
+            #expect(stats.testruns.active == 0)
+            #expect(stats.verdicts.pass == 3)
+            #expect(stats.verdicts.fail == 1)
+            #expect(stats.verdicts.error == 3)
+            #expect(abs(stats.verdicts.errorRatio - 3.0 / 7.0) < 1e-9)
+            #expect(stats.errorsByCategory == ["user": 3, "test": 1], "each failure counted once, where it happened")
+            let missing = try #require(stats.commonErrors.first)
+            #expect(missing.count == 3, "different numbers and paths, one signature: \(stats.commonErrors)")
+            #expect(missing.category == .user)
+            #expect(missing.workers == ["e2e/w1"])
+            #expect(missing.deviceGroups == ["e2e"])
+            #expect(missing.example.hasPrefix("package missing-"))
+            #expect(stats.commonErrors.count == 2)
+            #expect(stats.phases["flash"]?.count == 8, "seven flashes, one of them tried twice")
+            #expect(stats.phases["test"]?.count == 4, "packages that ran")
+            #expect(stats.phases["queue_wait"]?.count == 7)
+            #expect(stats.retries["flash"] == Statistics.Retries(phases: 7, retries: 1))
+            #expect(stats.retries["boot"] == Statistics.Retries(phases: 7, retries: 0))
+            #expect(stats.workers.free + stats.workers.busy == 2)
+
+            let group = try await monitor.statistics(window: "1h", deviceGroup: "flaky")
+            #expect(group.testruns.total == 1)
+            #expect(group.verdicts.pass == 1)
+            #expect(group.retries["flash"] == Statistics.Retries(phases: 1, retries: 1))
+            let one = try await monitor.statistics(window: "1h", worker: "e2e/w1")
+            #expect(one.testruns.total == 6)
+            #expect(one.retries["flash"] == Statistics.Retries(phases: 6, retries: 0))
+
+            let table = try await OTSBinary.run(["stats", "--monitor", url, "--window", "1h"], in: farm.workspace.path)
+            #expect(table.status == 0, "\(table.stderr)")
+            #expect(table.stdout.contains("ratio     42.9%"), "\(table.stdout)")
+            let errors = try await OTSBinary.run(["errors", "--monitor", url, "--window", "1h"], in: farm.workspace.path)
+            #expect(errors.stdout.contains("3      user"), "\(errors.stdout)")
+            let bad = try await OTSBinary.run(["stats", "--monitor", url, "--window", "soon"], in: farm.workspace.path)
+            #expect(bad.status == 3)
+            #expect(bad.stderr.contains("window:"), "\(bad.stderr)")
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import OTSClient
+import OTSCore
+
+/// `ots stats`: the farm over a time window, as tables.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Show the farm's statistics over a time window: testruns, verdicts, workers, errors, phases.")
+
+    @OptionGroup var options: MonitorOptions
+    @Option(help: "The window: like 90s, 30m, 24h or 7d.") var window = "24h"
+    @Option(help: "Only this device group.") var devicegroup: String?
+    @Option(help: "Only this worker instance (host/instance).") var worker: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let stats: Statistics
+        do {
+            stats = try await options.client.statistics(window: window, deviceGroup: devicegroup, worker: worker)
+        } catch {
+            throw fail("stats", error)
+        }
+        if json { return try printJSON(stats) }
+        let scope = [devicegroup.map { "device group \($0)" }, worker.map { "worker \($0)" }].compactMap { $0 }
+        print("the last \(window)\(scope.isEmpty ? "" : " (" + scope.joined(separator: ", ") + ")")")
+        print("")
+        Table(["testruns", "total", "active", "queued"])
+            .row(["", String(stats.testruns.total), String(stats.testruns.active), String(stats.testruns.queued)]).print()
+        let verdicts = stats.verdicts
+        Table(["verdicts", "PASS", "FAIL", "ERROR"])
+            .row(["count", String(verdicts.pass), String(verdicts.fail), String(verdicts.error)])
+            .row(["ratio", Self.percent(verdicts.passRatio), Self.percent(verdicts.failRatio), Self.percent(verdicts.errorRatio)]).print()
+        let workers = stats.workers
+        Table(["workers", "online", "busy", "free", "offline"])
+            .row(["", String(workers.online), String(workers.busy), String(workers.free), String(workers.offline)]).print()
+        var phases = Table(["phase", "count", "median", "p95"])
+        for phase in ["queue_wait", "flash", "boot", "test"] {
+            let durations = stats.phases[phase]
+            phases = phases.row([phase, String(durations?.count ?? 0), Self.seconds(durations?.median), Self.seconds(durations?.p95)])
+        }
+        phases.print()
+        var retries = Table(["retries", "phases", "retries", "rate"])
+        for phase in ["flash", "boot"] {
+            let value = stats.retries[phase]
+            retries = retries.row([phase, String(value?.phases ?? 0), String(value?.retries ?? 0), Self.percent(value?.rate ?? 0)])
+        }
+        retries.print()
+        var categories = Table(["errors by category", "count"])
+        for category in ErrorCategory.allCases {
+            categories = categories.row([category.rawValue, String(stats.errorsByCategory[category.rawValue] ?? 0)])
+        }
+        categories.print()
+        ErrorsCommand.table(stats.commonErrors).print()
+    }
+
+    static func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+
+    static func seconds(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value < 10 ? String(format: "%.2f s", value) : String(format: "%.0f s", value)
+    }
+}
+
+/// `ots errors`: the most common errors, and whose job they are.
+struct ErrorsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "errors", abstract: "Show the most common errors over a time window, however they were worded.")
+
+    @OptionGroup var options: MonitorOptions
+    @Option(help: "The window: like 90s, 30m, 24h or 7d.") var window = "24h"
+    @Option(help: "Only this device group.") var devicegroup: String?
+    @Option(help: "Only this worker instance (host/instance).") var worker: String?
+    @Option(help: "At most this many.") var limit = 20
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let errors: [Statistics.CommonError]
+        do {
+            errors = try await options.client.commonErrors(window: window, deviceGroup: devicegroup, worker: worker, limit: limit)
+        } catch {
+            throw fail("errors", error)
+        }
+        if json { return try printJSON(["errors": errors]) }
+        Self.table(errors).print()
+    }
+
+    static func table(_ errors: [Statistics.CommonError]) -> Table {
+        var table = Table(["most common errors", "count", "category", "last seen", "workers", "device groups"])
+        for error in errors {
+            table = table.row([
+                String(error.example.prefix(70)), String(error.count), error.category?.rawValue ?? "-",
+                error.lastSeen.formatted(.iso8601), error.workers.joined(separator: " "), error.deviceGroups.joined(separator: " "),
+            ])
+        }
+        return table
+    }
+}
+
+/// A plain text table: a header and rows, columns padded to fit.
+struct Table {
+    var header: [String]
+    var rows: [[String]] = []
+
+    init(_ header: [String]) {
+        self.header = header
+    }
+
+    func row(_ cells: [String]) -> Table {
+        var copy = self
+        copy.rows.append(cells)
+        return copy
+    }
+
+    func print() {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
+        for line in all {
+            let cells = line.enumerated().map { index, cell in
+                index == line.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            Swift.print(cells.joined(separator: "  "))
+        }
+        Swift.print("")
+    }
+}
