@@ -64,6 +64,9 @@ struct MonitorRoutes {
             let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
             return try JSONResponse.make(EventBatch(events: events))
         }
+        api.get("events/stream") { request, _ in
+            try EventStream(store: store, pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))).response(for: request)
+        }
         api.get("workers") { _, _ in
             let workers = try await store.transaction { tx in try await tx.workers() }
             let views = workers.map { worker in

@@ -254,3 +254,22 @@ extension StoreTransaction {
         try await !db.raw("UPDATE workers SET state = \(bind: state) WHERE id = \(bind: id) RETURNING id").all().isEmpty
     }
 }
+
+extension StoreTransaction {
+    /// Stored events after a position of the monitor queue, in queue order:
+    /// what a live stream sends next.
+    public func events(
+        afterSequence position: Int64, testrunID: String? = nil, worker: String? = nil, type: String? = nil, limit: Int = 500
+    )
+        async throws -> [(sequence: Int64, payload: String)]
+    {
+        var query = SQLQueryString("SELECT seq, payload FROM events WHERE seq > \(bind: position)")
+        if let testrunID { query.appendInterpolation(" AND testrun_id = \(bind: testrunID)" as SQLQueryString) }
+        if let worker { query.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
+        if let type { query.appendInterpolation(" AND type = \(bind: type)" as SQLQueryString) }
+        query.appendInterpolation(unsafeRaw: " ORDER BY seq LIMIT \(max(1, limit))")
+        return try await db.raw(query).all().map {
+            (try $0.decode(column: "seq", as: Int64.self), try $0.decode(column: "payload", as: String.self))
+        }
+    }
+}

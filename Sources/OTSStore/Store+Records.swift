@@ -257,8 +257,8 @@ extension StoreTransaction {
         if let worker { query.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
         if let type { query.appendInterpolation(" AND type = \(bind: type)" as SQLQueryString) }
         if let since { query.appendInterpolation(" AND received_at >= \(bind: Clock.millis(since))" as SQLQueryString) }
-        // Queue order where known (the order things happened), then time.
-        query.appendInterpolation(unsafeRaw: " ORDER BY received_at, seq, id LIMIT \(max(1, limit))")
+        // Queue order (commit order, the order things happened) where known, then time.
+        query.appendInterpolation(unsafeRaw: " ORDER BY COALESCE(seq, 0), received_at, id LIMIT \(max(1, limit))")
         return try await db.raw(query).all().map { row in
             EventRecord(
                 id: try row.decode(column: "id", as: String.self),

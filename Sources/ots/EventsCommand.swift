@@ -34,9 +34,11 @@ struct EventsCommand: AsyncParsableCommand {
                     print(Self.line(event))
                 }
             }
-            if let last = events.last?.receivedAt {
-                // Events of the same millisecond come again; `seen` skips them.
-                since = last
+            if let last = events.map({ $0.receivedAt ?? $0.emittedAt }).max() {
+                // Events come in commit order, which can differ from their
+                // times by a little: look back a few seconds, and skip
+                // what was printed already.
+                since = last.addingTimeInterval(-5)
             }
             if follow { try await Task.sleep(for: .milliseconds(500)) }
         } while follow

@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import OTSHTTP
+import OTSStore
+import ServiceLifecycle
+
+/// The live stream of stored events as Server-Sent Events. Each event's
+/// SSE id is its position on the monitor queue, so a client that comes
+/// back with `Last-Event-ID` gets every event it missed, none twice.
+struct EventStream {
+    let store: Store
+    let pollInterval: Duration
+
+    func response(for request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        let testrun = query.get("testrun")
+        let worker = query.get("worker")
+        let type = query.get("type")
+        var start: Int64 = 0
+        if let last = request.headers[.init("Last-Event-ID")!] ?? query.get("after") {
+            guard let position = Int64(last), position >= 0 else {
+                throw APIError(.badRequest, "Last-Event-ID: '\(last.prefix(30))' is not an event position", field: "Last-Event-ID")
+            }
+            start = position
+        }
+        let store = self.store
+        let pollInterval = self.pollInterval
+        let after = start
+        let body = ResponseBody { writer in
+            var position = after
+            var quiet = ContinuousClock.now
+            // Tell the client how long to wait before reconnecting.
+            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let batch = try await store.transaction { tx in
+                    try await tx.events(afterSequence: position, testrunID: testrun, worker: worker, type: type)
+                }
+                for (sequence, payload) in batch {
+                    let type = (try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any])?["type"] as? String
+                    try await writer.write(ByteBuffer(string: "id: \(sequence)\nevent: \(type ?? "event")\ndata: \(payload)\n\n"))
+                    position = sequence
+                }
+                if batch.isEmpty {
+                    if ContinuousClock.now - quiet > .seconds(15) {
+                        try await writer.write(ByteBuffer(string: ": still here\n\n"))
+                        quiet = ContinuousClock.now
+                    }
+                    try await Task.sleep(for: pollInterval)
+                } else {
+                    quiet = ContinuousClock.now
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: body)
+    }
+}
