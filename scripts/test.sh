@@ -21,6 +21,10 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v scp >/dev/null 2>&1; then
     apt_install openssh-server openssh-client
 fi
 
+if ! command -v promtool >/dev/null 2>&1; then
+    log "installing promtool (prometheus), which checks the monitor's /metrics"
+    apt_install prometheus
+fi
 if ! python3 -c "import openapi_spec_validator, jsonschema" >/dev/null 2>&1; then
     log "installing the OpenAPI checker's Python packages"
     python3 -m pip install --quiet openapi-spec-validator jsonschema
@@ -39,6 +43,9 @@ if command -v xmllint >/dev/null 2>&1; then
     export OTS_REQUIRE_XMLLINT=1
 fi
 export OTS_REQUIRE_OPENAPI_CHECK=1
+if command -v promtool >/dev/null 2>&1; then
+    export OTS_REQUIRE_PROMTOOL=1
+fi
 
 log "running the tests"
 swift test --skip-build "$@"

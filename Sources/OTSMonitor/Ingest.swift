@@ -11,12 +11,14 @@ public struct Ingest: Sendable {
     let store: Store
     let configuration: MonitorConfiguration
     let logger: Logger
+    let metrics: MonitorMetrics?
     static let sender = MonitorEvent.Sender.this("monitor")
 
-    public init(store: Store, configuration: MonitorConfiguration, logger: Logger) {
+    public init(store: Store, configuration: MonitorConfiguration, logger: Logger, metrics: MonitorMetrics? = nil) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Handles the next batch; returns how many queue messages it took.
@@ -36,6 +38,15 @@ public struct Ingest: Sendable {
                 // Stored once by id: a batch handled again changes nothing.
                 let record = try Self.record(event, sequence: message.sequence, deviceGroup: group)
                 guard try await tx.storeEvents([record]) == 1 else { continue }
+                if let metrics {
+                    var wait: Duration?
+                    if event.type == .taskClaimed, let taskID = event.taskID, let task = try await tx.task(id: taskID),
+                        let claimed = task.claimedAt
+                    {
+                        wait = .milliseconds(Int64((claimed.timeIntervalSince(task.enqueuedAt) * 1000).rounded()))
+                    }
+                    metrics.observe(event, queueWait: wait)
+                }
                 guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
                     let package = event.package, let duration = event.durationMs, let verdict = event.verdict, let group
                 else { continue }

@@ -8,6 +8,7 @@ import OTSStore
 struct MonitorRoutes {
     let store: Store
     let configuration: MonitorConfiguration
+    let metrics: MonitorMetrics
 
     /// The statistics a request asks for: `window` (like `90s`, `30m`,
     /// `24h`, `7d`; default 24h), `devicegroup`, `worker`.
@@ -36,6 +37,12 @@ struct MonitorRoutes {
     }
 
     func register(on router: Router<BasicRequestContext>) {
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(bytes: try await metrics.exposition(store: store, consumer: configuration.consumer))))
+        }
         let api = router.group("api/v1")
         api.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
         api.get("events") { request, _ in

@@ -21,9 +21,10 @@ public struct OTSMonitor {
 
     /// The services to run in one group: the queue loop and the HTTP API.
     public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        let metrics = MonitorMetrics()
         let router = Router()
         router.add(middleware: ErrorMiddleware())
-        MonitorRoutes(store: store, configuration: configuration).register(on: router)
+        MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots-monitor"),
@@ -31,7 +32,7 @@ public struct OTSMonitor {
             logger: logger
         )
         let loop = MonitorLoop(
-            ingest: Ingest(store: store, configuration: configuration, logger: logger),
+            ingest: Ingest(store: store, configuration: configuration, logger: logger, metrics: metrics),
             liveness: Liveness(store: store, configuration: configuration, logger: logger),
             store: store, configuration: configuration, logger: logger)
         return [loop, app]

@@ -273,3 +273,16 @@ extension StoreTransaction {
         }
     }
 }
+
+extension StoreTransaction {
+    /// How many tasks wait for a worker.
+    public func queuedTasks() async throws -> Int {
+        try await db.raw("SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued'").first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// When the oldest waiting task was queued.
+    public func oldestQueuedTask() async throws -> Date? {
+        try await db.raw("SELECT MIN(enqueued_at) AS oldest FROM tasks WHERE state = 'queued'").first()?
+            .decode(column: "oldest", as: Int64?.self).map(Clock.date)
+    }
+}

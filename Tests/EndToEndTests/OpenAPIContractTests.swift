@@ -48,7 +48,9 @@ import Testing
     static let spec = OTSBinary.repositoryRoot + "/Sources/OTSServer/openapi.json"
 
     @Test func everyOperationAnswersAsTheDocumentSays() async throws {
-        try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
+        // The probe below holds its task without heartbeats: a lease long enough for a slow machine.
+        try await TestFarm.with(engine: .sqlite, serverSettings: ["lease_seconds": "120"], workers: [TestFarm.WorkerSpec(name: "w1")]) {
+            farm in
             let api = Recorder(baseURL: farm.baseURL)
             let served = try await api.call(.GET, "/api/v1/openapi.json")
             #expect(served.body == FileManager.default.contents(atPath: Self.spec), "the server serves the document in the repository")
