@@ -26,6 +26,37 @@ public struct MonitorConfiguration: Sendable, Hashable {
     /// At most this many events wait in the queue.
     public var retentionEvents = 1_000_000
 
+    /// A receiver of events over HTTP.
+    public struct Webhook: Sendable, Hashable {
+        public var name: String
+        public var url: String
+        /// Event types to send, or type prefixes ending in `.`
+        /// (`testrun.`); empty sends every event.
+        public var types: [String] = []
+        /// The key of the `X-OTS-Signature` HMAC-SHA256 header.
+        public var secret: String?
+
+        public init(name: String, url: String) {
+            self.name = name
+            self.url = url
+        }
+
+        func wants(_ type: String) -> Bool {
+            types.isEmpty || types.contains { $0.hasSuffix(".") ? type.hasPrefix($0) : type == $0 }
+        }
+    }
+
+    public var webhooks: [Webhook] = []
+    /// Whether this replica delivers webhooks and callbacks; with several
+    /// replicas, let one of them do it.
+    public var publish = true
+    /// The key that signs deliveries to testruns' `callback_url`s.
+    public var callbackSecret: String?
+    /// Tries of one delivery before it is set aside as a dead letter.
+    public var deliveryAttempts = 5
+    /// The first wait before a retry (seconds); it doubles each time.
+    public var retrySeconds = 1.0
+
     public init() {}
 
     /// Reads a TOML file over the defaults; unknown keys are errors.
@@ -47,6 +78,31 @@ public struct MonitorConfiguration: Sendable, Hashable {
         missedHeartbeats = try reader.int("missed_heartbeats", in: 1...1000) ?? missedHeartbeats
         retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
+        callbackSecret = try reader.string("callback_secret") ?? callbackSecret
+        publish = try reader.bool("publish") ?? publish
+        deliveryAttempts = try reader.int("delivery_attempts", in: 1...100) ?? deliveryAttempts
+        retrySeconds = try reader.seconds("retry_seconds") ?? retrySeconds
+        for (index, table) in (try reader.tables("webhook") ?? []).enumerated() {
+            var nested = reader.nested(table, prefix: "webhook[\(index)].")
+            guard let name = try nested.string("name"), !name.isEmpty,
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else {
+                throw nested.error("name", "required: letters, digits, '-', '_' and '.'")
+            }
+            guard let url = try nested.string("url"), let components = URLComponents(string: url),
+                ["http", "https"].contains(components.scheme ?? ""), components.host != nil
+            else {
+                throw nested.error("url", "required: an http or https URL")
+            }
+            var webhook = Webhook(name: name, url: url)
+            webhook.types = try nested.strings("types") ?? []
+            webhook.secret = try nested.string("secret")
+            try nested.rejectUnknownKeys()
+            guard !webhooks.contains(where: { $0.name == name }) else {
+                throw ConfigurationError(file: path, "webhook[\(index)].name: '\(name)' is used twice")
+            }
+            webhooks.append(webhook)
+        }
         try reader.rejectUnknownKeys()
     }
 

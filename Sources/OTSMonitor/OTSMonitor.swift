@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import OTSClient
 import OTSHTTP
 import OTSStore
 import ServiceLifecycle
@@ -35,6 +36,14 @@ public struct OTSMonitor {
             ingest: Ingest(store: store, configuration: configuration, logger: logger, metrics: metrics),
             liveness: Liveness(store: store, configuration: configuration, logger: logger),
             store: store, configuration: configuration, logger: logger)
-        return [loop, app]
+        var services: [any Service] = [loop, app]
+        if configuration.publish {
+            services.append(Publisher(target: .callbacks, store: store, configuration: configuration, http: OTSClient.http, logger: logger))
+            for webhook in configuration.webhooks {
+                services.append(
+                    Publisher(target: .webhook(webhook), store: store, configuration: configuration, http: OTSClient.http, logger: logger))
+            }
+        }
+        return services
     }
 }

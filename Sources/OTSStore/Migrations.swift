@@ -33,6 +33,25 @@ public enum Migrations {
                     "CREATE INDEX events_group ON events (device_group, type, received_at)",
                 ]
             }),
+        Migration(
+            version: 6, name: "publishers: positions and dead letters",
+            statements: { dialect in
+                [
+                    "CREATE TABLE publisher_cursors (publisher TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+                    """
+                    CREATE TABLE dead_letters (
+                        id \(dialect == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"),
+                        publisher TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        attempts INTEGER NOT NULL,
+                        error TEXT NOT NULL,
+                        created_at BIGINT NOT NULL
+                    )
+                    """,
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -138,9 +138,9 @@ final class TestFarm: @unchecked Sendable {
     }
 
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
-    func startMonitor(_ name: String = "monitor") async throws -> (ChildProcess, String) {
+    func startMonitor(_ name: String = "monitor", settings: String = "") async throws -> (ChildProcess, String) {
         let config = try workspace.write(
-            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = 3\npoll_interval = 0.05\n")
+            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = 3\npoll_interval = 0.05\n" + settings)
         let monitor = try ChildProcess(
             ["monitor", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file(name))
         let deadline = Date().addingTimeInterval(30)
@@ -169,6 +169,21 @@ final class TestFarm: @unchecked Sendable {
             }
             await store.close()
             return ids
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// The publishers of the dead letters recorded.
+    func deadLetters() async throws -> [String] {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        do {
+            let letters = try await store.transaction { tx in try await tx.deadLetters().map(\.publisher) }
+            await store.close()
+            return letters
         } catch {
             await store.close()
             throw error

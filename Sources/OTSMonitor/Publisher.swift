@@ -1,0 +1,144 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import OTSCore
+import OTSStore
+import ServiceLifecycle
+
+/// Delivers stored events over HTTP as they are stored: to a configured
+/// webhook (the events it wants), or to each testrun's `callback_url` (that
+/// testrun's events). Deliveries go in order, each tried with growing waits
+/// until it succeeds or runs out of tries and is kept as a dead letter; the
+/// position moves on either way, so one bad receiver holds up only itself.
+struct Publisher: Service {
+    enum Target: Sendable {
+        case webhook(MonitorConfiguration.Webhook)
+        case callbacks
+    }
+
+    let target: Target
+    let store: Store
+    let configuration: MonitorConfiguration
+    let http: HTTPClient
+    let logger: Logger
+
+    var name: String {
+        switch target {
+        case .webhook(let webhook): "webhook:" + webhook.name
+        case .callbacks: "callbacks"
+        }
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var backoff = Duration.milliseconds(200)
+            while !Task.isCancelled {
+                do {
+                    if try await publishSome() == 0 {
+                        try? await Task.sleep(for: .milliseconds(Int64(configuration.pollInterval * 1000)))
+                    }
+                    backoff = .milliseconds(200)
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.error("publisher \(name): \(error); trying again in \(backoff)")
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+            }
+        }
+    }
+
+    /// Delivers the next stored events; returns how many it went past.
+    func publishSome() async throws -> Int {
+        let name = self.name
+        let (position, batch) = try await store.transaction { tx -> (Int64, [(sequence: Int64, payload: String)]) in
+            var position = try await tx.publisherPosition(name)
+            if position == 0 {
+                // A new publisher starts with what happens from now on.
+                position = try await tx.lastEventPosition()
+                try await tx.movePublisher(name, to: position)
+            }
+            return (position, try await tx.events(afterSequence: position, limit: 100))
+        }
+        _ = position
+        var callbacks: [String: String?] = [:]
+        for (sequence, payload) in batch {
+            guard !Task.isCancelled else { break }
+            let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(payload.utf8))
+            var destination: (url: String, secret: String?)?
+            switch target {
+            case .webhook(let webhook):
+                if let event, webhook.wants(event.type.rawValue) { destination = (webhook.url, webhook.secret) }
+            case .callbacks:
+                if let testrunID = event?.testrunID {
+                    if callbacks[testrunID] == nil {
+                        callbacks[testrunID] = try await store.transaction { tx in
+                            try await tx.testrun(id: testrunID).flatMap {
+                                try? JSONCoding.decoder().decode(TestrunRequest.self, from: Data($0.request.utf8)).callbackURL
+                            }
+                        }
+                    }
+                    if let url = callbacks[testrunID] ?? nil { destination = (url, configuration.callbackSecret) }
+                }
+            }
+            if let destination, let event {
+                await deliver(event, payload: payload, to: destination.url, secret: destination.secret)
+            }
+            try await store.transaction { tx in try await tx.movePublisher(name, to: sequence) }
+        }
+        return batch.count
+    }
+
+    /// Tries one delivery until it succeeds or its tries run out.
+    func deliver(_ event: MonitorEvent, payload: String, to url: String, secret: String?) async {
+        var wait = Duration.milliseconds(Int64(configuration.retrySeconds * 1000))
+        var lastError = ""
+        for attempt in 1...configuration.deliveryAttempts {
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "ots-monitor/\(OTSVersion.current)")
+            request.headers.add(name: "X-OTS-Event-ID", value: event.id)
+            request.headers.add(name: "X-OTS-Event-Type", value: event.type.rawValue)
+            request.headers.add(name: "X-OTS-Delivery-Attempt", value: String(attempt))
+            if let secret {
+                request.headers.add(name: "X-OTS-Signature", value: "sha256=" + Self.signature(of: payload, key: secret))
+            }
+            request.body = .bytes(ByteBuffer(string: payload))
+            do {
+                let response = try await http.execute(request, timeout: .seconds(10))
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                if (200..<300).contains(response.status.code) { return }
+                lastError = "the receiver answered \(response.status.code)"
+            } catch {
+                lastError = "\(error)"
+            }
+            if attempt < configuration.deliveryAttempts {
+                try? await Task.sleep(for: wait)
+                wait = wait * 2
+            }
+        }
+        logger.error(
+            "publisher \(name): event \(event.id) to \(url) failed \(configuration.deliveryAttempts) times (\(lastError)); kept as a dead letter"
+        )
+        do {
+            try await store.transaction { tx in
+                try await tx.recordDeadLetter(
+                    DeadLetter(
+                        publisher: name, url: url, eventID: event.id, payload: payload, attempts: configuration.deliveryAttempts,
+                        error: lastError))
+            }
+        } catch {
+            logger.error("publisher \(name): cannot record the dead letter of event \(event.id): \(error)")
+        }
+    }
+
+    /// Lower-case hex of HMAC-SHA256 of the body with the key.
+    static func signature(of body: String, key: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(key.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+    }
+}
