@@ -286,3 +286,10 @@ extension StoreTransaction {
             .decode(column: "oldest", as: Int64?.self).map(Clock.date)
     }
 }
+
+extension StoreTransaction {
+    /// How many stored events have the type.
+    public func eventCount(type: String) async throws -> Int {
+        try await db.raw("SELECT COUNT(*) AS n FROM events WHERE type = \(bind: type)").first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+}

@@ -64,29 +64,23 @@ extension StoreTransaction {
             """
         ).all() {
             let signature = try row.decode(column: "signature", as: String.self)
-            let places = try await db.raw(
-                """
-                SELECT worker, device_group, category, payload FROM events
-                WHERE type = 'failure' AND signature = \(bind: signature)\(eventFilter) ORDER BY received_at
-                """
-            ).all()
-            var workers: Set<String> = []
-            var groups: Set<String> = []
-            var category: ErrorCategory?
-            var example = ""
-            for place in places {
-                if let worker = try place.decode(column: "worker", as: String?.self) { workers.insert(worker) }
-                if let group = try place.decode(column: "device_group", as: String?.self) { groups.insert(group) }
-                if category == nil {
-                    category = try place.decode(column: "category", as: String?.self).flatMap(ErrorCategory.init(rawValue:))
-                }
-                if example.isEmpty,
-                    let event = try? JSONCoding.decoder().decode(
-                        MonitorEvent.self, from: Data(try place.decode(column: "payload", as: String.self).utf8))
-                {
-                    example = event.error?.message ?? ""
-                }
-            }
+            var scope = SQLQueryString(" FROM events WHERE type = 'failure' AND signature = \(bind: signature)")
+            scope.appendInterpolation(eventFilter)
+            var workersQuery = SQLQueryString("SELECT DISTINCT worker AS value")
+            workersQuery.appendInterpolation(scope)
+            var groupsQuery = SQLQueryString("SELECT DISTINCT device_group AS value")
+            groupsQuery.appendInterpolation(scope)
+            var exampleQuery = SQLQueryString("SELECT category, payload")
+            exampleQuery.appendInterpolation(scope)
+            exampleQuery.appendInterpolation(unsafeRaw: " ORDER BY received_at DESC LIMIT 1")
+            let workers = try await db.raw(workersQuery).all().compactMap { try $0.decode(column: "value", as: String?.self) }
+            let groups = try await db.raw(groupsQuery).all().compactMap { try $0.decode(column: "value", as: String?.self) }
+            let newest = try await db.raw(exampleQuery).first()
+            let category = try newest?.decode(column: "category", as: String?.self).flatMap(ErrorCategory.init(rawValue:))
+            let example =
+                (try newest?.decode(column: "payload", as: String.self)).flatMap {
+                    try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.utf8))
+                }?.error?.message ?? ""
             common.append(
                 Statistics.CommonError(
                     signature: signature, category: category, count: try row.decode(column: "n", as: Int.self),

@@ -4,6 +4,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure OTS: each benchmark prints medians and writes nothing but its report.",
-        subcommands: [BenchRunCommand.self, BenchQueueCommand.self, BenchDispatchCommand.self]
+        subcommands: [
+            BenchRunCommand.self, BenchQueueCommand.self, BenchDispatchCommand.self, BenchStatsCommand.self, BenchIngestCommand.self,
+        ]
     )
 }
