@@ -40,6 +40,11 @@ extension OTSClient {
         return answer["errors"] ?? []
     }
 
+    /// A testrun's phases in time.
+    public func timeline(testrun: String) async throws(ClientError) -> Timeline {
+        try await call(.GET, "testruns/\(Self.segment(testrun))/timeline")
+    }
+
     /// How far behind the queue a monitor is.
     public func monitorStatus() async throws(ClientError) -> MonitorStatus {
         try await call(.GET, "monitor")

@@ -71,6 +71,13 @@ struct MonitorRoutes {
             let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
             return try JSONResponse.make(EventBatch(events: events))
         }
+        api.get("testruns/:id/timeline") { _, context in
+            let id = try context.parameters.require("id")
+            let records = try await store.transaction { tx in try await tx.events(testrunID: id, limit: 100_000) }
+            guard !records.isEmpty else { throw APIError(.notFound, "the monitor has no events of testrun \(id)") }
+            let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+            return try JSONResponse.make(Timeline(testrunID: id, events: events))
+        }
         api.get("events/stream") { request, _ in
             try EventStream(store: store, pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))).response(for: request)
         }

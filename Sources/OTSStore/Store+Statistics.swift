@@ -75,6 +75,18 @@ extension StoreTransaction {
             exampleQuery.appendInterpolation(unsafeRaw: " ORDER BY received_at DESC LIMIT 1")
             let workers = try await db.raw(workersQuery).all().compactMap { try $0.decode(column: "value", as: String?.self) }
             let groups = try await db.raw(groupsQuery).all().compactMap { try $0.decode(column: "value", as: String?.self) }
+            var testrunsQuery = SQLQueryString("SELECT DISTINCT testrun_id AS value")
+            testrunsQuery.appendInterpolation(scope)
+            testrunsQuery.appendInterpolation(unsafeRaw: " LIMIT 1000")
+            let struck = try await db.raw(testrunsQuery).all().compactMap { try $0.decode(column: "value", as: String?.self) }
+            var images: Set<String> = []
+            if !struck.isEmpty {
+                for row in try await db.raw("SELECT request FROM testruns WHERE id IN (\(binds: struck))").all() {
+                    let request = try? JSONCoding.decoder().decode(
+                        TestrunRequest.self, from: Data(try row.decode(column: "request", as: String.self).utf8))
+                    if let image = request?.image { images.insert(image) }
+                }
+            }
             let newest = try await db.raw(exampleQuery).first()
             let category = try newest?.decode(column: "category", as: String?.self).flatMap(ErrorCategory.init(rawValue:))
             let example =
@@ -86,7 +98,7 @@ extension StoreTransaction {
                     signature: signature, category: category, count: try row.decode(column: "n", as: Int.self),
                     firstSeen: Clock.date(try row.decode(column: "first", as: Int64.self)),
                     lastSeen: Clock.date(try row.decode(column: "last", as: Int64.self)),
-                    workers: workers.sorted(), deviceGroups: groups.sorted(), example: example))
+                    workers: workers.sorted(), deviceGroups: groups.sorted(), images: images.sorted(), example: example))
         }
 
         func durations(_ type: String, extra: SQLQueryString = "") async throws -> [Double] {

@@ -86,11 +86,12 @@ struct ErrorsCommand: AsyncParsableCommand {
     }
 
     static func table(_ errors: [Statistics.CommonError]) -> Table {
-        var table = Table(["most common errors", "count", "category", "last seen", "workers", "device groups"])
+        var table = Table(["most common errors", "count", "category", "last seen", "workers", "device groups", "images"])
         for error in errors {
             table = table.row([
                 String(error.example.prefix(70)), String(error.count), error.category?.rawValue ?? "-",
                 error.lastSeen.formatted(.iso8601), error.workers.joined(separator: " "), error.deviceGroups.joined(separator: " "),
+                error.images.joined(separator: " "),
             ])
         }
         return table

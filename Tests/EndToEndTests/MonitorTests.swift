@@ -38,6 +38,11 @@ import Testing
                 #expect(
                     events.map(\.id) == sent.filter { $0.testrunID == id }.map(\.id), "the monitor serves the testrun's events in order")
             }
+            let timeline = try await monitor.timeline(testrun: testruns[0])
+            let phases = Set(timeline.phases.map(\.phase))
+            #expect(phases == ["testrun", "queue", "task", "flash", "boot", "test", "results"], "\(timeline.phases)")
+            #expect(timeline.phases.allSatisfy { $0.end != nil }, "every phase of an ended testrun has ended")
+            #expect(timeline.phases.filter { $0.phase == "test" }.compactMap(\.detail).sorted() == ["process-checks", "shell-basics"])
             let status = try await monitor.monitorStatus()
             #expect(status.droppedEvents == 0)
         }
@@ -131,6 +136,7 @@ import Testing
             #expect(missing.category == .user)
             #expect(missing.workers == ["e2e/w1"])
             #expect(missing.deviceGroups == ["e2e"])
+            #expect(missing.images == ["file:///dev/null"])
             #expect(missing.example.hasPrefix("package missing-"))
             #expect(stats.commonErrors.count == 2)
             #expect(stats.phases["flash"]?.count == 8, "seven flashes, one of them tried twice")

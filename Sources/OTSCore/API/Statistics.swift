@@ -69,6 +69,8 @@ public struct Statistics: Sendable, Hashable, Codable {
         public var lastSeen: Date
         public var workers: [String]
         public var deviceGroups: [String]
+        /// The images of the testruns it struck.
+        public var images: [String]
         /// One of the messages, as it was said.
         public var example: String
 
@@ -78,12 +80,13 @@ public struct Statistics: Sendable, Hashable, Codable {
             case lastSeen = "last_seen"
             case workers
             case deviceGroups = "device_groups"
+            case images
             case example
         }
 
         public init(
             signature: String, category: ErrorCategory?, count: Int, firstSeen: Date, lastSeen: Date, workers: [String],
-            deviceGroups: [String], example: String
+            deviceGroups: [String], images: [String] = [], example: String
         ) {
             self.signature = signature
             self.category = category
@@ -92,6 +95,7 @@ public struct Statistics: Sendable, Hashable, Codable {
             self.lastSeen = lastSeen
             self.workers = workers
             self.deviceGroups = deviceGroups
+            self.images = images
             self.example = example
         }
     }
