@@ -26,6 +26,8 @@ public struct Ingest: Sendable {
     public func next(at now: Date = Date()) async throws -> Int {
         try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
             var groups: [String: String] = [:]
+            var events: [MonitorEvent] = []
+            var records: [EventRecord] = []
             for message in messages {
                 let event = Self.event(from: message)
                 var group: String?
@@ -35,9 +37,14 @@ public struct Ingest: Sendable {
                     }
                     group = groups[testrunID]
                 }
-                // Stored once by id: a batch handled again changes nothing.
-                let record = try Self.record(event, sequence: message.sequence, deviceGroup: group)
-                guard try await tx.storeEvents([record]) == 1 else { continue }
+                events.append(event)
+                records.append(try Self.record(event, sequence: message.sequence, deviceGroup: group))
+            }
+            // Stored once by id: a batch handled again changes nothing, and
+            // only events stored now count for history and metrics.
+            var new = try await tx.storeNewEvents(records)
+            // Removing marks it handled: a copy later in the batch is not new.
+            for event in events where new.remove(event.id) != nil {
                 if let metrics {
                     var wait: Duration?
                     if event.type == .taskClaimed, let taskID = event.taskID, let task = try await tx.task(id: taskID),
@@ -48,7 +55,8 @@ public struct Ingest: Sendable {
                     metrics.observe(event, queueWait: wait)
                 }
                 guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
-                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict, let group
+                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict,
+                    let group = groups[testrunID] ?? nil
                 else { continue }
                 try await tx.recordHistory([
                     HistoryRecord(

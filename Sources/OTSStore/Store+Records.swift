@@ -228,23 +228,36 @@ extension StoreTransaction {
     /// consumer can store a batch again safely. Returns how many were new.
     @discardableResult
     public func storeEvents(_ events: [EventRecord]) async throws -> Int {
-        var stored = 0
-        for event in events {
-            let rows = try await db.raw(
+        try await storeNewEvents(events).count
+    }
+
+    /// Stores events as `storeEvents` does, up to 100 a statement; returns
+    /// the ids of those not stored before.
+    public func storeNewEvents(_ events: [EventRecord]) async throws -> Set<String> {
+        var new: Set<String> = []
+        for start in stride(from: 0, to: events.count, by: 100) {
+            var query = SQLQueryString(
                 """
                 INSERT INTO events (id, type, emitted_at, received_at, testrun_id, task_id, worker, signature, payload, seq,
-                                    category, duration_ms, try_number, device_group)
-                VALUES (\(bind: event.id), \(bind: event.type), \(bind: Clock.millis(event.emittedAt)), \(bind: Clock.millis(event.receivedAt)),
-                        \(bind: event.testrunID), \(bind: event.taskID), \(bind: event.worker), \(bind: event.signature), \(bind: event.payload),
-                        \(bind: event.sequence), \(bind: event.category), \(bind: event.durationMs), \(bind: event.tryNumber),
-                        \(bind: event.deviceGroup))
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id
+                                    category, duration_ms, try_number, device_group) VALUES
                 """
-            ).all()
-            stored += rows.count
+            )
+            for (offset, event) in events[start..<min(start + 100, events.count)].enumerated() {
+                if offset > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                let row: SQLQueryString = """
+                    (\(bind: event.id), \(bind: event.type), \(bind: Clock.millis(event.emittedAt)), \(bind: Clock.millis(event.receivedAt)),
+                     \(bind: event.testrunID), \(bind: event.taskID), \(bind: event.worker), \(bind: event.signature), \(bind: event.payload),
+                     \(bind: event.sequence), \(bind: event.category), \(bind: event.durationMs), \(bind: event.tryNumber),
+                     \(bind: event.deviceGroup))
+                    """
+                query.appendInterpolation(row)
+            }
+            query.appendInterpolation(unsafeRaw: " ON CONFLICT (id) DO NOTHING RETURNING id")
+            for row in try await db.raw(query).all() {
+                new.insert(try row.decode(column: "id", as: String.self))
+            }
         }
-        return stored
+        return new
     }
 
     /// Stored events, oldest first, filtered by what is given.
