@@ -47,8 +47,8 @@ public struct MonitorConfiguration: Sendable, Hashable {
     }
 
     public var webhooks: [Webhook] = []
-    /// Whether this replica delivers webhooks and callbacks; with several
-    /// replicas, let one of them do it.
+    /// Whether this replica delivers webhooks and callbacks. Replicas that
+    /// do take turns by a lease, so each event is delivered once.
     public var publish = true
     /// The key that signs deliveries to testruns' `callback_url`s.
     public var callbackSecret: String?

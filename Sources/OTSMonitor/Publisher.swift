@@ -24,6 +24,12 @@ struct Publisher: Service {
     let configuration: MonitorConfiguration
     let http: HTTPClient
     let logger: Logger
+    /// This replica, as the holder of the publisher's lease.
+    let owner = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
+    /// How long a lease lasts unrenewed: longer than one delivery's tries.
+    var lease: Duration {
+        .seconds(max(60, configuration.retrySeconds * pow(2, Double(configuration.deliveryAttempts)) + 60))
+    }
 
     var name: String {
         switch target {
@@ -53,17 +59,20 @@ struct Publisher: Service {
 
     /// Delivers the next stored events; returns how many it went past.
     func publishSome() async throws -> Int {
-        let name = self.name
-        let (position, batch) = try await store.transaction { tx -> (Int64, [(sequence: Int64, payload: String)]) in
+        let (name, target) = (self.name, self.target)
+        let (owner, lease) = (self.owner, self.lease)
+        let batch = try await store.transaction { tx -> [(sequence: Int64, payload: String)] in
+            // Another replica publishes while it holds the lease.
+            guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return [] }
             var position = try await tx.publisherPosition(name)
-            if position == 0 {
-                // A new publisher starts with what happens from now on.
+            if position == 0, case .webhook = target {
+                // A new webhook starts with what happens from now on;
+                // callbacks go back to the start, since their testruns asked.
                 position = try await tx.lastEventPosition()
                 try await tx.movePublisher(name, to: position)
             }
-            return (position, try await tx.events(afterSequence: position, limit: 100))
+            return try await tx.events(afterSequence: position, limit: 100)
         }
-        _ = position
         var callbacks: [String: String?] = [:]
         for (sequence, payload) in batch {
             guard !Task.isCancelled else { break }
@@ -87,7 +96,13 @@ struct Publisher: Service {
             if let destination, let event {
                 await deliver(event, payload: payload, to: destination.url, secret: destination.secret)
             }
-            try await store.transaction { tx in try await tx.movePublisher(name, to: sequence) }
+            let held = try await store.transaction { tx in
+                guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return false }
+                try await tx.movePublisher(name, to: sequence)
+                return true
+            }
+            // Lost the lease (this replica stalled): the holder goes on from its position.
+            guard held else { break }
         }
         return batch.count
     }

@@ -37,7 +37,15 @@ public enum Migrations {
             version: 6, name: "publishers: positions and dead letters",
             statements: { dialect in
                 [
-                    "CREATE TABLE publisher_cursors (publisher TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+                    """
+                    CREATE TABLE publisher_cursors (
+                        publisher TEXT PRIMARY KEY,
+                        position BIGINT NOT NULL,
+                        updated_at BIGINT NOT NULL,
+                        owner TEXT,
+                        lease_until BIGINT
+                    )
+                    """,
                     """
                     CREATE TABLE dead_letters (
                         id \(dialect == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"),

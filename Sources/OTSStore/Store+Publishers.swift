@@ -29,6 +29,26 @@ extension StoreTransaction {
             .decode(column: "position", as: Int64.self) ?? 0
     }
 
+    /// Takes or renews the lease of a publisher for `owner`: true when the
+    /// owner may publish (nobody else holds an unexpired lease). Replicas of
+    /// a monitor take turns this way, so no event is delivered twice.
+    public func leasePublisher(_ publisher: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> Bool {
+        try await db.raw(
+            """
+            INSERT INTO publisher_cursors (publisher, position, updated_at) VALUES (\(bind: publisher), 0, \(bind: Clock.millis(now)))
+            ON CONFLICT (publisher) DO NOTHING
+            """
+        ).run()
+        let millis = Clock.millis(now)
+        return try await !db.raw(
+            """
+            UPDATE publisher_cursors SET owner = \(bind: owner), lease_until = \(bind: millis + lease.milliseconds)
+            WHERE publisher = \(bind: publisher) AND (owner IS NULL OR owner = \(bind: owner) OR lease_until < \(bind: millis))
+            RETURNING publisher
+            """
+        ).all().isEmpty
+    }
+
     public func movePublisher(_ publisher: String, to position: Int64, at now: Date = Date()) async throws {
         try await db.raw(
             """

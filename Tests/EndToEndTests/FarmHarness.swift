@@ -86,7 +86,7 @@ final class TestFarm: @unchecked Sendable {
     private let dropDatabase: String?
 
     static let serverDefaults = [
-        "lease_seconds": "2", "heartbeat_seconds": "0.3", "sweep_interval": "0.2", "queue_timeout": "60", "claim_wait": "5",
+        "lease_seconds": "5", "heartbeat_seconds": "0.3", "sweep_interval": "0.2", "queue_timeout": "60", "claim_wait": "5",
         "claim_poll": "0.2",
     ]
 
@@ -173,6 +173,29 @@ final class TestFarm: @unchecked Sendable {
             await store.close()
             throw error
         }
+    }
+
+    /// Waits until the monitor's publishers have taken their places.
+    func waitForPublishers(_ names: [String]) async throws {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        let deadline = Date().addingTimeInterval(30)
+        do {
+            while Date() < deadline {
+                let ready = try await store.transaction { tx in
+                    var all = true
+                    for name in names where try await tx.publisherPosition(name) == 0 { all = false }
+                    return all
+                }
+                if ready { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
     }
 
     /// The publishers of the dead letters recorded.

@@ -80,8 +80,17 @@ import Testing
     @Test func twoMonitorReplicasNeverHandleAnEventTwice() async throws {
         guard FarmEngine.available.contains(.postgres) else { return }
         try await TestFarm.with(engine: .postgres, workers: [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]) { farm in
-            _ = try await farm.startMonitor("monitor-a")
-            _ = try await farm.startMonitor("monitor-b")
+            let receiver = try WebhookTests.Receiver(folder: farm.workspace.path, secret: "k")
+            let webhook = """
+                [[webhook]]
+                name = "lab"
+                url = "http://127.0.0.1:\(receiver.port)/ok"
+                secret = "k"
+                types = ["testrun."]
+                """
+            let (_, url) = try await farm.startMonitor("monitor-a", settings: webhook)
+            _ = try await farm.startMonitor("monitor-b", settings: webhook)
+            try await farm.waitForPublishers(["webhook:lab"])
             var testruns: [String] = []
             for _ in 0..<4 {
                 testruns.append(try await farm.client.submit(request(device: ["shell-basics", "process-checks"])).id)
@@ -97,6 +106,21 @@ import Testing
             #expect(sent.isSubset(of: Set(stored)))
             let history = try await farm.historyCount()
             #expect(history == 8, "one history row per package finished, whichever replica took it")
+
+            // Both replicas publish, taking turns: each event is delivered once.
+            var wanted: Set<String> = []
+            for id in testruns {
+                wanted.formUnion(
+                    try await OTSClient(baseURL: url).events(testrun: id).filter { $0.type.rawValue.hasPrefix("testrun.") }.map(\.id))
+            }
+            var delivered: [String] = []
+            let deliveryDeadline = Date().addingTimeInterval(30)
+            while !wanted.isSubset(of: Set(delivered)) && Date() < deliveryDeadline {
+                try await Task.sleep(for: .milliseconds(200))
+                delivered = receiver.deliveries.map(\.id)
+            }
+            #expect(wanted.isSubset(of: Set(delivered)), "every testrun event delivered")
+            #expect(delivered.count == Set(delivered).count, "none twice: \(delivered.count) deliveries of \(Set(delivered).count) events")
         }
     }
 }
@@ -106,7 +130,10 @@ import Testing
     @Test(arguments: FarmEngine.available)
     func statisticsAndCommonErrorsCountAKnownFarm(engine: FarmEngine) async throws {
         let flaky = TestFarm.WorkerSpec(name: "w2", devicegroup: "flaky", simulated: "flash_failing_tries = [1]")
-        try await TestFarm.with(engine: engine, workers: [TestFarm.WorkerSpec(name: "w1"), flaky]) { farm in
+        // Leases long enough that a busy machine cannot make a task run twice: the counts must be exact.
+        try await TestFarm.with(engine: engine, serverSettings: ["lease_seconds": "60"], workers: [TestFarm.WorkerSpec(name: "w1"), flaky])
+        {
+            farm in
             let (_, url) = try await farm.startMonitor()
             var ids: [String] = []
             for packages in [["shell-basics"], ["shell-basics"], ["failing-case"], ["missing-1"], ["missing-22"], ["missing-333"]] {

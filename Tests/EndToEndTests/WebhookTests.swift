@@ -67,7 +67,7 @@ import Testing
                     url = "\(base)/fail"
                     types = ["testrun.finished"]
                     """)
-            try await Task.sleep(for: .milliseconds(500))
+            try await farm.waitForPublishers(["webhook:lab", "webhook:broken"])
             var asked = request(device: ["shell-basics", "failing-case"])
             asked.callbackURL = base + "/ok"
             let submitted = try await farm.client.submit(asked)
