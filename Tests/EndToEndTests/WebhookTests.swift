@@ -74,11 +74,14 @@ import Testing
             _ = try await farm.waitForEnd(submitted.id)
 
             let stored = try await OTSClient(baseURL: url).events(testrun: submitted.id)
-            let deadline = Date().addingTimeInterval(30)
+            let everyID = Set(stored.map(\.id))
+            let deadline = Date().addingTimeInterval(60)
             var deliveries: [Delivery] = []
-            while (deliveries.filter({ $0.path == "/fail" }).count < 3 || deliveries.filter({ $0.path == "/ok" }).count < stored.count)
-                && Date() < deadline
-            {
+            func complete() -> Bool {
+                deliveries.filter { $0.path == "/fail" }.count >= 3
+                    && everyID.isSubset(of: Set(deliveries.filter { $0.path == "/ok" }.map(\.id)))
+            }
+            while !complete() && Date() < deadline {
                 try await Task.sleep(for: .milliseconds(200))
                 deliveries = receiver.deliveries
             }
