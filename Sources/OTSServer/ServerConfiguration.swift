@@ -41,11 +41,7 @@ public struct ServerConfiguration: Sendable, Hashable {
     public mutating func load(file path: String) throws(ConfigurationError) {
         var reader = try TOMLReader.open(file: path)
         if let value = try reader.string("database") {
-            do {
-                database = try DatabaseURL(parsing: value)
-            } catch {
-                throw ConfigurationError(file: path, "database: \(error)")
-            }
+            database = try DatabaseURL(configured: value, in: path)
         }
         host = try reader.string("host") ?? host
         port = try reader.int("port", in: 0...65535) ?? port
@@ -65,18 +61,11 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// Applies `OTS_DATABASE`, `OTS_HOST`, `OTS_PORT` and `OTS_TOKEN`.
     public mutating func load(environment: [String: String]) throws(ConfigurationError) {
         if let value = environment["OTS_DATABASE"], !value.isEmpty {
-            do {
-                database = try DatabaseURL(parsing: value)
-            } catch {
-                throw ConfigurationError(file: "OTS_DATABASE", "\(error)")
-            }
+            database = try DatabaseURL(configured: value, in: "OTS_DATABASE")
         }
         if let value = environment["OTS_HOST"], !value.isEmpty { host = value }
         if let value = environment["OTS_PORT"], !value.isEmpty {
-            guard let port = Int(value), (0...65535).contains(port) else {
-                throw ConfigurationError(file: "OTS_PORT", "'\(value)' is not a port number")
-            }
-            self.port = port
+            port = try ConfigurationError.port(value, in: "OTS_PORT")
         }
         if let value = environment["OTS_TOKEN"], !value.isEmpty { token = value }
     }

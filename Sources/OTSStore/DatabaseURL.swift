@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 
 /// Where the store lives, named by URL:
 /// `sqlite:///path/to/ots.sqlite` (a file on this machine) or
@@ -44,5 +45,17 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         guard var components = URLComponents(string: url), components.password != nil else { return url }
         components.password = "***"
         return components.string ?? url
+    }
+}
+
+extension DatabaseURL {
+    /// A database named in a configuration file or variable; an error names
+    /// where it came from.
+    public init(configured text: String, in source: String) throws(ConfigurationError) {
+        do {
+            self = try DatabaseURL(parsing: text)
+        } catch {
+            throw ConfigurationError(file: source, "database: \(error.message)")
+        }
     }
 }

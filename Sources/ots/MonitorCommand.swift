@@ -4,9 +4,6 @@ import Logging
 import OTSClient
 import OTSCore
 import OTSMonitor
-import OTSStore
-import ServiceLifecycle
-import UnixSignals
 
 /// `ots monitor`: the monitor process.
 struct MonitorCommand: AsyncParsableCommand {
@@ -48,27 +45,13 @@ struct MonitorCommand: AsyncParsableCommand {
             configuration.port = port
         }
         let logger = Logger(label: "ots.monitor")
-        let store: Store
-        do {
-            store = try await Store.open(configuration.database, logger: logger)
-        } catch {
-            printError("ots monitor: cannot open the database \(configuration.database): \(error)")
-            throw ExitCode(1)
-        }
         let host = configuration.host
         let database = configuration.database
-        let services = OTSMonitor(store: store, configuration: configuration, logger: logger).services { port in
-            printLine("ots monitor listening on http://\(host):\(port) (database \(database))")
+        try await runComponent("monitor", database: database, logger: logger) { store in
+            OTSMonitor(store: store, configuration: configuration, logger: logger).services { port in
+                printLine("ots monitor listening on http://\(host):\(port) (database \(database))")
+            }
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        do {
-            try await group.run()
-        } catch {
-            await store.close()
-            printError("ots monitor: \(error)")
-            throw ExitCode(1)
-        }
-        await store.close()
     }
 }
 

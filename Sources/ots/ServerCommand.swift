@@ -3,9 +3,6 @@ import Foundation
 import Logging
 import OTSCore
 import OTSServer
-import OTSStore
-import ServiceLifecycle
-import UnixSignals
 
 /// `ots server`: the REST API, dispatch, timeouts and verdicts over a store.
 struct ServerCommand: AsyncParsableCommand {
@@ -51,27 +48,12 @@ struct ServerCommand: AsyncParsableCommand {
         if let token { configuration.token = token }
 
         let logger = Logger(label: "ots.server")
-        let store: Store
-        do {
-            store = try await Store.open(configuration.database, logger: logger)
-        } catch {
-            printError("ots server: cannot open the database \(configuration.database): \(error)")
-            throw ExitCode(1)
-        }
-        let server = OTSServer(store: store, configuration: configuration, logger: logger)
         let host = configuration.host
         let database = configuration.database
-        let services = server.services { port in
-            printLine("ots server listening on http://\(host):\(port) (database \(database))")
+        try await runComponent("server", database: database, logger: logger) { store in
+            OTSServer(store: store, configuration: configuration, logger: logger).services { port in
+                printLine("ots server listening on http://\(host):\(port) (database \(database))")
+            }
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        do {
-            try await group.run()
-        } catch {
-            await store.close()
-            printError("ots server: \(error)")
-            throw ExitCode(1)
-        }
-        await store.close()
     }
 }

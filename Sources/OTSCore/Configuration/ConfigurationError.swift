@@ -14,3 +14,13 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)"
     }
 }
+
+extension ConfigurationError {
+    /// A port number from a variable named `source`.
+    public static func port(_ text: String, in source: String) throws(ConfigurationError) -> Int {
+        guard let port = Int(text), (0...65535).contains(port) else {
+            throw ConfigurationError(file: source, "'\(text)' is not a port number")
+        }
+        return port
+    }
+}
