@@ -17,33 +17,10 @@ struct MonitorCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "A TOML configuration file (see docs/monitor.md).")
-    var config: String?
-
-    @Option(help: "The database the farm's server uses.")
-    var database: String?
-
-    @Option(help: "The address to listen on (default 127.0.0.1).")
-    var host: String?
-
-    @Option(help: "The port to listen on (default 8311; 0 picks a free one and prints it).")
-    var port: Int?
+    @OptionGroup var options: ComponentOptions
 
     func run() async throws {
-        var configuration = MonitorConfiguration()
-        do {
-            if let config { try configuration.load(file: config) }
-            try configuration.load(environment: ProcessInfo.processInfo.environment)
-        } catch {
-            printError("ots monitor: \(error)")
-            throw ExitCode(1)
-        }
-        if let database { configuration.database = try parseDatabaseURL(database) }
-        if let host { configuration.host = host }
-        if let port {
-            guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
-            configuration.port = port
-        }
+        let configuration: MonitorConfiguration = try options.configuration(for: "monitor")
         let logger = Logger(label: "ots.monitor")
         let host = configuration.host
         let database = configuration.database
