@@ -85,6 +85,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -45,6 +45,11 @@ struct MonitorRoutes {
         }
         let api = router.group("api/v1")
         api.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
+        api.get("openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MonitorOpenAPIDocument.data)))
+        }
         api.get("events") { request, _ in
             let query = request.uri.queryParameters
             var since: Date?

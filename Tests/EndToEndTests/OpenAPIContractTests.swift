@@ -151,7 +151,7 @@ import Testing
     }
 
     /// Runs the checker; fails the test on any mismatch.
-    static func check(_ recorded: String) async throws {
+    static func check(_ recorded: String, spec: String = spec) async throws {
         let result = try await Subprocess.run(
             .name("python3"),
             arguments: [OTSBinary.repositoryRoot + "/scripts/check-openapi.py", spec, recorded],
