@@ -83,11 +83,9 @@ public final class Farm: Sendable {
 
     public func testruns(_ filter: TestrunFilter) async throws -> TestrunList {
         try await store.transaction { tx in
-            var views: [TestrunView] = []
-            for record in try await tx.testruns(filter) {
-                views.append(try Self.view(record, tasks: try await tx.tasks(testrunID: record.id), withTasks: false))
-            }
-            return TestrunList(testruns: views)
+            let records = try await tx.testruns(filter)
+            let tasks = try await tx.tasks(testrunIDs: records.map(\.id))
+            return TestrunList(testruns: try records.map { try Self.view($0, tasks: tasks[$0.id] ?? [], withTasks: false) })
         }
     }
 

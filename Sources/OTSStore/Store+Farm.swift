@@ -235,9 +235,9 @@ extension StoreTransaction {
 }
 
 extension StoreTransaction {
-    /// One registered worker instance.
+    /// One registered worker instance (every claim and heartbeat asks).
     public func worker(id: String) async throws -> WorkerRecord? {
-        try await workers().first { $0.id == id }
+        try await workers(id: id).first
     }
 }
 

@@ -169,10 +169,14 @@ extension StoreTransaction {
         ).all().isEmpty
     }
 
-    public func workers() async throws -> [WorkerRecord] {
-        try await db.raw(
-            "SELECT id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at, pid, current_task FROM workers ORDER BY id"
-        ).all().map { row in
+    /// Registered worker instances, or the one with `id`.
+    public func workers(id: String? = nil) async throws -> [WorkerRecord] {
+        var query = SQLQueryString(
+            "SELECT id, host, instance_name, version, device_group, device_name, device_id, state, last_heartbeat, registered_at, pid, current_task FROM workers"
+        )
+        if let id { query.appendInterpolation(" WHERE id = \(bind: id)" as SQLQueryString) }
+        query.appendInterpolation(unsafeRaw: " ORDER BY id")
+        return try await db.raw(query).all().map { row in
             WorkerRecord(
                 host: try row.decode(column: "host", as: String.self),
                 instanceName: try row.decode(column: "instance_name", as: String.self),

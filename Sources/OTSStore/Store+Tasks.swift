@@ -196,6 +196,15 @@ extension StoreTransaction {
         ).all().map(Self.task)
     }
 
+    /// The tasks of several testruns in one query, by testrun.
+    public func tasks(testrunIDs: [String]) async throws -> [String: [TaskRecord]] {
+        guard !testrunIDs.isEmpty else { return [:] }
+        let tasks = try await db.raw(
+            "SELECT \(unsafeRaw: Self.taskColumns) FROM tasks WHERE testrun_id IN (\(binds: testrunIDs)) ORDER BY testrun_id, sequence"
+        ).all().map(Self.task)
+        return Dictionary(grouping: tasks, by: \.testrunID)
+    }
+
     /// How many tasks wait for each of the routing keys.
     public func queuedCount(routingKeys: [String]) async throws -> Int {
         guard !routingKeys.isEmpty else { return 0 }
