@@ -150,6 +150,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
+            resources: [.copy("Demo")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
