@@ -25,12 +25,12 @@ final class ChildProcess: @unchecked Sendable {
     let stdoutPath: String
     let stderrPath: String
 
-    init(_ arguments: [String], environment: [String: String] = [:], logs: String) throws {
+    init(_ arguments: [String], executable: String = OTSBinary.path, environment: [String: String] = [:], logs: String) throws {
         stdoutPath = logs + ".out"
         stderrPath = logs + ".err"
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: OTSBinary.path)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
@@ -138,11 +138,11 @@ final class TestFarm: @unchecked Sendable {
     }
 
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
-    func startMonitor(_ name: String = "monitor", settings: String = "") async throws -> (ChildProcess, String) {
+    func startMonitor(_ name: String = "monitor", settings: String = "", port: Int = 0) async throws -> (ChildProcess, String) {
         let config = try workspace.write(
             "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = 3\npoll_interval = 0.05\n" + settings)
         let monitor = try ChildProcess(
-            ["monitor", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file(name))
+            ["monitor", "--config", config, "--database", databaseURL, "--port", String(port)], logs: workspace.file(name))
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let range = monitor.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
