@@ -35,7 +35,9 @@ import Testing
     @Test func upServesTheFarmOwnsItsFolderAndStopsOnControlC() async throws {
         let workspace = try Workspace()
         let data = workspace.file("farm")
-        let up = try ChildProcess(["up", "--port", "0", "--workers", "3", "--data", data], logs: workspace.file("up"))
+        // Debug logs say which part did not stop, should one not.
+        let up = try ChildProcess(
+            ["up", "--port", "0", "--workers", "3", "--data", data], environment: ["OTS_LOG_LEVEL": "debug"], logs: workspace.file("up"))
         defer { up.stop() }
         let endpoints = try await waitForEndpoints(up)
         let server = OTSClient(baseURL: endpoints.server)
@@ -61,8 +63,9 @@ import Testing
         #expect(second.stderr.contains("another ots up or ots demo is using \(data)"), "\(second.stderr)")
 
         up.kill(SIGINT)
-        #expect(try await HangFile.waitUntilGone(up.pid, timeout: 30), "ots up stops on SIGINT")
-        up.process.waitUntilExit()
+        let stopped = try await up.waitForExit(timeout: 30)
+        #expect(stopped, "ots up stops on SIGINT: \(up.stderr.suffix(6000))")
+        guard stopped else { return }
         #expect(up.process.terminationStatus == 0, "\(up.stderr)")
         #expect(up.stdout.contains("OTS is down"))
 

@@ -46,6 +46,22 @@ final class ChildProcess: @unchecked Sendable {
         if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
     }
 
+    /// Waits until the process has ended (exited, or a zombie its parent
+    /// has yet to reap); false when it still runs after `timeout`.
+    func waitForExit(timeout: Double) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let state = stat.split(separator: ")").last?.split(separator: " ").first
+            else { break }
+            if state == "Z" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard Date() < deadline else { return false }
+        process.waitUntilExit()
+        return true
+    }
+
     func stop() {
         kill(SIGTERM)
         let deadline = Date().addingTimeInterval(10)
@@ -139,8 +155,11 @@ final class TestFarm: @unchecked Sendable {
 
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
     func startMonitor(_ name: String = "monitor", settings: String = "", port: Int = 0) async throws -> (ChildProcess, String) {
-        let config = try workspace.write(
-            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = 3\npoll_interval = 0.05\n" + settings)
+        // Defaults for what `settings` does not set itself.
+        let defaults = ["heartbeat_seconds = 0.3", "missed_heartbeats = 3", "poll_interval = 0.05"].filter { line in
+            !settings.split(separator: "\n").contains { $0.hasPrefix(line.prefix { $0 != " " } + " ") }
+        }
+        let config = try workspace.write("\(name).toml", defaults.map { $0 + "\n" }.joined() + settings)
         let monitor = try ChildProcess(
             ["monitor", "--config", config, "--database", databaseURL, "--port", String(port)], logs: workspace.file(name))
         let deadline = Date().addingTimeInterval(30)
