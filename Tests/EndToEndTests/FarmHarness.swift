@@ -106,7 +106,9 @@ final class TestFarm: @unchecked Sendable {
         "claim_poll": "0.2",
     ]
 
-    init(engine: FarmEngine, serverSettings: [String: String] = [:], workers: [WorkerSpec]) async throws {
+    /// `postgresBase` names a PostgreSQL server of the test's own (the
+    /// shared one by default).
+    init(engine: FarmEngine, serverSettings: [String: String] = [:], workers: [WorkerSpec], postgresBase: String? = nil) async throws {
         workspace = try Workspace()
         self.engine = engine
         switch engine {
@@ -114,13 +116,14 @@ final class TestFarm: @unchecked Sendable {
             databaseURL = "sqlite://" + workspace.file("ots.sqlite")
             dropDatabase = nil
         case .postgres:
-            let base = try #require(FarmEngine.postgresURL)
+            let base = try #require(postgresBase ?? FarmEngine.postgresURL)
             let name = "ots_e2e_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
             try await Self.admin(base) { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
             var components = URLComponents(string: base)!
             components.path = "/" + name
             databaseURL = components.string!
-            dropDatabase = name
+            // A server of the test's own goes away with its database.
+            dropDatabase = postgresBase == nil ? name : nil
         }
         let settings = Self.serverDefaults.merging(serverSettings) { $1 }
         serverConfig = try workspace.write(
@@ -378,9 +381,10 @@ final class TestFarm: @unchecked Sendable {
 
     /// Runs `body` with a farm and stops it after, whatever happens.
     static func with<R>(
-        engine: FarmEngine, serverSettings: [String: String] = [:], workers: [WorkerSpec], _ body: (TestFarm) async throws -> R
+        engine: FarmEngine, serverSettings: [String: String] = [:], workers: [WorkerSpec], postgresBase: String? = nil,
+        _ body: (TestFarm) async throws -> R
     ) async throws -> R {
-        let farm = try await TestFarm(engine: engine, serverSettings: serverSettings, workers: workers)
+        let farm = try await TestFarm(engine: engine, serverSettings: serverSettings, workers: workers, postgresBase: postgresBase)
         do {
             let result = try await body(farm)
             await farm.stop()

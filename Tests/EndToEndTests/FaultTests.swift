@@ -1,0 +1,255 @@
+import Foundation
+import OTSClient
+import OTSCore
+import Testing
+
+/// Faults a farm meets when it runs unattended for months: its monitor
+/// gone in the middle of the work, its database restarted under load.
+@Suite(.serialized) struct FaultTests {
+    /// The events every testrun has once each, and every task once each.
+    static let testrunEvents = ["testrun.requested", "testrun.queued", "testrun.started", "testrun.finished"]
+    static let taskEvents = [
+        "task.queued", "task.claimed", "task.started", "device.flash.started", "device.flash.finished", "device.boot.started",
+        "device.boot.finished", "test.package.started", "test.package.finished", "results.processing.started",
+        "results.processing.finished", "task.finished",
+    ]
+
+    /// Checks through the monitor that each testrun's events are all there,
+    /// once each; returns how many events the testruns have.
+    static func expectEveryEventOnce(_ ids: [String], farm: TestFarm, monitor: OTSClient) async throws -> Int {
+        var total = 0
+        for id in ids {
+            let events = try await monitor.events(testrun: id, limit: 10_000)
+            total += events.count
+            #expect(Set(events.map(\.id)).count == events.count, "no event twice")
+            let tasks = try await farm.client.testrun(id: id).tasks ?? []
+            for type in testrunEvents {
+                #expect(events.filter { $0.type.rawValue == type && $0.taskID == nil }.count == 1, "\(id): one \(type)")
+            }
+            for task in tasks {
+                for type in taskEvents {
+                    let count = events.filter { $0.type.rawValue == type && $0.taskID == task.id }.count
+                    #expect(count == 1, "\(id) task \(task.sequence + 1): \(count) \(type)")
+                }
+            }
+        }
+        return total
+    }
+
+    static func waitForMonitor(_ monitor: OTSClient, timeout: Double = 60) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let status = try? await monitor.monitorStatus(), status.backlogEvents == 0 { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("the monitor did not catch up within \(timeout) s")
+    }
+
+    @Test(arguments: FarmEngine.available)
+    func theMonitorKilledDuringTwentyTestrunsStoresEveryEventOnceAfterItsRestart(engine: FarmEngine) async throws {
+        let workers = ["w1", "w2", "w3"].map { TestFarm.WorkerSpec(name: $0) }
+        // Leases long enough that a busy machine cannot make a task run twice.
+        try await TestFarm.with(engine: engine, serverSettings: ["lease_seconds": "60"], workers: workers) { farm in
+            let (monitor, _) = try await farm.startMonitor()
+            var ids: [String] = []
+            for number in 0..<20 {
+                let packages = number % 2 == 0 ? ["shell-basics", "process-checks"] : ["filesystem-checks"]
+                ids.append(try await farm.client.submit(request(device: packages)).id)
+            }
+            // Midway: some testruns have ended, most have not.
+            _ = try await farm.waitForEnd(ids[2])
+            monitor.kill(SIGKILL)
+            _ = try await monitor.waitForExit(timeout: 10)
+
+            // The farm does not wait for its monitor.
+            for id in ids {
+                #expect(try await farm.waitForEnd(id, timeout: 120).verdict == .pass)
+            }
+            let (_, url) = try await farm.startMonitor("monitor-again")
+            let client = OTSClient(baseURL: url)
+            try await Self.waitForMonitor(client)
+            let events = try await Self.expectEveryEventOnce(ids, farm: farm, monitor: client)
+            #expect(events >= 20 * 4 + 30 * 12)
+            let statistics = try await client.statistics(window: "1h")
+            #expect(statistics.verdicts.pass == 20, "each testrun counted once")
+            #expect(statistics.phases["flash"]?.count == 30, "each task's flash counted once")
+        }
+    }
+
+    @Test func postgreSQLRestartedUnderLoadLosesNoTestrun() async throws {
+        try await PostgresCluster.with { cluster in try await restartUnderLoad(cluster) }
+    }
+
+    private func restartUnderLoad(_ cluster: PostgresCluster) async throws {
+        let workers = ["w1", "w2", "w3"].map { TestFarm.WorkerSpec(name: $0) }
+        // The default lease: a claim whose answer was lost in the restart
+        // comes back to the queue when it runs out.
+        try await TestFarm.with(engine: .postgres, serverSettings: ["lease_seconds": "30"], workers: workers, postgresBase: cluster.url) {
+            farm in
+            let (_, url) = try await farm.startMonitor()
+            var ids: [String] = []
+            for number in 0..<12 {
+                let packages = number % 2 == 0 ? ["shell-basics", "process-checks"] : ["filesystem-checks", "shell-basics"]
+                ids.append(try await farm.client.submit(request(device: packages)).id)
+            }
+            _ = try await farm.waitFor(ids[0], "the first testrun to start") { $0.state == "running" }
+            try await cluster.restart()
+            // Requests right after the restart reach the new server.
+            for number in 0..<4 {
+                ids.append(try await Self.submitWhenUp(farm, request(device: number % 2 == 0 ? ["shell-basics"] : ["process-checks"])))
+            }
+            var verdicts: [Verdict?] = []
+            for id in ids {
+                let ended = try await farm.waitForEnd(id, timeout: 180)
+                #expect(ended.state == "finished", "no testrun is lost: \(ended.summaryText)")
+                verdicts.append(ended.verdict)
+            }
+            let client = OTSClient(baseURL: url)
+            try await Self.waitForMonitor(client)
+            let finished = try await client.events(type: "testrun.finished", limit: 1000)
+            #expect(Set(finished.compactMap(\.testrunID)) == Set(ids), "the monitor reconnected and stored every testrun's end")
+            // Known: a server request can hang up to a minute after the
+            // restart; the worker's spool waits behind it, its task's lease
+            // runs out twice and the testrun ends ERROR (infrastructure).
+            withKnownIssue("a server request can hang after a PostgreSQL restart", isIntermittent: true) {
+                #expect(verdicts.allSatisfy { $0 == .pass }, "\(verdicts)")
+            }
+        }
+    }
+
+    /// Submits, retrying while the server answers that its database is away.
+    static func submitWhenUp(_ farm: TestFarm, _ request: TestrunRequest) async throws -> String {
+        let deadline = Date().addingTimeInterval(60)
+        var lastError: (any Error)?
+        while Date() < deadline {
+            do {
+                return try await farm.client.submit(request).id
+            } catch {
+                // Only the server's own failures (its database away) are retried.
+                guard let refusal = error as? ClientError, (refusal.status ?? 500) >= 500 else { throw error }
+                lastError = refusal
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw lastError ?? TestFarm.FarmError("no answer")
+    }
+}
+
+/// A PostgreSQL server of a test's own, which it may restart: started with
+/// the binaries the test script installs, as its unprivileged user.
+final class PostgresCluster: Sendable {
+    let folder: String
+    let port: Int
+    let bin: String
+    let runAs: [String]
+
+    var url: String { "postgres://ots@127.0.0.1:\(port)/postgres" }
+
+    /// Nil (with a note) when PostgreSQL is not installed and not required.
+    static func start() async throws -> PostgresCluster? {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        let bin = versions.sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last.map { "/usr/lib/postgresql/\($0)/bin" }
+        guard let bin, FileManager.default.isExecutableFile(atPath: bin + "/initdb") else {
+            if FarmEngine.postgresURL != nil {
+                Issue.record("PostgreSQL's binaries are missing although OTS_TEST_POSTGRES_URL is set")
+            } else {
+                print("note: PostgreSQL not installed, the database restart test is skipped")
+            }
+            return nil
+        }
+        // initdb refuses root: run as the test script's unprivileged user.
+        let runAs = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "otstest", "--"] : []
+        if getuid() == 0 && getpwnam("otstest") == nil {
+            print("note: no user otstest (./scripts/test.sh creates it), the database restart test is skipped")
+            return nil
+        }
+        let folder = "/tmp/ots-pg-fault-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if getuid() == 0, let user = getpwnam("otstest") { chown(folder, user.pointee.pw_uid, user.pointee.pw_gid) }
+        let cluster = PostgresCluster(folder: folder, port: try Self.freePort(), bin: bin, runAs: runAs)
+        try await cluster.run(bin + "/initdb", ["-D", folder + "/data", "--auth=trust", "-U", "ots", "-E", "UTF8", "--no-sync"])
+        try await cluster.pgctl(["start"])
+        return cluster
+    }
+
+    private init(folder: String, port: Int, bin: String, runAs: [String]) {
+        self.folder = folder
+        self.port = port
+        self.bin = bin
+        self.runAs = runAs
+    }
+
+    /// Stops the server at once (connections cut) and starts it again.
+    func restart() async throws {
+        try await pgctl(["-m", "fast", "restart"])
+    }
+
+    func remove() async {
+        try? await Self.run(runAs + [bin + "/pg_ctl", "-D", folder + "/data", "-m", "immediate", "-w", "stop"])
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// Runs `body` with the cluster, removing it afterwards.
+    static func with(_ body: (PostgresCluster) async throws -> Void) async throws {
+        guard let cluster = try await start() else { return }
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.remove()
+            throw error
+        }
+        await cluster.remove()
+    }
+
+    private func pgctl(_ arguments: [String]) async throws {
+        try await run(
+            bin + "/pg_ctl",
+            ["-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60",
+             "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"] + arguments)
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) async throws {
+        try await Self.run(runAs + [executable] + arguments)
+    }
+
+    /// Runs a command to its end. (Spawned and reaped here: a Foundation
+    /// Process in a test process that also uses swift-subprocess is not
+    /// always reaped, and would seem to run forever.)
+    private static func run(_ words: [String]) async throws {
+        let log = FileManager.default.temporaryDirectory.path + "/ots-pg-command-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, words[0], &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestFarm.FarmError("cannot start \(words[0]): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        if status != 0 {
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw TestFarm.FarmError("\(words.joined(separator: " ")) failed (\(status)): \(output)")
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(socket, raw, length) == 0, getsockname(socket, raw, &length) == 0 else {
+                    throw TestFarm.FarmError("no free port")
+                }
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
