@@ -90,9 +90,14 @@ public struct RunTimeEstimates: Sendable, Hashable {
 
 /// Turns recorded run times into estimates (pure).
 ///
-/// - A set's estimate is its last valid duration, unless that is an outlier
-///   against the median of the last five valid ones (more than twice it, or
-///   less than half; with at least three runs), when the median is used.
+/// - A set's estimate is its last valid duration, guarded by the median of
+///   the last five valid ones: when the last run took less than half the
+///   median (with at least three runs), the median is used. A last run
+///   more than twice the median is kept: it may be a change rather than an
+///   outlier, and for scheduling a long set taken for short is what costs
+///   (it starts late and nothing can split it), while one taken for long
+///   only finishes its task early, which balancing makes up. Replaying
+///   recorded versions showed it (docs/benchmarks.md).
 /// - A set never seen gets the mean of its package's known sets, else the
 ///   median of all known sets.
 /// - A package with no history at all is estimated from its cases: the
@@ -105,8 +110,8 @@ public struct RunTimeEstimator: Sendable {
     public var secondsPerCase: Double
     /// Seconds for a set or package of which nothing at all is known.
     public var unknownSeconds: Double
-    /// How far the last run may stray from the median before it counts as
-    /// an outlier (a factor either way).
+    /// How far below the median the last run may be before it counts as
+    /// an outlier (a factor).
     public var outlierFactor: Double
     /// How many recent runs the median looks at.
     public var medianWindow: Int
@@ -129,7 +134,7 @@ public struct RunTimeEstimator: Sendable {
         guard let last = samples.first else { return nil }
         guard samples.count >= 3 else { return (last, .lastRun) }
         let median = Self.median(Array(samples.prefix(medianWindow)))
-        if last > median * outlierFactor || last * outlierFactor < median {
+        if last * outlierFactor < median {
             return (median, .medianOfRecent)
         }
         return (last, .lastRun)
@@ -233,7 +238,7 @@ public struct RunTimeEstimator: Sendable {
 public enum EstimateSource: String, Sendable, Hashable, Codable, Comparable, CaseIterable {
     /// The last valid run.
     case lastRun = "last_run"
-    /// The median of the recent runs, the last one being an outlier.
+    /// The median of the recent runs, the last one being a low outlier.
     case medianOfRecent = "median_of_recent"
     /// A whole package: the sum of its sets' recorded estimates.
     case setSum = "set_sum"

@@ -73,27 +73,42 @@ public struct ScheduleSimulation: Sendable {
             taskCount += 1
         }
         func assignIdle() {
+            // Views of the running tasks, built when first needed after a change.
+            var running: [Int] = []
+            var views: [Rebalancer.RunningTask]?
+            // Costs for which no move was found since the last change.
+            var refused: Set<Double> = []
             for index in pool.indices where !pool[index].busy {
                 if let next = queue.popFirst() {
                     start(index, next, cost: taskCost)
+                    views = nil
+                    refused = []
                     continue
                 }
                 guard balancing else { continue }
-                let running = pool.indices.filter { pool[$0].busy }
-                let views = running.map { index -> Rebalancer.RunningTask in
-                    let worker = pool[index]
-                    let started =
-                        worker.current.map { max(0, $0.estimate - (now - worker.currentStart)) } ?? (worker.phaseEnd - now)
-                    return Rebalancer.RunningTask(started: started, pending: worker.pending.map(\.estimate))
-                }
                 let cost = pool[index].holdsImage ? reuseCost : taskCost
-                guard let move = Rebalancer.decide(views, cost: cost) else { continue }
+                if refused.contains(cost) { continue }
+                if views == nil {
+                    running = pool.indices.filter { pool[$0].busy }
+                    views = running.map { index in
+                        let worker = pool[index]
+                        let started =
+                            worker.current.map { max(0, $0.estimate - (now - worker.currentStart)) } ?? (worker.phaseEnd - now)
+                        return Rebalancer.RunningTask(started: started, pending: worker.pending.map(\.estimate))
+                    }
+                }
+                guard let move = Rebalancer.decide(views!, cost: cost) else {
+                    refused.insert(cost)
+                    continue
+                }
                 let victim = running[move.task]
                 let taken = Array(pool[victim].pending[move.first...])
                 pool[victim].pending.removeSubrange(move.first...)
                 deviceTime -= taken.reduce(0) { $0 + $1.actual }
                 start(index, taken, cost: cost)
                 moves += 1
+                views = nil
+                refused = []
             }
         }
 

@@ -5,8 +5,9 @@
 /// Each task also pays a fixed cost (image download, flashing, booting).
 /// The number of tasks is at most `maxTasks` (the workers available, capped
 /// by the request's `max_worker_amount`); among those, the plan takes the
-/// number whose estimated makespan is smallest (the fewest tasks on a tie:
-/// less device time), or, with a target, the smallest number that meets it.
+/// number whose estimated makespan is smallest (the most tasks on a tie: as
+/// many as there are workers unless fewer are estimated faster), or, with a
+/// target, the smallest number that meets it.
 public struct SetScheduler: Sendable, Hashable {
     /// Seconds every task costs before its first set runs.
     public var taskCost: Double
@@ -51,8 +52,9 @@ public struct SetScheduler: Sendable, Hashable {
                 met.meetsTarget = true
                 return met
             }
-            // Strictly better only: on a tie the fewer tasks win.
-            if best == nil || schedule.estimatedMakespan < best!.estimatedMakespan - 1e-9 {
+            // On a tie the more tasks win: the same estimate with less work
+            // per task leaves more room for estimates that are off.
+            if best == nil || schedule.estimatedMakespan <= best!.estimatedMakespan + 1e-9 {
                 best = schedule
             }
         }
