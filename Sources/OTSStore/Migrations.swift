@@ -60,6 +60,14 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(
+            version: 7, name: "history model: plans, and history by task",
+            statements: { _ in
+                [
+                    "ALTER TABLE testruns ADD COLUMN plan TEXT",
+                    "ALTER TABLE history ADD COLUMN task_id TEXT",
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -141,10 +141,10 @@ struct Pipeline: Sendable {
                 return try packageProblem(package, task, "testfilter: \(error.message)")
             }
         }
-        if let sets = package.sets {
+        if package.sets != nil || package.skipSets != nil {
             configuration.onlySets = Set(
                 definition.suites.flatMap { suite in
-                    suite.sets.filter { sets.contains($0.attributes.name) }.map {
+                    suite.sets.filter { package.runs(set: $0.attributes.name) }.map {
                         SetReference(suite: suite.attributes.name, set: $0.attributes.name)
                     }
                 })
