@@ -27,7 +27,7 @@ extension Farm {
             let runs = try await tx.historyRuns(deviceGroup: group, packages: request.packages.map(\.name))
             let cost = try await tx.taskCost(deviceGroup: group, since: now.addingTimeInterval(-costWindow))
             // Online: not counted offline, and heard from within three heartbeats.
-            let fresh = now.addingTimeInterval(-3 * configuration.heartbeatSeconds)
+            let fresh = now.addingTimeInterval(-max(3 * configuration.heartbeatSeconds, 5))
             let workers = try await tx.workers().filter { worker in
                 worker.state != "offline" && worker.lastHeartbeat >= fresh
                     && DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)

@@ -231,6 +231,52 @@ final class TestFarm: @unchecked Sendable {
         }
     }
 
+    /// Waits until the monitor has recorded `count` set run times of a testrun.
+    func waitForSetHistory(testrunID: String, count: Int, timeout: Double = 30) async throws {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        let deadline = Date().addingTimeInterval(timeout)
+        var recorded = 0
+        do {
+            while Date() < deadline {
+                recorded = try await store.transaction { tx in
+                    try await tx.db.raw(
+                        "SELECT COUNT(*) AS n FROM history WHERE set_name IS NOT NULL AND testrun_id = \(bind: testrunID)"
+                    ).first()?.decode(column: "n", as: Int.self) ?? 0
+                }
+                if recorded >= count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        if recorded < count { throw FarmError("the monitor recorded \(recorded) of \(count) set run times\n\(logs)") }
+    }
+
+    /// Waits until `count` workers are registered and not offline.
+    func waitForWorkers(_ count: Int, timeout: Double = 30) async throws {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        let deadline = Date().addingTimeInterval(timeout)
+        var online = 0
+        do {
+            while Date() < deadline {
+                online = try await store.transaction { tx in try await tx.workers().filter { $0.state != "offline" }.count }
+                if online >= count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        if online < count { throw FarmError("\(online) of \(count) workers online\n\(logs)") }
+    }
+
     /// Starts the server again on the same port and database.
     func restartServer() async throws {
         server.stop()

@@ -1,0 +1,74 @@
+import Foundation
+import OTSClient
+import OTSCore
+import TestDefinition
+import Testing
+
+/// The history model end to end: a real server, four real workers and a
+/// real monitor recording the run times it plans from.
+@Suite(.serialized) struct HistoryDistributionTests {
+    static let sets = ["boot-sequence", "network", "storage", "display", "audio", "sensors", "power", "locale"]
+
+    @Test(arguments: FarmEngine.available)
+    func historySplitsAPackagesSetsAcrossFourWorkers(engine: FarmEngine) async throws {
+        let workers = (1...4).map { TestFarm.WorkerSpec(name: "w\($0)") }
+        try await TestFarm.with(engine: engine, workers: workers) { farm in
+            _ = try await farm.startMonitor()
+            // An earlier testrun, the package whole in one task, records each set's run time.
+            let earlier = try await farm.client.submit(request(device: ["uneven-sets"], model: "perpackage"))
+            let first = try await farm.waitForEnd(earlier.id)
+            #expect(first.verdict == .pass, "\(first.summaryText)\n\(farm.logs)")
+            try await farm.waitForSetHistory(testrunID: earlier.id, count: Self.sets.count)
+            try await farm.waitForWorkers(4)
+
+            let submitted = try await farm.client.submit(request(device: ["uneven-sets"], model: "history"))
+            let plan = try #require(submitted.plan)
+            #expect(plan.model == "history")
+            #expect(plan.workersAvailable == 4)
+            #expect(plan.tasks == 4, "\(plan.notes)")
+            #expect(plan.degraded == false, "\(plan.notes)")
+            #expect(plan.taskCostSource == "statistics", "the earlier testrun's flash and boot count")
+            let estimates = try #require(plan.estimates)
+            #expect(estimates.compactMap(\.set).sorted() == Self.sets.sorted())
+            #expect(estimates.allSatisfy { $0.source == "last_run" }, "\(estimates)")
+            // Balanced: every task has work, and (longest first onto the
+            // least loaded) no two differ by more than the longest set,
+            // where the earlier testrun had all of it in one task.
+            var loads = Array(repeating: 0.0, count: plan.tasks)
+            for estimate in estimates { loads[estimate.task] += estimate.seconds }
+            let longest = try #require(estimates.map(\.seconds).max())
+            #expect(loads.allSatisfy { $0 > 0 }, "\(loads)")
+            #expect(loads.max()! - loads.min()! <= longest + 1e-9, "\(loads)")
+            #expect(loads.max()! < loads.reduce(0, +) / 2, "\(loads)")
+
+            let ended = try await farm.waitForEnd(submitted.id)
+            #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            let tasks = try #require(ended.tasks)
+            #expect(tasks.count == 4)
+            // Each set is run by exactly one task, and the one the plan chose.
+            for set in Self.sets {
+                let runners = tasks.filter { $0.work?.packages.first?.runs(set: set) == true }
+                #expect(runners.count == 1, "\(set): \(tasks.map { $0.work as Any })")
+                let planned = try #require(estimates.first { $0.set == set }).task
+                #expect(runners.first?.sequence == planned, "\(set)")
+            }
+            // And really ran there: one set.finished each, from that task.
+            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id && $0.type == .setFinished }
+            #expect(events.compactMap(\.set).sorted() == Self.sets.sorted())
+            #expect(Set(events.compactMap(\.taskID)).count == 4, "the sets ran in four tasks")
+            for event in events {
+                let planned = estimates.first { $0.set == event.set }?.task
+                #expect(tasks.first { $0.id == event.taskID }?.sequence == planned, "\(event.set ?? "")")
+            }
+            // The merged results hold every set once.
+            let xml = try await farm.client.results(id: submitted.id, format: "xml")
+            let results = try ResultsParser().parse(Data(xml), file: "merged results")
+            let names = results.suites.flatMap { $0.sets.map(\.attributes.name) }
+            #expect(names.sorted() == Self.sets.sorted())
+            #expect(results.suites.count == 1, "one suite, its sets from four tasks")
+
+            let planned = try await farm.queuedEvents().first { $0.testrunID == submitted.id && $0.type == .testrunPlanned }
+            #expect(planned?.details?["tasks"] == "4")
+        }
+    }
+}
