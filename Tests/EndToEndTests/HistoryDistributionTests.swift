@@ -43,23 +43,22 @@ import Testing
 
             let ended = try await farm.waitForEnd(submitted.id)
             #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            // Four planned tasks, and one more for each balancing move.
             let tasks = try #require(ended.tasks)
-            #expect(tasks.count == 4)
-            // Each set is run by exactly one task, and the one the plan chose.
+            #expect(tasks.count >= 4)
+            // Each set is held by exactly one task at the end: the one the
+            // plan chose, unless balancing moved it (to a task of its own).
+            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id && $0.type == .setFinished }
             for set in Self.sets {
                 let runners = tasks.filter { $0.work?.packages.first?.runs(set: set) == true }
                 #expect(runners.count == 1, "\(set): \(tasks.map { $0.work as Any })")
+                let runner = try #require(runners.first)
                 let planned = try #require(estimates.first { $0.set == set }).task
-                #expect(runners.first?.sequence == planned, "\(set)")
+                #expect(runner.sequence == planned || runner.sequence >= plan.tasks, "\(set)")
+                // And it really ran there, once.
+                #expect(events.filter { $0.set == set }.map(\.taskID) == [runner.id], "\(set)")
             }
-            // And really ran there: one set.finished each, from that task.
-            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id && $0.type == .setFinished }
-            #expect(events.compactMap(\.set).sorted() == Self.sets.sorted())
-            #expect(Set(events.compactMap(\.taskID)).count == 4, "the sets ran in four tasks")
-            for event in events {
-                let planned = estimates.first { $0.set == event.set }?.task
-                #expect(tasks.first { $0.id == event.taskID }?.sequence == planned, "\(event.set ?? "")")
-            }
+            #expect(Set(events.compactMap(\.taskID)).count >= 4, "the sets ran in four tasks at least")
             // The merged results hold every set once.
             let xml = try await farm.client.results(id: submitted.id, format: "xml")
             let results = try ResultsParser().parse(Data(xml), file: "merged results")
