@@ -70,4 +70,53 @@ import Testing
             #expect(planned?.details?["tasks"] == "4")
         }
     }
+
+    @Test(arguments: FarmEngine.available)
+    func idleWorkersTakeSetsNotStartedAndEachRunsOnce(engine: FarmEngine) async throws {
+        let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: gate) }
+        func worker(_ name: String) -> TestFarm.WorkerSpec {
+            var spec = TestFarm.WorkerSpec(name: name)
+            spec.environment = ["OTS_GATE": gate]
+            return spec
+        }
+        let sets = ["gate", "first", "second", "third", "fourth"]
+        try await TestFarm.with(engine: engine, workers: [worker("w1")]) { farm in
+            _ = try await farm.startMonitor()
+            // The earlier testrun passes the gate at once: the four other sets take about 0.5 s each.
+            FileManager.default.createFile(atPath: gate, contents: nil)
+            let earlier = try await farm.client.submit(request(device: ["gated-sets"]))
+            #expect(try await farm.waitForEnd(earlier.id).verdict == .pass)
+            try await farm.waitForSetHistory(testrunID: earlier.id, count: sets.count)
+            try FileManager.default.removeItem(atPath: gate)
+
+            // One worker online: one task, which stops at the gate.
+            let submitted = try await farm.client.submit(request(device: ["gated-sets"], model: "history"))
+            #expect(submitted.plan?.tasks == 1, "\(submitted.plan?.notes ?? [])")
+            _ = try await farm.waitFor(submitted.id, "the task to start") { $0.tasks?.first?.phase == "test" }
+            // Two more workers find nothing queued and take sets not started.
+            try farm.startWorker(worker("w2"))
+            try farm.startWorker(worker("w3"))
+            let moved = try await farm.waitFor(submitted.id, "sets to move to another task") { ($0.tasks?.count ?? 0) >= 2 }
+            #expect(moved.tasks?.first?.work?.packages.first?.skipSets?.isEmpty == false, "the first task leaves them")
+            FileManager.default.createFile(atPath: gate, contents: nil)
+
+            let ended = try await farm.waitForEnd(submitted.id)
+            #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            let tasks = try #require(ended.tasks)
+            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id }
+            let finished = events.filter { $0.type == .setFinished }
+            for set in sets {
+                let holders = tasks.filter { $0.work?.packages.first?.runs(set: set) == true }
+                #expect(holders.count == 1, "\(set) is held by one task")
+                #expect(finished.filter { $0.set == set }.map(\.taskID) == holders.map(\.id), "\(set) ran once, where it is held")
+            }
+            #expect(finished.first { $0.set == "gate" }?.taskID == tasks.first?.id, "a started set never moves")
+            let movedFrom = events.filter { $0.type == .taskQueued && $0.details?["moved_from"] != nil }
+            #expect(movedFrom.count == tasks.count - 1)
+            let xml = try await farm.client.results(id: submitted.id, format: "xml")
+            let results = try ResultsParser().parse(Data(xml), file: "merged results")
+            #expect(results.suites.flatMap { $0.sets.map(\.attributes.name) }.sorted() == sets.sorted())
+        }
+    }
 }
