@@ -86,7 +86,8 @@ extension Farm {
     /// history-planned testrun, as a new task it holds; nil when no move
     /// saves more than its cost.
     func rebalance(worker: WorkerRecord, keys: [String], at now: Date) async throws -> TaskAssignment? {
-        try await store.transaction { tx in
+        guard try await store.hasTasksWithStartedSets(routingKeys: keys) else { return nil }
+        return try await store.transaction { tx in
             let running = try await tx.runningTasks(routingKeys: keys).filter { $0.owner != worker.id }
             var best: (move: Rebalancer.Move, views: [BalancingView], testrun: TestrunRecord)?
             for (testrunID, tasks) in Dictionary(grouping: running, by: \.testrunID) {

@@ -91,3 +91,23 @@ extension StoreTransaction {
         ).first().map(Self.task)
     }
 }
+
+extension Store {
+    /// Whether any running task on the routing keys has started a set
+    /// through the server (tasks of history-planned testruns): a read
+    /// outside any write transaction, so that idle workers polling for work
+    /// do not take the write lock for nothing.
+    public func hasTasksWithStartedSets(routingKeys: [String]) async throws -> Bool {
+        guard !routingKeys.isEmpty else { return false }
+        return try await database.withConnection { db in
+            try await !db.raw(
+                """
+                SELECT t.id FROM tasks t
+                WHERE t.state = 'claimed' AND t.routing_key IN (\(binds: routingKeys))
+                  AND EXISTS (SELECT 1 FROM task_sets s WHERE s.task_id = t.id)
+                LIMIT 1
+                """
+            ).all().isEmpty
+        }
+    }
+}

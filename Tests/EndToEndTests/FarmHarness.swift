@@ -138,9 +138,9 @@ final class TestFarm: @unchecked Sendable {
     }
 
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
-    func startMonitor(_ name: String = "monitor", settings: String = "") async throws -> (ChildProcess, String) {
+    func startMonitor(_ name: String = "monitor", settings: String = "", missedHeartbeats: Int = 3) async throws -> (ChildProcess, String) {
         let config = try workspace.write(
-            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = 3\npoll_interval = 0.05\n" + settings)
+            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = \(missedHeartbeats)\npoll_interval = 0.05\n" + settings)
         let monitor = try ChildProcess(
             ["monitor", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file(name))
         let deadline = Date().addingTimeInterval(30)
