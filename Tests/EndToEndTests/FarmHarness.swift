@@ -256,6 +256,19 @@ final class TestFarm: @unchecked Sendable {
         if recorded < count { throw FarmError("the monitor recorded \(recorded) of \(count) set run times\n\(logs)") }
     }
 
+    /// A testrun's events as the monitor stored them, once it has stored the
+    /// testrun's end (events reach it in queue order, so all of them).
+    func monitoredEvents(_ monitorURL: String, testrunID: String, timeout: Double = 30) async throws -> [MonitorEvent] {
+        let monitor = OTSClient(baseURL: monitorURL)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let events = try await monitor.events(testrun: testrunID, limit: 10_000)
+            if events.contains(where: { $0.type == .testrunFinished }) { return events }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw FarmError("the monitor did not store the end of testrun \(testrunID)\n\(logs)")
+    }
+
     /// Waits until `count` workers are registered and not offline.
     func waitForWorkers(_ count: Int, timeout: Double = 30) async throws {
         var logger = Logger(label: "ots.e2e")

@@ -14,7 +14,7 @@ import Testing
         let workers = (1...4).map { TestFarm.WorkerSpec(name: "w\($0)") }
         try await TestFarm.with(engine: engine, workers: workers) { farm in
             // A loaded machine must not make the monitor count a worker offline.
-            _ = try await farm.startMonitor(missedHeartbeats: 30)
+            let (_, monitorURL) = try await farm.startMonitor(missedHeartbeats: 30)
             // An earlier testrun, the package whole in one task, records each set's run time.
             let earlier = try await farm.client.submit(request(device: ["uneven-sets"], model: "perpackage"))
             let first = try await farm.waitForEnd(earlier.id)
@@ -49,7 +49,8 @@ import Testing
             #expect(tasks.count >= 4)
             // Each set is held by exactly one task at the end: the one the
             // plan chose, unless balancing moved it (to a task of its own).
-            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id && $0.type == .setFinished }
+            let all = try await farm.monitoredEvents(monitorURL, testrunID: submitted.id)
+            let events = all.filter { $0.type == .setFinished }
             for set in Self.sets {
                 let runners = tasks.filter { $0.work?.packages.first?.runs(set: set) == true }
                 #expect(runners.count == 1, "\(set): \(tasks.map { $0.work as Any })")
@@ -69,7 +70,7 @@ import Testing
             #expect(names.sorted() == Self.sets.sorted())
             #expect(results.suites.count == 1, "one suite, its sets from four tasks")
 
-            let planned = try await farm.queuedEvents().first { $0.testrunID == submitted.id && $0.type == .testrunPlanned }
+            let planned = all.first { $0.type == .testrunPlanned }
             #expect(planned?.details?["tasks"] == "4")
         }
     }
@@ -85,7 +86,7 @@ import Testing
         }
         let sets = ["gate", "first", "second", "third", "fourth"]
         try await TestFarm.with(engine: engine, workers: [worker("w1")]) { farm in
-            _ = try await farm.startMonitor(missedHeartbeats: 30)
+            let (_, monitorURL) = try await farm.startMonitor(missedHeartbeats: 30)
             // The earlier testrun passes the gate at once: the four other sets take about 0.5 s each.
             FileManager.default.createFile(atPath: gate, contents: nil)
             let earlier = try await farm.client.submit(request(device: ["gated-sets"]))
@@ -107,7 +108,7 @@ import Testing
             let ended = try await farm.waitForEnd(submitted.id)
             #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
             let tasks = try #require(ended.tasks)
-            let events = try await farm.queuedEvents().filter { $0.testrunID == submitted.id }
+            let events = try await farm.monitoredEvents(monitorURL, testrunID: submitted.id)
             let finished = events.filter { $0.type == .setFinished }
             for set in sets {
                 let holders = tasks.filter { $0.work?.packages.first?.runs(set: set) == true }
