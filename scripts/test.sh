@@ -5,7 +5,8 @@
 # are checked against the schema) and openssh-server (the runner's SSH
 # target tests start a real sshd on a loopback port), and PostgreSQL for the
 # storage contract and the farm tests (a throwaway cluster), and the Python
-# packages that check API responses against the OpenAPI document. Builds once, then runs
+# packages that check API responses against the OpenAPI document, and
+# headless Chromium for the dashboard's tests. Builds once, then runs
 # the suites. Arguments go to `swift test` (for example --filter Runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,14 @@ if ! python3 -c "import openapi_spec_validator, jsonschema" >/dev/null 2>&1; the
     log "installing the OpenAPI checker's Python packages"
     python3 -m pip install --quiet openapi-spec-validator jsonschema
 fi
+if ! command -v chromium >/dev/null 2>&1; then
+    log "installing chromium, which the dashboard's tests drive headless"
+    apt_install chromium
+fi
+if ! python3 -c "import websocket" >/dev/null 2>&1; then
+    log "installing websocket-client, which scripts/cdp.py drives chromium with"
+    python3 -m pip install --quiet websocket-client
+fi
 
 trap stop_postgres EXIT
 start_postgres
@@ -43,6 +52,9 @@ if command -v xmllint >/dev/null 2>&1; then
     export OTS_REQUIRE_XMLLINT=1
 fi
 export OTS_REQUIRE_OPENAPI_CHECK=1
+if command -v chromium >/dev/null 2>&1; then
+    export OTS_REQUIRE_BROWSER=1
+fi
 if command -v promtool >/dev/null 2>&1; then
     export OTS_REQUIRE_PROMTOOL=1
 fi

@@ -12,13 +12,16 @@ struct EventStream {
     let store: Store
     let pollInterval: Duration
 
-    func response(for request: Request) throws -> Response {
+    func response(for request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let testrun = query.get("testrun")
         let worker = query.get("worker")
         let type = query.get("type")
         var start: Int64 = 0
-        if let last = request.headers[.init("Last-Event-ID")!] ?? query.get("after") {
+        let last = request.headers[.init("Last-Event-ID")!] ?? query.get("after")
+        if last == "now" {
+            start = try await store.transaction { tx in try await tx.newestEventSequence() }
+        } else if let last {
             guard let position = Int64(last), position >= 0 else {
                 throw APIError(.badRequest, "Last-Event-ID: '\(last.prefix(30))' is not an event position", field: "Last-Event-ID")
             }

@@ -55,8 +55,8 @@ struct MonitorRoutes {
             var since: Date?
             if let text = query.get("since") {
                 guard
-                    let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
-                        ?? Date.ISO8601FormatStyle().parse(text)
+                    let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+                        ?? (try? Date.ISO8601FormatStyle().parse(text))
                 else {
                     throw APIError(.badRequest, "since: '\(text.prefix(50))' is not an ISO 8601 time", field: "since")
                 }
@@ -84,7 +84,7 @@ struct MonitorRoutes {
             return try JSONResponse.make(Timeline(testrunID: id, events: events))
         }
         api.get("events/stream") { request, _ in
-            try EventStream(store: store, pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))).response(for: request)
+            try await EventStream(store: store, pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))).response(for: request)
         }
         api.get("workers") { _, _ in
             let workers = try await store.transaction { tx in try await tx.workers() }

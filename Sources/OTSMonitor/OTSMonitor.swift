@@ -26,6 +26,11 @@ public struct OTSMonitor {
         let router = Router()
         router.add(middleware: ErrorMiddleware())
         MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router)
+        do {
+            try Dashboard(store: store, consumer: configuration.consumer).register(on: router)
+        } catch {
+            logger.error("the dashboard cannot be served: \(error)")
+        }
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots-monitor"),

@@ -295,20 +295,7 @@ extension StoreTransaction {
         if let since { query.appendInterpolation(" AND received_at >= \(bind: Clock.millis(since))" as SQLQueryString) }
         // Queue order (commit order, the order things happened) where known, then time.
         query.appendInterpolation(unsafeRaw: " ORDER BY COALESCE(seq, 0), received_at, id LIMIT \(max(1, limit))")
-        return try await db.raw(query).all().map { row in
-            EventRecord(
-                id: try row.decode(column: "id", as: String.self),
-                type: try row.decode(column: "type", as: String.self),
-                emittedAt: Clock.date(try row.decode(column: "emitted_at", as: Int64.self)),
-                receivedAt: Clock.date(try row.decode(column: "received_at", as: Int64.self)),
-                testrunID: try row.decode(column: "testrun_id", as: String?.self),
-                taskID: try row.decode(column: "task_id", as: String?.self),
-                worker: try row.decode(column: "worker", as: String?.self),
-                signature: try row.decode(column: "signature", as: String?.self),
-                payload: try row.decode(column: "payload", as: String.self),
-                sequence: try row.decode(column: "seq", as: Int64?.self)
-            )
-        }
+        return try await db.raw(query).all().map(Self.event)
     }
 
     // MARK: History

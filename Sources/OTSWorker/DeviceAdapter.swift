@@ -68,9 +68,10 @@ public struct CommandDeviceAdapter: DeviceAdapter {
     public var bootTries: Int { commands.bootTries }
 
     public func flash(image: String?, options: [String], try number: Int) async throws -> DeviceOutcome {
-        guard let flash = commands.flash else { return .ok }
+        // Without an image the device keeps what it has: nothing to flash.
+        guard let flash = commands.flash, let image else { return .ok }
         var values = self.values
-        values["image"] = image ?? ""
+        values["image"] = image
         values["try"] = String(number)
         var arguments = try flash.arguments(values)
         arguments += options

@@ -278,14 +278,7 @@ struct Pipeline: Sendable {
     }
 
     /// Values for placeholders: the instance's, and the device's properties.
-    var values: [String: String] {
-        var values = instance.values
-        values["devicegroup"] = instance.device.devicegroup
-        values["device"] = values["device"] ?? instance.device.devicename ?? instance.device.devicegroup
-        values["devicename"] = instance.device.devicename ?? ""
-        values["deviceid"] = instance.device.deviceid ?? ""
-        return values
-    }
+    var values: [String: String] { instance.placeholders }
 
     func target() throws -> ExecutionTarget {
         do {

@@ -41,6 +41,18 @@ public struct WorkerConfiguration: Sendable {
             self.device = device
             self.adapter = adapter
         }
+
+        /// Values for placeholders in device commands and the executor: the
+        /// `[instance.values]`, and the device's properties (`{device}`,
+        /// `{devicegroup}`, `{devicename}`, `{deviceid}`).
+        public var placeholders: [String: String] {
+            var values = values
+            values["devicegroup"] = device.devicegroup
+            values["device"] = values["device"] ?? device.devicename ?? device.devicegroup
+            values["devicename"] = device.devicename ?? ""
+            values["deviceid"] = device.deviceid ?? ""
+            return values
+        }
     }
 
     public var server = "http://127.0.0.1:8310"

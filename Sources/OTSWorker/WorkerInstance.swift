@@ -188,7 +188,7 @@ public struct WorkerInstance: Service {
         case .commands(let commands):
             let scratch = configuration.workDirectory + "/scratch"
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            adapter = CommandDeviceAdapter(commands: commands, values: instance.values, scratchDirectory: scratch)
+            adapter = CommandDeviceAdapter(commands: commands, values: instance.placeholders, scratchDirectory: scratch)
         }
         return Pipeline(
             instance: instance,

@@ -10,7 +10,7 @@ struct OTSCommand: AsyncParsableCommand {
         abstract: "OTS, the Open Test Solution: run test packages on devices across a farm, and watch it all.",
         version: OTSVersion.current,
         subcommands: [
-            ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self,
+            UpCommand.self, DemoCommand.self, ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self,
             CancelCommand.self,
             ResultsCommand.self, EventsCommand.self, WorkersCommand.self, StatsCommand.self, ErrorsCommand.self, RunCommand.self,
             ValidateCommand.self, MigrateCommand.self,

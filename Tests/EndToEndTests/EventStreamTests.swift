@@ -64,6 +64,16 @@ import Testing
             #expect(all.map(\.eventID) == stored.map(\.id), "every event of the testrun, in order")
             #expect(all.last?.type == "testrun.finished")
 
+            // `after=now` starts with the next event, not with the history.
+            let later = Task {
+                try await Self.read(monitorURL + "/api/v1/events/stream?after=now&type=testrun.requested") { $0.count >= 1 }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            let next = try await farm.client.submit(request(device: ["gated"]))
+            let fresh = try await later.value
+            let requested = try await OTSClient(baseURL: monitorURL).events(testrun: next.id, type: "testrun.requested")
+            #expect(fresh.map(\.eventID) == requested.map(\.id), "only the new testrun's request")
+
             do {
                 _ = try await OTSClient(baseURL: monitorURL).send(.GET, "events/stream", query: [("after", "soon")])
                 Issue.record("accepted a bad position")

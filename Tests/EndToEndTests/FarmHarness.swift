@@ -25,12 +25,12 @@ final class ChildProcess: @unchecked Sendable {
     let stdoutPath: String
     let stderrPath: String
 
-    init(_ arguments: [String], environment: [String: String] = [:], logs: String) throws {
+    init(_ arguments: [String], executable: String = OTSBinary.path, environment: [String: String] = [:], logs: String) throws {
         stdoutPath = logs + ".out"
         stderrPath = logs + ".err"
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: OTSBinary.path)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
@@ -44,6 +44,22 @@ final class ChildProcess: @unchecked Sendable {
 
     func kill(_ signal: Int32) {
         if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    /// Waits until the process has ended (exited, or a zombie its parent
+    /// has yet to reap); false when it still runs after `timeout`.
+    func waitForExit(timeout: Double) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let state = stat.split(separator: ")").last?.split(separator: " ").first
+            else { break }
+            if state == "Z" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard Date() < deadline else { return false }
+        process.waitUntilExit()
+        return true
     }
 
     func stop() {
@@ -138,11 +154,14 @@ final class TestFarm: @unchecked Sendable {
     }
 
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
-    func startMonitor(_ name: String = "monitor", settings: String = "", missedHeartbeats: Int = 3) async throws -> (ChildProcess, String) {
-        let config = try workspace.write(
-            "\(name).toml", "heartbeat_seconds = 0.3\nmissed_heartbeats = \(missedHeartbeats)\npoll_interval = 0.05\n" + settings)
+    func startMonitor(_ name: String = "monitor", settings: String = "", port: Int = 0) async throws -> (ChildProcess, String) {
+        // Defaults for what `settings` does not set itself.
+        let defaults = ["heartbeat_seconds = 0.3", "missed_heartbeats = 3", "poll_interval = 0.05"].filter { line in
+            !settings.split(separator: "\n").contains { $0.hasPrefix(line.prefix { $0 != " " } + " ") }
+        }
+        let config = try workspace.write("\(name).toml", defaults.map { $0 + "\n" }.joined() + settings)
         let monitor = try ChildProcess(
-            ["monitor", "--config", config, "--database", databaseURL, "--port", "0"], logs: workspace.file(name))
+            ["monitor", "--config", config, "--database", databaseURL, "--port", String(port)], logs: workspace.file(name))
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let range = monitor.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),

@@ -14,7 +14,7 @@ import Testing
         let workers = (1...4).map { TestFarm.WorkerSpec(name: "w\($0)") }
         try await TestFarm.with(engine: engine, workers: workers) { farm in
             // A loaded machine must not make the monitor count a worker offline.
-            let (_, monitorURL) = try await farm.startMonitor(missedHeartbeats: 30)
+            let (_, monitorURL) = try await farm.startMonitor(settings: "missed_heartbeats = 30\n")
             // An earlier testrun, the package whole in one task, records each set's run time.
             let earlier = try await farm.client.submit(request(device: ["uneven-sets"], model: "perpackage"))
             let first = try await farm.waitForEnd(earlier.id)
@@ -86,7 +86,7 @@ import Testing
         }
         let sets = ["gate", "first", "second", "third", "fourth"]
         try await TestFarm.with(engine: engine, workers: [worker("w1")]) { farm in
-            let (_, monitorURL) = try await farm.startMonitor(missedHeartbeats: 30)
+            let (_, monitorURL) = try await farm.startMonitor(settings: "missed_heartbeats = 30\n")
             // The earlier testrun passes the gate at once: the four other sets take about 0.5 s each.
             FileManager.default.createFile(atPath: gate, contents: nil)
             let earlier = try await farm.client.submit(request(device: ["gated-sets"]))

@@ -37,6 +37,16 @@ import Testing
         #expect(try await adapter.boot(try: 1) == .ok)
     }
 
+    @Test func withoutAnImageTheFlashCommandDoesNotRun() async throws {
+        let marker = folder.file("flashed")
+        let adapter = try adapter(["marker": marker]) { $0.flash = try Self.shell(#"touch "$1""#, "{marker}") }
+
+        #expect(try await adapter.flash(image: nil, options: [], try: 1) == .ok)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try await adapter.flash(image: "/cache/image.bin", options: [], try: 1) == .ok)
+        #expect(FileManager.default.fileExists(atPath: marker))
+    }
+
     @Test func aFailingCommandGivesItsExitCodeAndOutput() async throws {
         let adapter = try adapter { $0.flash = try Self.shell("echo 'no device on usb1' >&2; exit 3", "{image}") }
 
@@ -63,7 +73,7 @@ import Testing
             $0.flashTimeout = 0.5
         }
 
-        let outcome = try await adapter.flash(image: nil, options: [], try: 1)
+        let outcome = try await adapter.flash(image: "/cache/image.bin", options: [], try: 1)
 
         #expect(!outcome.succeeded)
         #expect(outcome.message?.contains("flash command timed out") == true)
@@ -75,7 +85,7 @@ import Testing
             $0.flashTimeout = 0.5
         }
 
-        let outcome = try await adapter.flash(image: nil, options: [], try: 1)
+        let outcome = try await adapter.flash(image: "/cache/image.bin", options: [], try: 1)
 
         #expect(outcome == .failed("flash command timed out after 0.5 s"))
     }

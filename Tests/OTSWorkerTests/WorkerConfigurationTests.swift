@@ -111,6 +111,17 @@ import Testing
         #expect(board.adapter.commands == expected)
     }
 
+    @Test func placeholdersAreTheValuesAndTheDevicesProperties() {
+        var instance = WorkerConfiguration.Instance(
+            name: "i", device: DeviceProperties(devicegroup: "n9", devicename: "board", deviceid: "7"), adapter: .simulated(SimulatedDevice()))
+        instance.values = ["serial": "ABC"]
+        #expect(
+            instance.placeholders == ["serial": "ABC", "devicegroup": "n9", "device": "board", "devicename": "board", "deviceid": "7"])
+        instance.values = ["device": "/dev/ttyUSB0"]
+        instance.device = DeviceProperties(devicegroup: "n9")
+        #expect(instance.placeholders == ["device": "/dev/ttyUSB0", "devicegroup": "n9", "devicename": "", "deviceid": ""])
+    }
+
     @Test func relativePathsAreResolvedAgainstTheFilesFolder() throws {
         let folder = try TemporaryDirectory()
         let path = try folder.write(

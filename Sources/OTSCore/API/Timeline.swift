@@ -42,8 +42,8 @@ public struct Timeline: Sendable, Hashable, Codable {
         self.phases = phases
     }
 
-    /// Pairs each phase's start and end event (in the order given); a phase
-    /// still running has no end.
+    /// Pairs each phase's start and end event (in the order given), timed
+    /// by the sender's clock; a phase still running has no end.
     public init(testrunID: String, events: [MonitorEvent]) {
         struct Key: Hashable {
             var task: String?
@@ -63,7 +63,10 @@ public struct Timeline: Sendable, Hashable, Codable {
         var phases: [Phase] = []
         for event in events {
             guard let (phase, starts) = pairs[event.type] else { continue }
-            let when = event.receivedAt ?? event.emittedAt
+            // The sender's clock: a phase starts and ends on one sender, so
+            // its length is exact even when its events reached the server
+            // together in one batch (as workers send them).
+            let when = event.emittedAt
             let detail: String? =
                 switch phase {
                 case "flash", "boot": event.tryNumber.map { "try \($0)" }

@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import Mustache
+import NIOCore
+import OTSCore
+import OTSStore
+
+/// The web dashboard at `/`: server-rendered HTML from mustache templates,
+/// SVG charts drawn on the server, and a small script that follows the
+/// event stream and redraws the page's live part. Everything it needs is
+/// served from the monitor itself: no CDN, no build step.
+struct Dashboard {
+    let pages: DashboardPages
+    let library: MustacheLibrary
+    let assets: [String: (type: String, bytes: [UInt8])]
+
+    struct LoadError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Loads the templates and assets shipped with the monitor.
+    init(store: Store, consumer: String) throws {
+        pages = DashboardPages(store: store, consumer: consumer)
+        guard let folder = Bundle.module.resourcePath else { throw LoadError(description: "the monitor's resources are missing") }
+        var library = MustacheLibrary()
+        let templates = folder + "/templates"
+        for file in try FileManager.default.contentsOfDirectory(atPath: templates) where file.hasSuffix(".mustache") {
+            let text = try String(contentsOfFile: templates + "/" + file, encoding: .utf8)
+            do {
+                try library.register(text, named: String(file.dropLast(".mustache".count)))
+            } catch {
+                throw LoadError(description: "dashboard template \(file): \(error)")
+            }
+        }
+        self.library = library
+        var assets: [String: (String, [UInt8])] = [:]
+        let types = ["css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml"]
+        for file in try FileManager.default.contentsOfDirectory(atPath: folder + "/static") {
+            guard let type = types[(file as NSString).pathExtension] else { continue }
+            assets[file] = (type, Array(try Data(contentsOf: URL(fileURLWithPath: folder + "/static/" + file))))
+        }
+        self.assets = assets
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { request, _ in
+            let query = request.uri.queryParameters
+            let window = query.get("window").flatMap { $0.isEmpty ? nil : $0 } ?? "24h"
+            guard let seconds = MonitorRoutes.seconds(window), seconds > 0, seconds <= 366 * 86_400 else {
+                return page(
+                    "problem", Problem(title: "Bad request", message: "window: '\(window.prefix(20))' is not a window like 1h, 24h or 7d"),
+                    status: .badRequest)
+            }
+            let group = query.get("devicegroup").flatMap { $0.isEmpty ? nil : $0 }
+            return page("overview", try await pages.overview(window: window, deviceGroup: group))
+        }
+        router.get("testruns/:id") { _, context in
+            let id = try Self.parameter("id", in: context)
+            guard let testrun = try await pages.testrun(id: id) else {
+                return page("problem", Problem(title: "Not found", message: "no testrun \(id)"), status: .notFound)
+            }
+            return page("testrun", testrun)
+        }
+        router.get("workers/:host") { _, context in
+            let host = try Self.parameter("host", in: context)
+            guard let worker = try await pages.worker(host: host) else {
+                return page("problem", Problem(title: "Not found", message: "no worker instances on host \(host)"), status: .notFound)
+            }
+            return page("worker", worker)
+        }
+        router.get("errors/:signature") { _, context in
+            let signature = try Self.parameter("signature", in: context)
+            guard let error = try await pages.error(signature: signature) else {
+                return page("problem", Problem(title: "Not found", message: "no error with signature \(signature)"), status: .notFound)
+            }
+            return page("error", error)
+        }
+        router.get("static/:file") { _, context in
+            let file = try context.parameters.require("file")
+            guard let asset = assets[file] else { throw HTTPError(.notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: asset.type, .cacheControl: "max-age=300"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+        }
+    }
+
+    struct Problem {
+        var title: String
+        var message: String
+        var stream: String? = nil
+    }
+
+    /// A path parameter, percent-decoded (links escape everything but
+    /// unreserved characters).
+    static func parameter(_ name: String, in context: BasicRequestContext) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// What every template sees: the page, and what the layout shows.
+    struct Layout {
+        var page: Any
+        var version = OTSVersion.current
+    }
+
+    /// Renders a template as an HTML answer.
+    func page(_ template: String, _ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let html = library.render(Layout(page: object), withTemplate: template) ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import OTSCore
+
+/// How the dashboard writes times, durations and names.
+enum DashboardFormat {
+    /// `2026-11-29 09:40:12 UTC`.
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d UTC", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+    }
+
+    /// `4 s ago`, `3 min ago`, `2 h ago`, `5 d ago`.
+    static func ago(_ date: Date?, now: Date) -> String {
+        guard let date else { return "-" }
+        let seconds = max(0, now.timeIntervalSince(date))
+        return duration(seconds, coarse: true) + " ago"
+    }
+
+    /// `0.50 s`, `12 s`, `3 min 20 s`, `2 h 5 min`; coarse drops the
+    /// fraction.
+    static func duration(_ seconds: Double?, coarse: Bool = false) -> String {
+        guard let seconds, seconds.isFinite else { return "-" }
+        switch seconds {
+        case ..<10 where !coarse: return String(format: "%.2f s", seconds)
+        case ..<60: return "\(Int(seconds)) s"
+        case ..<3600: return "\(Int(seconds) / 60) min \(Int(seconds) % 60) s"
+        case ..<86_400: return "\(Int(seconds) / 3600) h \(Int(seconds) % 3600 / 60) min"
+        default: return "\(Int(seconds) / 86_400) d \(Int(seconds) % 86_400 / 3600) h"
+        }
+    }
+
+    static func percent(_ ratio: Double) -> String { String(format: "%.1f%%", ratio * 100) }
+
+    /// Who must act on an error of the category.
+    static func owner(_ category: ErrorCategory?) -> String {
+        switch category {
+        case .user: "the requestor"
+        case .device: "the lab (the device)"
+        case .image: "whoever built the image"
+        case .infrastructure: "the OTS administrators"
+        case .test: "the test's authors or the developers"
+        case nil: "-"
+        }
+    }
+
+    /// A path segment with everything but unreserved characters escaped.
+    static func pathSegment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+    }
+
+    /// Text for XML (SVG) written by hand.
+    static func xml(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
