@@ -70,6 +70,11 @@ import Testing
             #expect(names.sorted() == Self.sets.sorted())
             #expect(results.suites.count == 1, "one suite, its sets from four tasks")
 
+            // ots status shows the plan and each task's sets.
+            let status = try await OTSBinary.run(["status", "--server", farm.baseURL, submitted.id], in: farm.workspace.path)
+            #expect(status.stdout.contains("  plan: history, 4 tasks, estimated "), "\(status.stdout)")
+            #expect(status.stdout.contains("uneven-sets ["), "\(status.stdout)")
+
             let planned = all.first { $0.type == .testrunPlanned }
             #expect(planned?.details?["tasks"] == "4")
         }
