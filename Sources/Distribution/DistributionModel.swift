@@ -4,10 +4,16 @@ import OTSCore
 public struct DistributionRequest: Sendable, Hashable {
     public var packages: [PackageRequest]
     public var device: DeviceProperties
+    /// At most this many tasks (`max_worker_amount`).
+    public var maxWorkerAmount: Int?
+    /// Seconds the testrun should take (`target_execution_time`).
+    public var targetExecutionTime: Int?
 
-    public init(packages: [PackageRequest], device: DeviceProperties) {
+    public init(packages: [PackageRequest], device: DeviceProperties, maxWorkerAmount: Int? = nil, targetExecutionTime: Int? = nil) {
         self.packages = packages
         self.device = device
+        self.maxWorkerAmount = maxWorkerAmount
+        self.targetExecutionTime = targetExecutionTime
     }
 }
 
@@ -16,10 +22,13 @@ public struct DistributionRequest: Sendable, Hashable {
 public struct DistributionPlan: Sendable, Hashable {
     public var tasks: [TaskWork]
     public var notes: [String]
+    /// What the plan was based on, when the model says more than notes.
+    public var record: PlanRecord?
 
-    public init(tasks: [TaskWork], notes: [String] = []) {
+    public init(tasks: [TaskWork], notes: [String] = [], record: PlanRecord? = nil) {
         self.tasks = tasks
         self.notes = notes
+        self.record = record
     }
 }
 

@@ -194,6 +194,13 @@ extension OTSClient {
             body: content, contentType: "application/octet-stream")
     }
 
+    /// Asks whether to start a set of a task: false when dynamic balancing
+    /// moved it to another task.
+    public func startSet(taskID: String, _ start: SetStart) async throws(ClientError) -> Bool {
+        let reply: SetStartReply = try await call(.POST, "tasks/\(Self.segment(taskID))/sets", json: start)
+        return reply.run
+    }
+
     public func finish(taskID: String, _ finish: TaskFinish) async throws(ClientError) {
         let _: [String: Bool] = try await call(.POST, "tasks/\(Self.segment(taskID))/finish", json: finish)
     }

@@ -130,6 +130,8 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public var description: String { rawValue }
 
     public static let testrunRequested: EventType = "testrun.requested"
+    /// How the testrun was split into tasks, and on what data.
+    public static let testrunPlanned: EventType = "testrun.planned"
     public static let testrunQueued: EventType = "testrun.queued"
     public static let testrunStarted: EventType = "testrun.started"
     public static let testrunFinished: EventType = "testrun.finished"

@@ -33,15 +33,30 @@ public struct TaskWork: Sendable, Hashable, Codable {
         public var location: PackageRequest.Location
         /// The sets to run; nil runs them all.
         public var sets: [String]?
+        /// Sets not to run: other tasks run them. With `sets` nil, this
+        /// task runs every other set, those its planner did not know of
+        /// included.
+        public var skipSets: [String]?
 
-        public init(name: String, location: PackageRequest.Location, sets: [String]? = nil) {
+        enum CodingKeys: String, CodingKey {
+            case name, location, sets
+            case skipSets = "skip_sets"
+        }
+
+        public init(name: String, location: PackageRequest.Location, sets: [String]? = nil, skipSets: [String]? = nil) {
             self.name = name
             self.location = location
             self.sets = sets
+            self.skipSets = skipSets
         }
 
-        public init(_ request: PackageRequest, sets: [String]? = nil) {
-            self.init(name: request.name, location: request.location, sets: sets)
+        public init(_ request: PackageRequest, sets: [String]? = nil, skipSets: [String]? = nil) {
+            self.init(name: request.name, location: request.location, sets: sets, skipSets: skipSets)
+        }
+
+        /// Whether the task runs the set of this package named `set`.
+        public func runs(set: String) -> Bool {
+            (sets?.contains(set) ?? true) && !(skipSets?.contains(set) ?? false)
         }
     }
 

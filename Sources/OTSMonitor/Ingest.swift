@@ -61,7 +61,8 @@ public struct Ingest: Sendable {
                 try await tx.recordHistory([
                     HistoryRecord(
                         package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
-                        duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, finishedAt: event.emittedAt)
+                        duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
+                        finishedAt: event.emittedAt)
                 ])
             }
         }

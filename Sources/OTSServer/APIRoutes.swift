@@ -109,6 +109,9 @@ struct APIRoutes {
                 content: [UInt8](try await body(request)))
             return try JSONResponse.make(["stored": stored])
         }
+        workers.post("tasks/:id/sets") { request, context in
+            try JSONResponse.make(try await farm.startSet(taskID: try context.parameters.require("id"), try await body(request)))
+        }
         workers.post("tasks/:id/finish") { request, context in
             try await farm.finish(taskID: try context.parameters.require("id"), try await body(request))
             return try JSONResponse.make(["finished": true])

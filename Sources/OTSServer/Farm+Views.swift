@@ -23,7 +23,8 @@ extension Farm {
                 packagesDone: taskViews.reduce(0) { $0 + $1.packagesDone },
                 packagesTotal: taskViews.reduce(0) { $0 + $1.packages.count }
             ),
-            tasks: withTasks ? taskViews : nil
+            tasks: withTasks ? taskViews : nil,
+            plan: withTasks ? record.plan.flatMap { try? JSONCoding.decoder().decode(PlanRecord.self, from: Data($0.utf8)) } : nil
         )
     }
 
@@ -45,7 +46,8 @@ extension Farm {
             error: failure(task.errorCategory, task.errorMessage),
             enqueuedAt: task.enqueuedAt,
             startedAt: task.startedAt,
-            finishedAt: task.finishedAt
+            finishedAt: task.finishedAt,
+            work: work
         )
     }
 

@@ -145,6 +145,9 @@ extension Farm {
             if let assignment = try await claimOnce(worker: worker, keys: keys, at: now()) {
                 return assignment
             }
+            if let assignment = try await rebalance(worker: worker, keys: keys, at: now()) {
+                return assignment
+            }
             let remaining = clock.now.duration(to: deadline)
             // A server shutting down answers waiting claims at once.
             if remaining <= .zero || Task.isCancelled || Task.isShuttingDownGracefully { return nil }
@@ -160,36 +163,46 @@ extension Farm {
         try await store.transaction { tx in
             guard let task = try await tx.claim(owner: worker.id, routingKeys: keys, lease: .seconds(configuration.leaseSeconds), at: now)
             else { return nil }
-            _ = try await tx.heartbeat(workerID: worker.id, state: "busy", currentTask: task.id, at: now)
             guard let testrun = try await tx.testrun(id: task.testrunID) else {
                 throw APIError(.internalError, "task \(task.id) has no testrun \(task.testrunID)")
             }
-            let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
-            let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
-            // The server tells of the worker's state change it caused.
-            try await append(
-                [
-                    event(.taskClaimed, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
-                    event(.workerBusy, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
-                ],
-                tx: tx, at: now
-            )
-            logger.info("task \(task.id) of testrun \(task.testrunID) claimed by \(worker.id) (attempt \(task.attempts))")
-            return TaskAssignment(
-                taskID: task.id,
-                testrunID: task.testrunID,
-                attempt: task.attempts,
-                image: request.image,
-                imageChecksum: request.imageChecksum,
-                swProduct: request.swProduct,
-                device: request.device,
-                work: work,
-                testfilter: request.testfilter,
-                flasherOptions: request.flasherOptions,
-                detailLevel: request.detailLevel ?? .case,
-                executionTimeout: Int(configuration.executionTimeout)
-            )
+            return try await assign(task, to: worker, testrun: testrun, tx: tx, at: now)
         }
+    }
+
+    /// What a worker gets for a task it just claimed; tells of the claim.
+    func assign(_ task: TaskRecord, to worker: WorkerRecord, testrun: TestrunRecord, tx: StoreTransaction, at now: Date) async throws
+        -> TaskAssignment
+    {
+        _ = try await tx.heartbeat(workerID: worker.id, state: "busy", currentTask: task.id, at: now)
+        let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
+        let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
+        let plan = testrun.plan.flatMap { try? JSONCoding.decoder().decode(PlanRecord.self, from: Data($0.utf8)) }
+        // The server tells of the worker's state change it caused.
+        try await append(
+            [
+                event(.taskClaimed, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
+                event(.workerBusy, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
+            ],
+            tx: tx, at: now
+        )
+        logger.info("task \(task.id) of testrun \(task.testrunID) claimed by \(worker.id) (attempt \(task.attempts))")
+        return TaskAssignment(
+            taskID: task.id,
+            testrunID: task.testrunID,
+            attempt: task.attempts,
+            image: request.image,
+            imageChecksum: request.imageChecksum,
+            swProduct: request.swProduct,
+            device: request.device,
+            work: work,
+            testfilter: request.testfilter,
+            flasherOptions: request.flasherOptions,
+            detailLevel: request.detailLevel ?? .case,
+            executionTimeout: Int(configuration.executionTimeout),
+            // Balancing may move the sets of a history plan.
+            askBeforeSets: plan?.model == "history" ? true : nil
+        )
     }
 
     // MARK: Events

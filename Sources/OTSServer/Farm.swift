@@ -19,7 +19,10 @@ public final class Farm: Sendable {
     public init(store: Store, configuration: ServerConfiguration, models: DistributionModels = .builtIn, logger: Logger) {
         self.store = store
         self.configuration = configuration
-        self.models = models
+        // The history model plans from this store unless one is given.
+        self.models =
+            models.model(named: "history") == nil
+            ? models.adding(Self.historyModel(store: store, configuration: configuration)) : models
         self.logger = logger
     }
 
@@ -41,7 +44,12 @@ public final class Farm: Sendable {
         guard let model = models.model(named: modelName) else {
             throw APIError(.badRequest, "distribution_model: unknown model '\(modelName)'", field: "distribution_model")
         }
-        let plan = try await model.plan(DistributionRequest(packages: PackageRequest.all(in: request), device: request.device))
+        let plan = try await model.plan(
+            DistributionRequest(
+                packages: PackageRequest.all(in: request), device: request.device, maxWorkerAmount: request.maxWorkerAmount,
+                targetExecutionTime: request.targetExecutionTime))
+        let record = plan.record ?? PlanRecord(model: modelName, tasks: plan.tasks.count, notes: plan.notes)
+        let planJSON = try JSONCoding.string(record)
         let id = UUID().uuidString.lowercased()
         let requestJSON = try JSONCoding.string(request)
         let timeout = request.timeout ?? configuration.testrunTimeout
@@ -57,11 +65,12 @@ public final class Farm: Sendable {
         try await store.transaction { tx in
             try await tx.insertTestrun(
                 id: id, request: requestJSON, deviceGroup: request.device.devicegroup, requestor: request.requestor,
-                priority: request.priority ?? 0, deadline: now.addingTimeInterval(Double(timeout)), at: now
+                priority: request.priority ?? 0, deadline: now.addingTimeInterval(Double(timeout)), plan: planJSON, at: now
             )
             try await tx.enqueue(tasks, at: now)
             var events = [
-                event(.testrunRequested, testrunID: id, details: ["model": modelName, "notes": plan.notes.joined(separator: "; ")])
+                event(.testrunRequested, testrunID: id, details: ["model": modelName, "notes": plan.notes.joined(separator: "; ")]),
+                event(.testrunPlanned, testrunID: id, details: Self.plannedDetails(record, json: planJSON)),
             ]
             for task in tasks {
                 events.append(event(.taskQueued, testrunID: id, taskID: task.id, details: ["routing_key": task.routingKey]))
@@ -72,6 +81,20 @@ public final class Farm: Sendable {
         signal.notify()
         logger.info("testrun \(id) queued: \(tasks.count) tasks for \(request.device.requestedRoutingKey) (\(modelName))")
         return try await testrun(id: id)
+    }
+
+    /// What `testrun.planned` tells: the plan's figures, and the whole
+    /// record as JSON.
+    static func plannedDetails(_ record: PlanRecord, json: String) -> [String: String] {
+        var details = ["model": record.model, "tasks": String(record.tasks), "notes": record.notes.joined(separator: "; "), "plan": json]
+        func add(_ key: String, _ value: Double?) {
+            if let value { details[key] = String(format: "%.1f", value) }
+        }
+        add("estimated_makespan_seconds", record.estimatedMakespanSeconds)
+        add("task_cost_seconds", record.taskCostSeconds)
+        if let workers = record.workersAvailable { details["workers_available"] = String(workers) }
+        if let degraded = record.degraded { details["degraded"] = String(degraded) }
+        return details
     }
 
     public func testrun(id: String) async throws -> TestrunView {

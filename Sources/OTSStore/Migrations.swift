@@ -60,6 +60,23 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(
+            version: 7, name: "history model: plans, history by task, sets started",
+            statements: { _ in
+                [
+                    "ALTER TABLE testruns ADD COLUMN plan TEXT",
+                    "ALTER TABLE history ADD COLUMN task_id TEXT",
+                    """
+                    CREATE TABLE task_sets (
+                        task_id TEXT NOT NULL REFERENCES tasks (id),
+                        package TEXT NOT NULL,
+                        set_name TEXT NOT NULL,
+                        started_at BIGINT NOT NULL,
+                        PRIMARY KEY (task_id, package, set_name)
+                    )
+                    """,
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -53,13 +53,15 @@ extension StoreTransaction {
 
     /// Records a new testrun; `deadline` is when its global timeout ends it.
     public func insertTestrun(
-        id: String, request: String, deviceGroup: String, requestor: String?, priority: Int, deadline: Date?, at now: Date = Date()
+        id: String, request: String, deviceGroup: String, requestor: String?, priority: Int, deadline: Date?, plan: String? = nil,
+        at now: Date = Date()
     ) async throws {
         try await db.raw(
             """
-            INSERT INTO testruns (id, request, device_group, state, priority, created_at, updated_at, deadline, requestor)
+            INSERT INTO testruns (id, request, device_group, state, priority, created_at, updated_at, deadline, requestor, plan)
             VALUES (\(bind: id), \(bind: request), \(bind: deviceGroup), 'queued', \(bind: priority),
-                    \(bind: Clock.millis(now)), \(bind: Clock.millis(now)), \(bind: deadline.map { Clock.millis($0) }), \(bind: requestor))
+                    \(bind: Clock.millis(now)), \(bind: Clock.millis(now)), \(bind: deadline.map { Clock.millis($0) }), \(bind: requestor),
+                    \(bind: plan))
             """
         ).run()
     }

@@ -129,10 +129,13 @@ public struct HistoryRecord: Sendable, Hashable {
     public var duration: Duration
     public var verdict: String
     public var testrunID: String
+    /// The task that ran it (nil in history recorded before tasks were).
+    public var taskID: String?
     public var finishedAt: Date
 
     public init(
-        package: String, setName: String?, deviceGroup: String, duration: Duration, verdict: String, testrunID: String, finishedAt: Date
+        package: String, setName: String?, deviceGroup: String, duration: Duration, verdict: String, testrunID: String,
+        taskID: String? = nil, finishedAt: Date
     ) {
         self.package = package
         self.setName = setName
@@ -140,7 +143,23 @@ public struct HistoryRecord: Sendable, Hashable {
         self.duration = duration
         self.verdict = verdict
         self.testrunID = testrunID
+        self.taskID = taskID
         self.finishedAt = finishedAt
+    }
+}
+
+/// A recorded run and whether it counts for estimates.
+public struct HistoryRun: Sendable, Hashable {
+    public var record: HistoryRecord
+    /// False when the run ended in an error (verdict ERROR), its task was
+    /// cancelled (the testrun cancelled or timed out) or failed with an
+    /// infrastructure or device error (an OTS timeout, a lost lease, a lost
+    /// device), or its testrun was cancelled.
+    public var counts: Bool
+
+    public init(record: HistoryRecord, counts: Bool) {
+        self.record = record
+        self.counts = counts
     }
 }
 
@@ -285,9 +304,9 @@ extension StoreTransaction {
         for record in records {
             try await db.raw(
                 """
-                INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, finished_at)
+                INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, task_id, finished_at)
                 VALUES (\(bind: record.package), \(bind: record.setName), \(bind: record.deviceGroup), \(bind: record.duration.milliseconds),
-                        \(bind: record.verdict), \(bind: record.testrunID), \(bind: Clock.millis(record.finishedAt)))
+                        \(bind: record.verdict), \(bind: record.testrunID), \(bind: record.taskID), \(bind: Clock.millis(record.finishedAt)))
                 """
             ).run()
         }
@@ -324,5 +343,55 @@ extension StoreTransaction {
             )
         }
         return records
+    }
+
+    /// A device group's recorded runs of packages and their sets, newest
+    /// first, each marked whether it counts: per package and set at most
+    /// `limitPerKey` that count, and as many that do not.
+    public func historyRuns(deviceGroup: String, packages: [String], limitPerKey: Int = 5, scanLimit: Int = 50_000)
+        async throws -> [HistoryRun]
+    {
+        guard !packages.isEmpty else { return [] }
+        let rows = try await db.raw(
+            """
+            SELECT h.package, h.set_name, h.device_group, h.duration_ms, h.verdict, h.testrun_id, h.task_id, h.finished_at,
+                   t.state AS task_state, t.error_category AS task_category, r.state AS testrun_state
+            FROM history h LEFT JOIN tasks t ON t.id = h.task_id LEFT JOIN testruns r ON r.id = h.testrun_id
+            WHERE h.device_group = \(bind: deviceGroup) AND h.package IN (\(binds: packages))
+            ORDER BY h.finished_at DESC LIMIT \(unsafeRaw: String(max(1, scanLimit)))
+            """
+        ).all()
+        var valid: [String: Int] = [:]
+        var invalid: [String: Int] = [:]
+        var runs: [HistoryRun] = []
+        for row in rows {
+            let package = try row.decode(column: "package", as: String.self)
+            let setName = try row.decode(column: "set_name", as: String?.self)
+            let verdict = try row.decode(column: "verdict", as: String.self)
+            let taskState = try row.decode(column: "task_state", as: String?.self)
+            let taskCategory = try row.decode(column: "task_category", as: String?.self)
+            let testrunState = try row.decode(column: "testrun_state", as: String?.self)
+            let counts =
+                verdict != "ERROR" && taskState != "cancelled" && testrunState != "cancelled"
+                && !(taskState == "failed" && (taskCategory == "infrastructure" || taskCategory == "device"))
+            let key = package + "\u{0}" + (setName ?? "")
+            if counts {
+                guard valid[key, default: 0] < limitPerKey else { continue }
+                valid[key, default: 0] += 1
+            } else {
+                guard invalid[key, default: 0] < limitPerKey else { continue }
+                invalid[key, default: 0] += 1
+            }
+            runs.append(
+                HistoryRun(
+                    record: HistoryRecord(
+                        package: package, setName: setName, deviceGroup: try row.decode(column: "device_group", as: String.self),
+                        duration: .milliseconds(try row.decode(column: "duration_ms", as: Int64.self)), verdict: verdict,
+                        testrunID: try row.decode(column: "testrun_id", as: String.self),
+                        taskID: try row.decode(column: "task_id", as: String?.self),
+                        finishedAt: Clock.date(try row.decode(column: "finished_at", as: Int64.self))),
+                    counts: counts))
+        }
+        return runs
     }
 }

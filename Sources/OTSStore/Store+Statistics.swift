@@ -141,4 +141,27 @@ extension StoreTransaction {
                 pass: verdicts["PASS", default: 0], fail: verdicts["FAIL", default: 0], error: verdicts["ERROR", default: 0]),
             errorsByCategory: byCategory, commonErrors: common, phases: phases, retries: retries)
     }
+
+    /// The fixed cost of a task on a device group from its phase durations
+    /// since `since`: the median flash try plus the median boot try, over
+    /// the newest `limit` of each; nil when neither was ever recorded.
+    public func taskCost(deviceGroup: String, since: Date, limit: Int = 500) async throws -> Duration? {
+        func median(_ type: String) async throws -> Double? {
+            let values = try await db.raw(
+                """
+                SELECT duration_ms FROM events
+                WHERE type = \(bind: type) AND device_group = \(bind: deviceGroup) AND received_at >= \(bind: Clock.millis(since))
+                  AND duration_ms IS NOT NULL
+                ORDER BY received_at DESC LIMIT \(unsafeRaw: String(max(1, limit)))
+                """
+            ).all().map { Double(try $0.decode(column: "duration_ms", as: Int64.self)) }.sorted()
+            guard !values.isEmpty else { return nil }
+            let middle = values.count / 2
+            return values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
+        }
+        let flash = try await median("device.flash.finished")
+        let boot = try await median("device.boot.finished")
+        guard flash != nil || boot != nil else { return nil }
+        return .milliseconds(Int64(((flash ?? 0) + (boot ?? 0)).rounded()))
+    }
 }

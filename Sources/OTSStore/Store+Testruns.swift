@@ -17,11 +17,13 @@ public struct TestrunRecord: Sendable, Hashable {
     public var finishedAt: Date?
     /// When the testrun's global timeout ends it.
     public var deadline: Date?
+    /// How it was split into tasks (JSON), opaque to the store.
+    public var plan: String?
 }
 
 extension StoreTransaction {
     static let testrunColumns =
-        "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at, deadline"
+        "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at, deadline, plan"
 
     public func insertTestrun(id: String, request: String, deviceGroup: String, state: String, priority: Int = 0, at now: Date = Date())
         async throws
@@ -82,7 +84,8 @@ extension StoreTransaction {
             createdAt: try date("created_at") ?? Date(timeIntervalSince1970: 0),
             startedAt: try date("started_at"),
             finishedAt: try date("finished_at"),
-            deadline: try date("deadline")
+            deadline: try date("deadline"),
+            plan: try row.decode(column: "plan", as: String?.self)
         )
     }
 }

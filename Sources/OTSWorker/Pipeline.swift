@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import OTSClient
 import OTSCore
 import TestDefinition
 import TestRunner
@@ -19,6 +20,8 @@ struct Pipeline: Sendable {
     let spool: Spool
     let workDirectory: String
     let http: HTTPClient
+    /// Asks the server before each set when the task says so.
+    let client: OTSClient?
     let logger: Logger
 
     /// A package that could not be run, and why.
@@ -141,13 +144,19 @@ struct Pipeline: Sendable {
                 return try packageProblem(package, task, "testfilter: \(error.message)")
             }
         }
-        if let sets = package.sets {
+        if package.sets != nil || package.skipSets != nil {
             configuration.onlySets = Set(
                 definition.suites.flatMap { suite in
-                    suite.sets.filter { sets.contains($0.attributes.name) }.map {
+                    suite.sets.filter { package.runs(set: $0.attributes.name) }.map {
                         SetReference(suite: suite.attributes.name, set: $0.attributes.name)
                     }
                 })
+        }
+        if task.askBeforeSets == true, let client {
+            configuration.setGate = { [workerID, logger] reference in
+                try await Self.mayStart(
+                    reference.set, of: package.name, task: task.taskID, workerID: workerID, client: client, logger: logger)
+            }
         }
         let detail = task.detailLevel
         let spool = self.spool
@@ -170,6 +179,26 @@ struct Pipeline: Sendable {
             $0.durationMs = (clock.now - start).milliseconds
         }
         return .ran(verdict, deviceLost: report.abort == .connectionLost)
+    }
+
+    /// Whether to run a set: the server knows whether dynamic balancing
+    /// moved it. Without an answer the set waits, so that it runs once: a
+    /// server long gone ends the task by its lease anyway.
+    static func mayStart(_ set: String, of package: String, task: String, workerID: String, client: OTSClient, logger: Logger)
+        async throws -> Bool
+    {
+        while true {
+            do {
+                return try await client.startSet(taskID: task, SetStart(workerID: workerID, package: package, set: set))
+            } catch let error where !error.isTransient {
+                // The task is no longer ours (the heartbeat stops it): run nothing more.
+                logger.warning("set \(set) of \(package): \(error.message); not run")
+                return false
+            } catch {
+                logger.warning("cannot ask whether to run set \(set) of \(package): \(error.message); asking again")
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     private func packageProblem(_ package: TaskWork.Package, _ task: TaskAssignment, _ message: String) throws -> PackageOutcome {

@@ -199,6 +199,7 @@ public struct WorkerInstance: Service {
             spool: spool,
             workDirectory: configuration.workDirectory + "/" + instance.name,
             http: http,
+            client: client,
             logger: logger
         )
     }

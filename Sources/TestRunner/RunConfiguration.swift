@@ -22,6 +22,9 @@ public struct RunConfiguration: Sendable {
     /// Run only these sets (by suite and set name); nil runs every set.
     /// OTS uses this to give a task some of a package's sets.
     public var onlySets: Set<SetReference>?
+    /// Asked just before each set that would run; false skips it (it is
+    /// not run and not written: another run takes it). An error stops the run.
+    public var setGate: (@Sendable (SetReference) async throws -> Bool)?
     /// `-H` turns this off: ask the target for its product and build.
     public var collectHardwareInfo = true
     /// `-M` turns this off: a measurement beyond its failure limit fails

@@ -187,6 +187,8 @@ private struct Execution {
                     suiteResult.sets.append(setResult)
                 }
             }
+            // A suite whose every set ran elsewhere is not written here.
+            if suiteResult.sets.isEmpty && configuration.setGate != nil && !suite.sets.isEmpty { continue }
             results.suites.append(suiteResult)
         }
         return results
@@ -240,6 +242,10 @@ private struct Execution {
             configuration.filter.admits(set: set, suite: suite, attributes: setAttributes),
             configuration.onlySets?.contains(SetReference(suite: suite.name, set: set.name)) ?? true
         else {
+            return nil
+        }
+        if let gate = configuration.setGate, try await !gate(SetReference(suite: suite.name, set: set.name)) {
+            logger.debug("set \(suite.name)/\(set.name) is run elsewhere")
             return nil
         }
         let cases = set.cases.filter { testCase in

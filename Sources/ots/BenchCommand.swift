@@ -7,6 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchRunCommand.self, BenchQueueCommand.self, BenchDispatchCommand.self, BenchStatsCommand.self, BenchIngestCommand.self,
             BenchLoadCommand.self,
+            BenchScheduleCommand.self,
         ]
     )
 }

@@ -20,17 +20,38 @@ struct StatusCommand: AsyncParsableCommand {
         }
         if json { return try printJSON(view) }
         print(view.summaryLine)
+        if let plan = view.plan {
+            var line = "  plan: \(plan.model), \(plan.tasks) tasks"
+            if let makespan = plan.estimatedMakespanSeconds { line += ", estimated \(Int(makespan.rounded())) s" }
+            if let cost = plan.taskCostSeconds { line += " with \(Int(cost.rounded())) s a task" }
+            if let workers = plan.workersAvailable { line += ", \(workers) workers available" }
+            if plan.degraded == true { line += " (degraded)" }
+            print(line)
+            // What made it degraded is among its notes.
+            if plan.degraded == true { plan.notes.dropFirst().forEach { print("    \($0)") } }
+        }
         for task in view.tasks ?? [] {
             var line = "  task \(task.sequence + 1) \(task.id)  \(task.state)"
             if let phase = task.phase { line += " (\(phase))" }
             if let verdict = task.verdict { line += " \(verdict.rawValue)" }
-            line += "  \(task.packages.joined(separator: ", "))"
+            line += "  " + (task.work.map(Self.describe) ?? task.packages.joined(separator: ", "))
             if let worker = task.worker { line += "  on \(worker)" }
             if task.attempts > 1 { line += "  attempts \(task.attempts)" }
             if task.flashTries > 1 || task.bootTries > 1 { line += "  flash tries \(task.flashTries), boot tries \(task.bootTries)" }
             if let error = task.error { line += "  [\(error.category)] \(error.message)" }
             print(line)
         }
+    }
+}
+
+extension StatusCommand {
+    /// A task's packages, with the sets it runs of those it runs in part.
+    static func describe(_ work: TaskWork) -> String {
+        work.packages.map { package in
+            if let sets = package.sets { return "\(package.name) [\(sets.joined(separator: ", "))]" }
+            if let skipped = package.skipSets, !skipped.isEmpty { return "\(package.name) [all but \(skipped.joined(separator: ", "))]" }
+            return package.name
+        }.joined(separator: ", ")
     }
 }
 

@@ -36,7 +36,7 @@ struct SubmitCommand: AsyncParsableCommand {
     var testDefinitions: [String] = []
     @Option(help: "A testrunner-lite filter (-f), like 'type=Functional'.")
     var testfilter: String?
-    @Option(help: "How to split the packages into tasks: single or perpackage (default).")
+    @Option(help: "How to split the packages into tasks: single, perpackage (default) or history.")
     var distributionModel: String?
     @Option(help: "Seconds the whole testrun may take.")
     var timeout: Int?

@@ -53,8 +53,8 @@ import Testing
             let url = monitorURL + "/api/v1/events/stream?testrun=\(submitted.id)"
 
             // Mid-testrun: take a few events and hang up.
-            let first = try await Self.read(url) { $0.count >= 3 }
-            #expect(first.map(\.type).prefix(3) == ["testrun.requested", "task.queued", "testrun.queued"])
+            let first = try await Self.read(url) { $0.count >= 4 }
+            #expect(first.map(\.type).prefix(4) == ["testrun.requested", "testrun.planned", "task.queued", "testrun.queued"])
             FileManager.default.createFile(atPath: gate, contents: nil)
 
             let rest = try await Self.read(url, lastEventID: first.last?.id) { $0.contains { $0.type == "testrun.finished" } }

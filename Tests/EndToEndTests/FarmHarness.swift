@@ -253,6 +253,65 @@ final class TestFarm: @unchecked Sendable {
         }
     }
 
+    /// Waits until the monitor has recorded `count` set run times of a testrun.
+    func waitForSetHistory(testrunID: String, count: Int, timeout: Double = 30) async throws {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        let deadline = Date().addingTimeInterval(timeout)
+        var recorded = 0
+        do {
+            while Date() < deadline {
+                recorded = try await store.transaction { tx in
+                    try await tx.db.raw(
+                        "SELECT COUNT(*) AS n FROM history WHERE set_name IS NOT NULL AND testrun_id = \(bind: testrunID)"
+                    ).first()?.decode(column: "n", as: Int.self) ?? 0
+                }
+                if recorded >= count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        if recorded < count { throw FarmError("the monitor recorded \(recorded) of \(count) set run times\n\(logs)") }
+    }
+
+    /// A testrun's events as the monitor stored them, once it has stored the
+    /// testrun's end (events reach it in queue order, so all of them).
+    func monitoredEvents(_ monitorURL: String, testrunID: String, timeout: Double = 30) async throws -> [MonitorEvent] {
+        let monitor = OTSClient(baseURL: monitorURL)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let events = try await monitor.events(testrun: testrunID, limit: 10_000)
+            if events.contains(where: { $0.type == .testrunFinished }) { return events }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw FarmError("the monitor did not store the end of testrun \(testrunID)\n\(logs)")
+    }
+
+    /// Waits until `count` workers are registered and not offline.
+    func waitForWorkers(_ count: Int, timeout: Double = 30) async throws {
+        var logger = Logger(label: "ots.e2e")
+        logger.logLevel = .warning
+        let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
+        let deadline = Date().addingTimeInterval(timeout)
+        var online = 0
+        do {
+            while Date() < deadline {
+                online = try await store.transaction { tx in try await tx.workers().filter { $0.state != "offline" }.count }
+                if online >= count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        if online < count { throw FarmError("\(online) of \(count) workers online\n\(logs)") }
+    }
+
     /// Starts the server again on the same port and database.
     func restartServer() async throws {
         server.stop()

@@ -261,3 +261,209 @@ import Testing
         #expect(throws: ConfigurationError.self) { try configuration.load(environment: ["OTS_PORT": "eighty"]) }
     }
 }
+
+/// The history model as the server runs it: over the store's history,
+/// statistics and workers.
+@Suite struct FarmHistoryTests {
+    @Test func aHistoryPlanSplitsSetsAndIsRecordedWithItsData() async throws {
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            for instance in ["w1", "w2", "w3"] {
+                _ = try await FarmLogicTests.register(farm, instance, at: now)
+            }
+            _ = try await FarmLogicTests.register(farm, "elsewhere", group: "other", at: now)
+            try await farm.store.transaction { tx in
+                func run(_ set: String?, _ seconds: Int64, verdict: String = "PASS", ago: Double) -> HistoryRecord {
+                    HistoryRecord(
+                        package: "p", setName: set, deviceGroup: "g", duration: .seconds(seconds), verdict: verdict, testrunID: "earlier",
+                        finishedAt: now.addingTimeInterval(-ago))
+                }
+                // a 40 s, b 30 s, c 20 s; a newer run of a that ended in an error does not count.
+                try await tx.recordHistory([
+                    run("a", 1, verdict: "ERROR", ago: 10), run("a", 40, ago: 100), run("b", 30, ago: 100), run("c", 20, ago: 100),
+                    run(nil, 95, ago: 100),
+                ])
+                try await tx.storeEvents([
+                    EventRecord(
+                        id: "f1", type: "device.flash.finished", emittedAt: now, receivedAt: now, payload: "{}", durationMs: 6_000,
+                        deviceGroup: "g"),
+                    EventRecord(
+                        id: "b1", type: "device.boot.finished", emittedAt: now, receivedAt: now, payload: "{}", durationMs: 2_000,
+                        deviceGroup: "g"),
+                ])
+            }
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.distributionModel = "history"
+            let testrun = try await farm.submit(request, at: now)
+
+            // Three workers: a | b | c. The sets came from history, so the
+            // task with the longest runs every set but the others.
+            let works = try #require(testrun.tasks).map { try #require($0.work) }
+            #expect(
+                works == [
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, skipSets: ["b", "c"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["b"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["c"])]),
+                ])
+            let plan = try #require(testrun.plan)
+            #expect(plan.model == "history")
+            #expect(plan.tasks == 3)
+            #expect(plan.workersAvailable == 3)
+            #expect(plan.taskCostSeconds == 8)
+            #expect(plan.taskCostSource == "statistics")
+            #expect(plan.estimatedMakespanSeconds == 48)
+            #expect(plan.historyIgnored == 1)
+            #expect(plan.degraded == false)
+            #expect(
+                plan.estimates == [
+                    PlanRecord.Estimate(package: "p", set: "a", seconds: 40, source: "last_run", task: 0),
+                    PlanRecord.Estimate(package: "p", set: "b", seconds: 30, source: "last_run", task: 1),
+                    PlanRecord.Estimate(package: "p", set: "c", seconds: 20, source: "last_run", task: 2),
+                ])
+            #expect(try await farm.testrun(id: testrun.id).plan == plan)
+
+            // And it is told as an event.
+            var planned: MonitorEvent?
+            _ = try await farm.store.consume(consumer: "test") { _, messages in
+                planned = messages.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+                    .first { $0.type == .testrunPlanned }
+            }
+            #expect(planned?.testrunID == testrun.id)
+            #expect(planned?.details?["tasks"] == "3")
+            #expect(planned?.details?["estimated_makespan_seconds"] == "48.0")
+            let recorded = try JSONCoding.decoder().decode(PlanRecord.self, from: Data(try #require(planned?.details?["plan"]).utf8))
+            #expect(recorded == plan)
+        }
+    }
+
+    @Test func withoutHistoryAPackageIsPlannedWholeAndTheModelSaysSo() async throws {
+        try await FarmLogicTests.withFarm { farm in
+            _ = try await FarmLogicTests.register(farm, "w1", at: Date())
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["new", "other"]))
+            request.distributionModel = "history"
+            let testrun = try await farm.submit(request)
+            let plan = try #require(testrun.plan)
+            #expect(plan.tasks == 1)
+            #expect(plan.degraded == true)
+            #expect(plan.taskCostSource == "default")
+            #expect(plan.notes.contains("new: its sets are not known (no set history); planned whole"))
+            #expect(testrun.tasks?.first?.work?.packages.map(\.sets) == [nil, nil])
+        }
+    }
+
+    @Test func otherModelsRecordTheirPlanToo() async throws {
+        try await FarmLogicTests.withFarm { farm in
+            let testrun = try await FarmLogicTests.submit(farm, packages: ["a", "b"], at: Date())
+            #expect(testrun.plan == PlanRecord(model: "perpackage", tasks: 2, notes: ["one task per package (2)"]))
+        }
+    }
+}
+
+/// Dynamic balancing at claim time: sets move only before they start, and
+/// each runs in exactly one task.
+@Suite struct FarmBalancingTests {
+    static func sender(_ instance: String) -> MonitorEvent.Sender { MonitorEvent.Sender(host: "h", instance: instance, pid: 1) }
+
+    func start(_ farm: Farm, _ set: String, task: String, worker: String, at now: Date) async throws -> Bool {
+        try await farm.startSet(
+            taskID: task, try JSONCoding.encoder().encode(SetStart(workerID: worker, package: "p", set: set)), at: now
+        ).run
+    }
+
+    @Test func anIdleWorkerTakesSetsNotStartedAndEachRunsOnce() async throws {
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
+            try await farm.store.transaction { tx in
+                try await tx.recordHistory(
+                    [("a", 40), ("b", 30), ("c", 20), ("d", 10)].map {
+                        HistoryRecord(
+                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                            finishedAt: now.addingTimeInterval(-100))
+                    })
+                try await tx.storeEvents([
+                    EventRecord(
+                        id: "f1", type: "device.flash.finished", emittedAt: now, receivedAt: now, payload: "{}", durationMs: 600,
+                        deviceGroup: "g"),
+                    EventRecord(
+                        id: "b1", type: "device.boot.finished", emittedAt: now, receivedAt: now, payload: "{}", durationMs: 400,
+                        deviceGroup: "g"),
+                ])
+            }
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.distributionModel = "history"
+            let testrun = try await farm.submit(request, at: now)
+            #expect(testrun.plan?.tasks == 1, "one worker was online")
+            let w2 = try await FarmLogicTests.register(farm, "w2", at: now)
+
+            let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
+            #expect(first.askBeforeSets == true)
+            #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device)])
+            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
+
+            // At 1 s: a (40 s) has 39 s left, b, c and d (60 s) wait. With
+            // 1 s to pay for the new task, taking b, c and d ends both at
+            // 61 s instead of 99 s: 38 s saved; taking c and d saves 30.
+            let second = try #require(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) })
+            #expect(second.testrunID == testrun.id)
+            #expect(second.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c", "d"])])
+            #expect(second.askBeforeSets == true)
+
+            // The first task no longer runs them, but still every other set
+            // (one history never saw included); a started set stays.
+            #expect(try await !start(farm, "b", task: first.taskID, worker: w1, at: now.addingTimeInterval(2)))
+            #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now.addingTimeInterval(2)))
+            #expect(try await start(farm, "new-set", task: first.taskID, worker: w1, at: now.addingTimeInterval(2)))
+            #expect(try await start(farm, "b", task: second.taskID, worker: w2, at: now.addingTimeInterval(2)))
+            #expect(try await !start(farm, "a", task: second.taskID, worker: w2, at: now.addingTimeInterval(2)))
+            #expect(try await !start(farm, "new-set", task: second.taskID, worker: w2, at: now.addingTimeInterval(2)))
+
+            let view = try await farm.testrun(id: testrun.id)
+            let works = try #require(view.tasks).compactMap(\.work)
+            for set in ["a", "b", "c", "d", "new-set"] {
+                #expect(works.filter { $0.packages.contains { $0.runs(set: set) } }.count == 1, "\(set) runs in one task")
+            }
+            #expect(works.first?.packages.first?.skipSets == ["b", "c", "d"])
+            // The move is told with the new task.
+            var queued: [MonitorEvent] = []
+            _ = try await farm.store.consume(consumer: "test") { _, messages in
+                queued = messages.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+                    .filter { $0.type == .taskQueued && $0.taskID == second.taskID }
+            }
+            #expect(queued.first?.details?["moved_from"] == first.taskID)
+            #expect(queued.first?.details?["sets"] == "p/b p/c p/d")
+
+            // Only the holder asks.
+            await #expect(throws: APIError.self) {
+                _ = try await start(farm, "c", task: second.taskID, worker: w1, at: now.addingTimeInterval(3))
+            }
+        }
+    }
+
+    @Test func nothingMovesWhenItWouldNotSaveTheCost() async throws {
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
+            try await farm.store.transaction { tx in
+                try await tx.recordHistory(
+                    [("a", 40), ("b", 2)].map {
+                        HistoryRecord(
+                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                            finishedAt: now.addingTimeInterval(-100))
+                    })
+            }
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.distributionModel = "history"
+            let testrun = try await farm.submit(request, at: now)
+            let w2 = try await FarmLogicTests.register(farm, "w2", at: now)
+            let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
+            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
+            // Taking b (2 s) would save 2 s; without statistics a task costs 120 s.
+            #expect(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) } == nil)
+        }
+    }
+}

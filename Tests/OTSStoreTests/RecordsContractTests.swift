@@ -117,4 +117,76 @@ import Testing
             #expect(!history.contains { $0.package == "b" })
         }
     }
+
+    @Test(arguments: Engine.available)
+    func historyRunsMarkRunsThatDoNotCount(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            try await store.transaction { tx in
+                for id in ["ok", "cancelled-task", "infra", "test-failure", "cancelled-run"] {
+                    try await tx.insertTestrun(
+                        id: id, request: "{}", deviceGroup: "phones", requestor: nil, priority: 0, deadline: nil, at: t0)
+                    try await tx.enqueue([NewTask(id: "t-\(id)", testrunID: id, sequence: 0, routingKey: id, work: "{}")], at: t0)
+                }
+                _ = try await tx.cancelTasks(testrunID: "cancelled-task", at: t0)
+                for (id, category) in [("infra", "infrastructure"), ("test-failure", "test")] {
+                    _ = try await tx.claim(owner: "w", routingKeys: [id], lease: .seconds(60), at: t0)
+                    _ = try await tx.finish(
+                        taskID: "t-\(id)", owner: "w", state: .failed, errorCategory: category, errorMessage: "x", at: t0)
+                }
+                try await tx.updateTestrun(id: "cancelled-run", state: "cancelled", finished: true, at: t0)
+                // Newest first: the error, then one of each testrun.
+                var records = [
+                    HistoryRecord(
+                        package: "a", setName: "s", deviceGroup: "phones", duration: .seconds(1), verdict: "ERROR", testrunID: "ok",
+                        taskID: "t-ok", finishedAt: t0.addingTimeInterval(10))
+                ]
+                for (offset, id) in ["ok", "cancelled-task", "infra", "test-failure", "cancelled-run"].enumerated() {
+                    records.append(
+                        HistoryRecord(
+                            package: "a", setName: "s", deviceGroup: "phones", duration: .seconds(Int64(offset + 2)), verdict: "PASS",
+                            testrunID: id, taskID: "t-\(id)", finishedAt: t0.addingTimeInterval(Double(9 - offset))))
+                }
+                // Recorded before tasks were: counts.
+                records.append(
+                    HistoryRecord(
+                        package: "a", setName: nil, deviceGroup: "phones", duration: .seconds(30), verdict: "FAIL", testrunID: "gone",
+                        finishedAt: t0))
+                try await tx.recordHistory(records)
+            }
+            let runs = try await store.transaction { try await $0.historyRuns(deviceGroup: "phones", packages: ["a"]) }
+            #expect(runs.map(\.record.duration) == [1, 2, 3, 4, 5, 6, 30].map { Duration.seconds($0) })
+            #expect(runs.map(\.counts) == [false, true, false, false, true, false, true])
+            #expect(runs[1].record.taskID == "t-ok")
+            // At most five that count per set, and five that do not.
+            let limited = try await store.transaction { try await $0.historyRuns(deviceGroup: "phones", packages: ["a"], limitPerKey: 1) }
+            #expect(limited.map(\.record.duration) == [1, 2, 30].map { Duration.seconds($0) })
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func theTaskCostIsTheMedianFlashPlusTheMedianBoot(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            func event(_ type: String, _ ms: Int64, group: String = "phones", at offset: Double = 0) -> EventRecord {
+                EventRecord(
+                    id: UUID().uuidString, type: type, emittedAt: t0, receivedAt: t0.addingTimeInterval(offset), payload: "{}",
+                    durationMs: ms,
+                    deviceGroup: group)
+            }
+            let none = try await store.transaction { try await $0.taskCost(deviceGroup: "phones", since: t0) }
+            #expect(none == nil)
+            try await store.transaction { tx in
+                try await tx.storeEvents([
+                    event("device.flash.finished", 10_000), event("device.flash.finished", 20_000), event("device.flash.finished", 90_000),
+                    event("device.boot.finished", 4_000), event("device.boot.finished", 6_000),
+                    // Another group, and too old.
+                    event("device.flash.finished", 500_000, group: "tablets"), event("device.boot.finished", 500_000, at: -10),
+                ])
+            }
+            // Flash 20 s (the median of 10, 20, 90), boot 5 s (of 4 and 6).
+            let cost = try await store.transaction { try await $0.taskCost(deviceGroup: "phones", since: t0) }
+            #expect(cost == .seconds(25))
+        }
+    }
 }

@@ -15,6 +15,9 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
     public var detailLevel: TestrunRequest.DetailLevel
     /// Seconds the task may run.
     public var executionTimeout: Int
+    /// Ask the server before each set (`POST /api/v1/tasks/{id}/sets`):
+    /// dynamic balancing may move sets not yet started to another task.
+    public var askBeforeSets: Bool?
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id"
@@ -26,6 +29,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         case flasherOptions = "flasher_options"
         case detailLevel = "detail_level"
         case executionTimeout = "execution_timeout"
+        case askBeforeSets = "ask_before_sets"
     }
 
     public init(
@@ -40,8 +44,10 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         testfilter: String?,
         flasherOptions: [String]?,
         detailLevel: TestrunRequest.DetailLevel,
-        executionTimeout: Int
+        executionTimeout: Int,
+        askBeforeSets: Bool? = nil
     ) {
+        self.askBeforeSets = askBeforeSets
         self.taskID = taskID
         self.testrunID = testrunID
         self.attempt = attempt
@@ -99,5 +105,33 @@ public struct EventBatchReply: Sendable, Hashable, Codable {
     public init(accepted: Int, duplicates: Int) {
         self.accepted = accepted
         self.duplicates = duplicates
+    }
+}
+
+/// A worker about to start a set of a task (`POST /api/v1/tasks/{id}/sets`).
+public struct SetStart: Sendable, Hashable, Codable {
+    public var workerID: String
+    public var package: String
+    public var set: String
+
+    enum CodingKeys: String, CodingKey {
+        case workerID = "worker_id"
+        case package, set
+    }
+
+    public init(workerID: String, package: String, set: String) {
+        self.workerID = workerID
+        self.package = package
+        self.set = set
+    }
+}
+
+/// Whether to run the set: false when dynamic balancing moved it to
+/// another task, which runs it.
+public struct SetStartReply: Sendable, Hashable, Codable {
+    public var run: Bool
+
+    public init(run: Bool) {
+        self.run = run
     }
 }

@@ -33,6 +33,8 @@ public struct TestrunView: Sendable, Hashable, Codable {
         /// What the worker is doing: image, flash, boot, test, upload.
         public var phase: String?
         public var packages: [String]
+        /// What it runs: its packages, and their sets when it runs some.
+        public var work: TaskWork?
         public var packagesDone: Int
         public var attempts: Int
         public var worker: String?
@@ -45,7 +47,7 @@ public struct TestrunView: Sendable, Hashable, Codable {
         public var finishedAt: Date?
 
         enum CodingKeys: String, CodingKey {
-            case id, sequence, state, phase, packages
+            case id, sequence, state, phase, packages, work
             case packagesDone = "packages_done"
             case attempts, worker
             case flashTries = "flash_tries"
@@ -59,9 +61,10 @@ public struct TestrunView: Sendable, Hashable, Codable {
         public init(
             id: String, sequence: Int, state: String, phase: String?, packages: [String], packagesDone: Int, attempts: Int,
             worker: String?, flashTries: Int, bootTries: Int, verdict: Verdict?, error: Failure?, enqueuedAt: Date,
-            startedAt: Date?, finishedAt: Date?
+            startedAt: Date?, finishedAt: Date?, work: TaskWork? = nil
         ) {
             self.id = id
+            self.work = work
             self.sequence = sequence
             self.state = state
             self.phase = phase
@@ -89,6 +92,8 @@ public struct TestrunView: Sendable, Hashable, Codable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var progress: Progress
+    /// How it was split into tasks, and on what data.
+    public var plan: PlanRecord?
     /// The tasks; left out of lists.
     public var tasks: [TaskView]?
 
@@ -97,13 +102,14 @@ public struct TestrunView: Sendable, Hashable, Codable {
         case createdAt = "created_at"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
-        case progress, tasks
+        case progress, plan, tasks
     }
 
     public init(
         id: String, state: String, verdict: Verdict?, error: Failure?, request: TestrunRequest, createdAt: Date, startedAt: Date?,
-        finishedAt: Date?, progress: Progress, tasks: [TaskView]?
+        finishedAt: Date?, progress: Progress, tasks: [TaskView]?, plan: PlanRecord? = nil
     ) {
+        self.plan = plan
         self.id = id
         self.state = state
         self.verdict = verdict

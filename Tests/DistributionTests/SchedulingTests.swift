@@ -1,0 +1,106 @@
+import OTSCore
+import Testing
+
+@testable import Distribution
+
+@Suite struct SetSchedulerTests {
+    @Test func longestFirstOntoTheLeastLoadedTask() {
+        // 7 → T0; 5 → T1; 4 → T1 (5 < 7): 9; 3 → T0 (7 < 9): 10; 3 → T1: 12.
+        let schedule = SetScheduler(taskCost: 0, maxTasks: 2).plan([7, 5, 4, 3, 3])
+        #expect(schedule.tasks == [[1, 2, 4], [0, 3]])
+        #expect(schedule.loads == [12, 10])
+        #expect(schedule.estimatedMakespan == 12)
+    }
+
+    @Test func theTaskCostCountsAndTiesGoToMoreTasks() {
+        // With 5 s a task: one task 17 s, two 15 s (10 | 1 + 1), three 15 s
+        // (10 | 1 | 1): three, the most that are as fast.
+        let schedule = SetScheduler(taskCost: 5, maxTasks: 4).plan([10, 1, 1])
+        #expect(schedule.tasks.count == 3)
+        #expect(schedule.estimatedMakespan == 15)
+        #expect(schedule.estimatedDeviceTime == 27)
+    }
+
+    @Test func aTargetTakesTheFewestTasksThatMeetIt() {
+        // Four 6 s sets, 2 s a task: 26 s on one task, 14 s on two.
+        let met = SetScheduler(taskCost: 2, maxTasks: 4, target: 15).plan([6, 6, 6, 6])
+        #expect(met.tasks.count == 2)
+        #expect(met.meetsTarget == true)
+        // 5 s cannot be met (8 s at best): the fastest plan.
+        let missed = SetScheduler(taskCost: 2, maxTasks: 4, target: 5).plan([6, 6, 6, 6])
+        #expect(missed.tasks.count == 4)
+        #expect(missed.estimatedMakespan == 8)
+        #expect(missed.meetsTarget == false)
+    }
+
+    @Test func neverMoreTasksThanAllowed() {
+        let schedule = SetScheduler(taskCost: 0, maxTasks: 3).plan(Array(repeating: 1, count: 10))
+        #expect(schedule.tasks.count == 3)
+        #expect(schedule.loads == [4, 3, 3])
+    }
+}
+
+@Suite struct RebalancerTests {
+    @Test func theIdleWorkerTakesTheTailThatBalancesBest() {
+        // B has 14 s left: 2 running, then 6, 4, 2. Taking 4 + 2 leaves
+        // 8 s against 6 s: 6 s earlier; taking 2 saves 2, taking all 2.
+        let move = Rebalancer.decide(
+            [Rebalancer.RunningTask(started: 0, pending: []), Rebalancer.RunningTask(started: 2, pending: [6, 4, 2])], cost: 0)
+        #expect(move == Rebalancer.Move(task: 1, first: 1, seconds: 6, saving: 6))
+    }
+
+    @Test func nothingMovesWhenTheSavingIsNoMoreThanTheCost() {
+        // With 5 s to pay, the best move (4 + 2: 8 s against 11 s) saves 3.
+        #expect(Rebalancer.decide([Rebalancer.RunningTask(started: 2, pending: [6, 4, 2])], cost: 5) == nil)
+        #expect(Rebalancer.decide([Rebalancer.RunningTask(started: 20, pending: [])], cost: 0) == nil)
+    }
+
+    @Test func itTakesFromTheTaskWithTheMostWorkLeft() {
+        let move = Rebalancer.decide(
+            [Rebalancer.RunningTask(started: 0, pending: [3, 3]), Rebalancer.RunningTask(started: 10, pending: [1])], cost: 0)
+        #expect(move?.task == 1)
+        #expect(move?.first == 0)
+        #expect(move?.saving == 1)
+    }
+}
+
+@Suite struct ScheduleSimulationTests {
+    func items(_ seconds: [Double]) -> [ScheduleSimulation.Item] {
+        seconds.map { ScheduleSimulation.Item(estimate: $0, actual: $0) }
+    }
+
+    @Test func freeWorkersPullTasksInOrderEachPayingTheCost() {
+        // W0: 1 + 3 → 4. W1: 1 + 2 → 3, then 1 + 4 → 8.
+        let outcome = ScheduleSimulation(workers: 2, taskCost: 1).run([items([3]), items([2]), items([4])])
+        #expect(outcome.makespan == 8)
+        #expect(outcome.deviceTime == 12)
+        #expect(outcome.tasks == 3)
+    }
+
+    @Test func balancingSplitsTheWorkOfAnIdleWorker() {
+        let tasks = [items([4, 3, 2, 1])]
+        #expect(ScheduleSimulation(workers: 2, taskCost: 0).run(tasks).makespan == 10)
+        // At 0 the idle worker takes 3, 2, 1 (6 s against 4 s); at 4 the
+        // first, done, takes the 1 left behind the running 2: both end at 5.
+        let outcome = ScheduleSimulation(workers: 2, taskCost: 0, balancing: true).run(tasks)
+        #expect(outcome.makespan == 5)
+        #expect(outcome.moves == 2)
+        #expect(outcome.tasks == 3)
+        #expect(outcome.deviceTime == 10)
+    }
+
+    @Test func balancingPaysForAFlashOnADeviceWithoutTheImage() {
+        // With 5 s a task, the idle worker without the image would take
+        // 3, 2, 1 and end at 5 + 6 = 11 against 5 + 4 = 9, 15 before: 4 s
+        // saved, no more than the cost; later moves save less. Nothing moves.
+        let outcome = ScheduleSimulation(workers: 2, taskCost: 5, balancing: true).run([items([4, 3, 2, 1])])
+        #expect(outcome.moves == 0)
+        #expect(outcome.makespan == 15)
+        // With 3 s it saves 4 s (9 against 7, 13 before): the move is made;
+        // at 7 the first worker, holding the image, takes the last 1 from
+        // behind the running 2 (ends 8).
+        let paid = ScheduleSimulation(workers: 2, taskCost: 3, balancing: true).run([items([4, 3, 2, 1])])
+        #expect(paid.moves == 2)
+        #expect(paid.makespan == 8)
+    }
+}
