@@ -48,8 +48,10 @@ import Testing
     @Test(arguments: FarmEngine.available)
     func theMonitorKilledDuringTwentyTestrunsStoresEveryEventOnceAfterItsRestart(engine: FarmEngine) async throws {
         let workers = ["w1", "w2", "w3"].map { TestFarm.WorkerSpec(name: $0) }
-        // Leases long enough that a busy machine cannot make a task run twice.
-        try await TestFarm.with(engine: engine, serverSettings: ["lease_seconds": "60"], workers: workers) { farm in
+        // Leases long enough that a busy machine cannot make a task run
+        // twice, and thirty tasks on three workers may queue a while.
+        try await TestFarm.with(engine: engine, serverSettings: ["lease_seconds": "60", "queue_timeout": "600"], workers: workers) {
+            farm in
             let (monitor, _) = try await farm.startMonitor()
             var ids: [String] = []
             for number in 0..<20 {
