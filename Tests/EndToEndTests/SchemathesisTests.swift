@@ -15,7 +15,7 @@ import Testing
     static let seed = "20261129"
     static let token = "schemathesis-token"
     static var examples: String {
-        ProcessInfo.processInfo.environment["OTS_SCHEMATHESIS_EXAMPLES"].flatMap { Int($0) }.map(String.init) ?? "10"
+        ProcessInfo.processInfo.environment["OTS_SCHEMATHESIS_EXAMPLES"].flatMap { Int($0) }.map(String.init) ?? "5"
     }
 
     /// The checks every answer gets.
