@@ -5,9 +5,10 @@
 # are checked against the schema) and openssh-server (the runner's SSH
 # target tests start a real sshd on a loopback port), and PostgreSQL for the
 # storage contract and the farm tests (a throwaway cluster), and the Python
-# packages that check API responses against the OpenAPI document, and
-# headless Chromium for the dashboard's tests. Builds once, then runs
-# the suites. Arguments go to `swift test` (for example --filter Runner).
+# packages that check API responses against the OpenAPI document and
+# fuzz the APIs (schemathesis), and headless Chromium for the dashboard's
+# tests. Builds once, then runs the suites. Arguments go to `swift test`
+# (for example --filter Runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,10 @@ if ! python3 -c "import websocket" >/dev/null 2>&1; then
     log "installing websocket-client, which scripts/cdp.py drives chromium with"
     python3 -m pip install --quiet websocket-client
 fi
+if ! python3 -c "import schemathesis" >/dev/null 2>&1; then
+    log "installing schemathesis, which fuzzes the server's and the monitor's APIs"
+    python3 -m pip install --quiet "schemathesis==4.32.5"
+fi
 
 trap stop_postgres EXIT
 start_postgres
@@ -52,6 +57,7 @@ if command -v xmllint >/dev/null 2>&1; then
     export OTS_REQUIRE_XMLLINT=1
 fi
 export OTS_REQUIRE_OPENAPI_CHECK=1
+export OTS_REQUIRE_SCHEMATHESIS=1
 if command -v chromium >/dev/null 2>&1; then
     export OTS_REQUIRE_BROWSER=1
 fi

@@ -67,8 +67,42 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         do {
             return try JSONCoding.decoder().decode(type, from: body)
         } catch {
+            if case .dataCorrupted(let context) = error as? DecodingError, context.codingPath.isEmpty,
+                let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+            {
+                throw numberOutOfRange(in: json, what: what)
+            }
             throw decoding(error, what: what)
         }
+    }
+
+    /// Foundation's decoder on Linux reports a number that does not fit
+    /// its integer field (too large, or with a fraction) as JSON that is
+    /// not valid, without the field: name the numbers that could be it.
+    static func numberOutOfRange(in json: Any, what: String) -> APIError {
+        var suspects: [String] = []
+        func walk(_ value: Any, _ path: String) {
+            switch value {
+            case let object as [String: Any]:
+                for key in object.keys.sorted() { walk(object[key]!, path.isEmpty ? key : path + "." + key) }
+            case let array as [Any]:
+                for (index, item) in array.enumerated() { walk(item, path + "[\(index)]") }
+            case let number as NSNumber:
+                let double = number.doubleValue
+                if double != double.rounded() || double >= 9.2e18 || double <= -9.2e18 || number.stringValue.contains("e") {
+                    suspects.append(path)
+                }
+            default:
+                break
+            }
+        }
+        walk(json, "")
+        let range = "a whole number from -9223372036854775808 to 9223372036854775807"
+        if suspects.count == 1, let field = suspects.first, !field.isEmpty {
+            return APIError(.badRequest, "\(field): must be \(range)", field: field)
+        }
+        let named = suspects.isEmpty ? "" : " (\(suspects.prefix(5).joined(separator: ", ")))"
+        return APIError(.badRequest, "body: a number in \(what) does not fit its field\(named): it must be \(range)", field: "body")
     }
 
     /// A request body that did not decode, named by the path of the field at

@@ -151,7 +151,7 @@ private struct Builder {
         seen: inout [String: SourceLocation]
     ) {
         if let first = seen[name] {
-            schema.error(element, "duplicate \(kind) name '\(name)' in this \(scope) (first at line \(first.line))")
+            schema.error(element, "duplicate \(kind) name '\(name.inMessage())' in this \(scope) (first at line \(first.line))")
         } else {
             seen[name] = element.location
         }

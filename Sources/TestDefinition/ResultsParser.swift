@@ -98,7 +98,7 @@ private struct Reader {
         let raw = schema.required(element, "result")
         guard let outcome = TestOutcome(rawValue: raw) else {
             if element.attributes["result"] != nil {
-                schema.error(element, "attribute 'result' of <\(element.name)> must be PASS, FAIL or N/A, not '\(raw)'")
+                schema.error(element, "attribute 'result' of <\(element.name)> must be PASS, FAIL or N/A, not '\(raw.inMessage())'")
             }
             return .notApplicable
         }
@@ -194,7 +194,7 @@ private struct Reader {
     mutating func number(_ element: XMLElement, _ attribute: String) -> Double? {
         guard let raw = element.attributes[attribute] else { return nil }
         guard let value = Double(raw.trimmingXMLWhitespace()) else {
-            schema.error(element, "attribute '\(attribute)' of <\(element.name)> must be a number, not '\(raw)'")
+            schema.error(element, "attribute '\(attribute)' of <\(element.name)> must be a number, not '\(raw.inMessage())'")
             return nil
         }
         return value

@@ -72,7 +72,7 @@ struct SchemaReader {
         case "true", "1": return true
         case "false", "0": return false
         default:
-            error(element, "attribute '\(attribute)' of <\(element.name)> must be true or false, not '\(raw)'")
+            error(element, "attribute '\(attribute)' of <\(element.name)> must be true or false, not '\(raw.inMessage())'")
             return nil
         }
     }
@@ -82,7 +82,7 @@ struct SchemaReader {
         let trimmed = raw.trimmingXMLWhitespace()
         let digits = trimmed.hasPrefix("+") ? String(trimmed.dropFirst()) : trimmed
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(digits), value > 0 else {
-            error(element, "attribute '\(attribute)' of <\(element.name)> must be a positive integer, not '\(raw)'")
+            error(element, "attribute '\(attribute)' of <\(element.name)> must be a positive integer, not '\(raw.inMessage())'")
             return nil
         }
         return value
@@ -94,7 +94,7 @@ struct SchemaReader {
         let digits = trimmed.hasPrefix("+") ? String(trimmed.dropFirst()) : trimmed
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(digits), value <= 65535
         else {
-            error(element, "attribute '\(attribute)' of <\(element.name)> must be an integer from 0 to 65535, not '\(raw)'")
+            error(element, "attribute '\(attribute)' of <\(element.name)> must be an integer from 0 to 65535, not '\(raw.inMessage())'")
             return nil
         }
         return value
@@ -107,7 +107,7 @@ struct SchemaReader {
             return value
         }
         let allowed = T.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        error(element, "attribute '\(attribute)' of <\(element.name)> must be one of \(allowed), not '\(raw)'")
+        error(element, "attribute '\(attribute)' of <\(element.name)> must be one of \(allowed), not '\(raw.inMessage())'")
         return nil
     }
 }

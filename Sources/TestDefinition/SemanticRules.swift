@@ -34,7 +34,9 @@ public enum SemanticRules {
                 for testCase in set.cases {
                     checker.general(testCase.attributes, element: "case", at: testCase.location)
                     if let state = testCase.state, !states.contains(state) {
-                        checker.fail(at: testCase.location, "state '\(state)' of case '\(testCase.name)' is not one of \(list(states))")
+                        checker.fail(
+                            at: testCase.location,
+                            "state '\(state.inMessage())' of case '\(testCase.name.inMessage())' is not one of \(list(states))")
                     }
                     for item in testCase.items {
                         switch item {
@@ -71,12 +73,14 @@ public enum SemanticRules {
                 fail(at: location, "a \(element) needs a non-empty name")
             }
             if let type = attributes.type, !types.contains(type) {
-                fail(at: location, "type '\(type)' of \(element) '\(attributes.name)' is not one of \(list(types))")
+                fail(at: location, "type '\(type.inMessage())' of \(element) '\(attributes.name.inMessage())' is not one of \(list(types))")
             }
             if let level = attributes.level, !levels.contains(level) {
-                fail(at: location, "level '\(level)' of \(element) '\(attributes.name)' is not one of \(list(levels))")
+                fail(
+                    at: location,
+                    "level '\(level.inMessage())' of \(element) '\(attributes.name.inMessage())' is not one of \(list(levels))")
             }
-            timeout(attributes.timeout, element: "\(element) '\(attributes.name)'", at: location)
+            timeout(attributes.timeout, element: "\(element) '\(attributes.name.inMessage())'", at: location)
         }
 
         mutating func timeout(_ timeout: Int?, element: String, at location: SourceLocation) {
@@ -90,7 +94,7 @@ public enum SemanticRules {
                 fail(at: step.location, "a step needs a command")
             }
             if let control = step.control, !controls.contains(control) {
-                fail(at: step.location, "control '\(control)' of a step is not one of \(list(controls))")
+                fail(at: step.location, "control '\(control.inMessage())' of a step is not one of \(list(controls))")
             }
         }
 

@@ -6,26 +6,20 @@ import Foundation
 
 /// Reads an XML document into an `XMLElement` tree.
 ///
-/// External entities are never resolved. The encoding comes from the XML
-/// declaration (UTF-8 and ISO-8859-1 among others); entities are decoded.
+/// External entities are never resolved, and DTD declarations that would
+/// change the document (entities, attribute defaults) are refused. The
+/// encoding comes from the XML declaration: UTF-8 (the default), UTF-16 and
+/// UTF-32 with a byte order mark, ISO-8859-1 to 16, US-ASCII and
+/// Windows-1250 to 1258. Predefined entities and character references are
+/// decoded.
 enum XMLTreeReader {
+    /// Elements nested deeper than this are refused: no definition or
+    /// results file comes near it, and a deeper tree is an attack on the
+    /// reader's stack.
+    static let maximumDepth = 256
+
     static func read(_ data: Data, file: String) throws(DefinitionError) -> XMLElement {
-        // The parser drops entities declared in a DTD without a word, which
-        // would change step commands; refuse them instead.
-        if let range = data.firstRange(of: Data("<!ENTITY".utf8)) {
-            let offset = range.lowerBound - data.startIndex
-            let before = data[data.startIndex..<range.lowerBound]
-            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
-            let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 - data.startIndex + 1 } ?? 0
-            let name =
-                String(decoding: data[range.upperBound...].prefix(200), as: UTF8.self)
-                .split(whereSeparator: { $0.isWhitespace }).first.map(String.init) ?? "?"
-            throw DefinitionError(
-                .malformed,
-                at: SourceLocation(file: file, line: line, column: offset - lineStart + 1),
-                "entity declarations are not supported (entity '\(name)'): write the text out in the document"
-            )
-        }
+        try checkMarkup(try checkEncoding(data, file: file), file: file)
         let delegate = Delegate(file: file, data: data)
         let parser = XMLParser(data: data)
         parser.shouldResolveExternalEntities = false
@@ -37,23 +31,10 @@ enum XMLTreeReader {
             throw error
         }
         guard ok, let root = delegate.root else {
-            let message = describe(parser.parserError)
-            throw DefinitionError(
-                .malformed,
-                at: SourceLocation(file: file, line: max(parser.lineNumber, 1), column: max(parser.columnNumber, 1)),
-                message
-            )
+            let location = SourceLocation(file: file, line: max(parser.lineNumber, 1), column: max(parser.columnNumber, 1))
+            throw DefinitionError(.malformed, at: location, delegate.reason(forCode: (parser.parserError as NSError?)?.code))
         }
         return root
-    }
-
-    private static func describe(_ error: (any Error)?) -> String {
-        guard let error else { return "the document is empty or not XML" }
-        let nsError = error as NSError
-        if let reason = nsError.userInfo[NSLocalizedDescriptionKey] as? String, !reason.isEmpty {
-            return "malformed XML: \(reason)"
-        }
-        return "malformed XML (parser error \(nsError.code))"
     }
 
     private final class Delegate: NSObject, XMLParserDelegate {
@@ -113,6 +94,15 @@ enum XMLTreeReader {
             qualifiedName qName: String?,
             attributes attributeDict: [String: String] = [:]
         ) {
+            guard stack.count < XMLTreeReader.maximumDepth else {
+                if error == nil {
+                    error = DefinitionError(
+                        .malformed, at: startOfTag(named: elementName),
+                        "elements nest deeper than \(XMLTreeReader.maximumDepth) levels (at <\(elementName.inMessage(limit: 50))>)")
+                }
+                parser.abortParsing()
+                return
+            }
             stack.append(
                 XMLElement(
                     name: elementName,
@@ -146,13 +136,28 @@ enum XMLTreeReader {
         func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
             guard error == nil else { return }
             let nsError = parseError as NSError
-            var message = "malformed XML"
             if let reason = nsError.userInfo[NSLocalizedDescriptionKey] as? String, !reason.isEmpty {
-                message += ": " + reason.trimmingCharacters(in: .whitespacesAndNewlines)
+                let message = "malformed XML: " + reason.trimmingCharacters(in: .whitespacesAndNewlines).inMessage(limit: 300)
+                error = DefinitionError(.malformed, at: location, message)
             } else {
-                message += " (parser error \(nsError.code))"
+                error = DefinitionError(.malformed, at: location, reason(forCode: nsError.code))
             }
-            error = DefinitionError(.malformed, at: location, message)
+        }
+
+        /// What an error of libxml2 (or none, when the parser just ends)
+        /// means at this point of the document. libxml2 reports the end of
+        /// the data inside an element and content after the root element
+        /// with the same code.
+        func reason(forCode code: Int?) -> String {
+            let endOfDocument = code == nil || code == 4 || code == 5 || code == 77
+            if endOfDocument, let open = stack.last {
+                return "malformed XML: the document ends before <\(open.name.inMessage(limit: 50))> (line \(open.location.line)) is closed"
+            }
+            if endOfDocument, root == nil {
+                let blank = data.allSatisfy { [0x20, 0x09, 0x0A, 0x0D].contains($0) }
+                return blank ? "the document is empty" : "malformed XML: the document has no root element"
+            }
+            return "malformed XML: " + XMLTreeReader.reason(forCode: code ?? 5)
         }
     }
 }
