@@ -82,8 +82,9 @@ struct EmbeddedFarm {
             + [.init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)]
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
-        // Should a part not stop, the farm still does, a little later.
-        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        // Should a part not stop (a request the server still waits on),
+        // the farm still does, a little later.
+        configuration.maximumGracefulShutdownDuration = .seconds(10)
         configuration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: configuration)
         do {
