@@ -247,7 +247,10 @@ struct LoadCheck {
     static func run(store: Store, testruns ids: [String], tasks: Int, verdicts: [String: String]) async throws -> LoadCheck {
         var check = LoadCheck()
         let notPassed = verdicts.filter { $0.value != "PASS" }
-        if !notPassed.isEmpty { check.problems.append("\(notPassed.count) testruns did not PASS: \(notPassed.prefix(3))") }
+        if !notPassed.isEmpty {
+            let examples = notPassed.sorted { $0.key < $1.key }.prefix(3).map { "\($0.key) \($0.value)" }
+            check.problems.append("\(notPassed.count) testruns did not PASS, for example \(examples.joined(separator: ", "))")
+        }
         if Set(ids).count != ids.count { check.problems.append("a testrun id was given twice") }
         let audit = try await store.transaction { tx in try await tx.loadAudit() }
         if audit.tasks != tasks { check.problems.append("\(audit.tasks) tasks in the store, \(tasks) expected") }
