@@ -35,6 +35,34 @@ extension StoreTransaction {
         }
     }
 
+    /// Per worker, over a window: first tries and retries of flash and boot,
+    /// and failures. One query for a worker page, where the farm's whole
+    /// statistics per instance would be far more work.
+    public func tries(workers: [String], since: Date) async throws -> [String: WorkerTries] {
+        guard !workers.isEmpty else { return [:] }
+        let rows = try await db.raw(
+            """
+            SELECT worker, type, SUM(CASE WHEN try_number = 1 THEN 1 ELSE 0 END) AS first,
+                   SUM(CASE WHEN try_number > 1 THEN 1 ELSE 0 END) AS again, COUNT(*) AS n
+            FROM events WHERE worker IN (\(binds: workers)) AND received_at >= \(bind: Clock.millis(since))
+            AND type IN ('device.flash.finished', 'device.boot.finished', 'failure')
+            GROUP BY worker, type
+            """
+        ).all()
+        var tries: [String: WorkerTries] = [:]
+        for row in rows {
+            let worker = try row.decode(column: "worker", as: String.self)
+            let first = try row.decode(column: "first", as: Int?.self) ?? 0
+            let again = try row.decode(column: "again", as: Int?.self) ?? 0
+            switch try row.decode(column: "type", as: String.self) {
+            case "device.flash.finished": tries[worker, default: WorkerTries()].flash = (first, again)
+            case "device.boot.finished": tries[worker, default: WorkerTries()].boot = (first, again)
+            default: tries[worker, default: WorkerTries()].failures = try row.decode(column: "n", as: Int.self)
+            }
+        }
+        return tries
+    }
+
     /// How often an error was seen, and first and last.
     public func occurrences(signature: String) async throws -> (count: Int, first: Date?, last: Date?) {
         let row = try await db.raw(
@@ -83,4 +111,13 @@ extension StoreTransaction {
             sequence: try row.decode(column: "seq", as: Int64?.self)
         )
     }
+}
+
+/// A worker's flash and boot tries (first tries, retries) and failures.
+public struct WorkerTries: Sendable {
+    public var flash: (first: Int, retries: Int) = (0, 0)
+    public var boot: (first: Int, retries: Int) = (0, 0)
+    public var failures = 0
+
+    public init() {}
 }

@@ -69,8 +69,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
             """.write(toFile: folder + "/packages/\(package)/tests.xml", atomically: true, encoding: .utf8)
         }
         let url = try database.map(parseDatabaseURL) ?? .sqlite(path: folder + "/ots.sqlite")
-        let binary = CommandLine.arguments[0].hasPrefix("/")
-            ? CommandLine.arguments[0] : (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let binary = ownExecutable
 
         printError("starting a server, a monitor and \(workerProcesses) worker processes with \(instances) instances on \(url)")
         let server = try LoadProcess.start(binary, ["server", "--database", url.description, "--port", "0"], logs: folder + "/server")

@@ -30,10 +30,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let definition = folder + "/tests.xml"
         try Data(Self.definition(steps: steps, stepsPerCase: stepsPerCase).utf8).write(to: URL(fileURLWithPath: definition))
-        let executable =
-            CommandLine.arguments[0].hasPrefix("/")
-            ? CommandLine.arguments[0]
-            : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+        let executable = ownExecutable
 
         var wall: [Double] = []
         var rss: [Double] = []

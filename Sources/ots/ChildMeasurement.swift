@@ -40,3 +40,10 @@ struct ChildMeasurement {
         )
     }
 }
+
+/// This `ots` executable's path, for benchmarks that start more of it.
+var ownExecutable: String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? (CommandLine.arguments[0].hasPrefix("/")
+            ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+}

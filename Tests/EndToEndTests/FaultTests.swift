@@ -128,8 +128,8 @@ import Testing
                 return try await farm.client.submit(request).id
             } catch {
                 // Only the server's own failures (its database away) are retried.
-                guard let refusal = error as? ClientError, (refusal.status ?? 500) >= 500 else { throw error }
-                lastError = refusal
+                guard (error.status ?? 500) >= 500 else { throw error }
+                lastError = error
             }
             try await Task.sleep(for: .milliseconds(250))
         }

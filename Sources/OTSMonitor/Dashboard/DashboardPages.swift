@@ -423,7 +423,7 @@ struct DashboardPages {
 
     /// Nil when no instance of the host is known.
     func worker(host: String, window: Double = 7 * 86_400, now: Date = Date()) async throws -> WorkerPage? {
-        let data = try await store.transaction { tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [Statistics])? in
+        let data = try await store.transaction { tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
             let instances = try await tx.workers().filter { $0.host == host }
             guard !instances.isEmpty else { return nil }
             let ids = instances.map(\.id)
@@ -431,13 +431,9 @@ struct DashboardPages {
             let tasks = try await tx.tasks(ids: started.compactMap(\.taskID) + instances.compactMap(\.currentTask))
             let failures = try await tx.newestEvents(
                 types: [EventType.failure.rawValue], workers: ids, taskIDs: started.compactMap(\.taskID), limit: 20)
-            var statistics: [Statistics] = []
-            for id in ids {
-                statistics.append(try await tx.statistics(since: now.addingTimeInterval(-window), until: now, worker: id, commonErrors: 0))
-            }
-            return (instances, tasks, started, failures, statistics)
+            return (instances, tasks, started, failures, try await tx.tries(workers: ids, since: now.addingTimeInterval(-window)))
         }
-        guard let (instances, tasks, started, failureEvents, statistics) = data else { return nil }
+        guard let (instances, tasks, started, failureEvents, tries) = data else { return nil }
         let taskByID = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let failures = failureEvents.compactMap { record -> FailureRow? in
             guard let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(record.payload.utf8)), let error = event.error
@@ -449,11 +445,13 @@ struct DashboardPages {
         return WorkerPage(
             title: "Worker host \(host)", host: host,
             instances: workerRows(instances.sorted { $0.instanceName < $1.instanceName }, tasks: tasks, now: now),
-            retries: zip(instances, statistics).map { instance, stats in
-                InstanceRetries(
-                    instance: instance.instanceName, flash: DashboardFormat.percent(stats.retries["flash"]?.rate ?? 0),
-                    boot: DashboardFormat.percent(stats.retries["boot"]?.rate ?? 0),
-                    failures: stats.errorsByCategory.values.reduce(0, +))
+            retries: instances.map { instance in
+                let counted = tries[instance.id] ?? WorkerTries()
+                return InstanceRetries(
+                    instance: instance.instanceName,
+                    flash: DashboardFormat.percent(Statistics.Retries(phases: counted.flash.first, retries: counted.flash.retries).rate),
+                    boot: DashboardFormat.percent(Statistics.Retries(phases: counted.boot.first, retries: counted.boot.retries).rate),
+                    failures: counted.failures)
             },
             tasks: started.compactMap { event -> RecentTask? in
                 guard let id = event.taskID, let task = taskByID[id] else { return nil }

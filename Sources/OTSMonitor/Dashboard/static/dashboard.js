@@ -49,9 +49,13 @@
       });
   }
 
-  // Redraws at most a few times a second however many events arrive.
+  // Redraws at most every two seconds however many events arrive: each
+  // redraw asks the monitor for its statistics again.
+  var lastDraw = 0;
   function soon(delay) {
-    if (pending === null) pending = window.setTimeout(redraw, delay);
+    if (pending !== null) return;
+    var wait = Math.max(delay, lastDraw + 2000 - Date.now());
+    pending = window.setTimeout(function () { lastDraw = Date.now(); redraw(); }, wait);
   }
 
   function connect() {
