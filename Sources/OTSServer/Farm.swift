@@ -100,7 +100,7 @@ public final class Farm: Sendable {
     public func testrun(id: String) async throws -> TestrunView {
         try await store.transaction { tx in
             guard let record = try await tx.testrun(id: id) else { throw APIError(.notFound, "no testrun \(id)") }
-            return try Self.view(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
+            return try TestrunView(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
         }
     }
 
@@ -108,7 +108,7 @@ public final class Farm: Sendable {
         try await store.transaction { tx in
             let records = try await tx.testruns(filter)
             let tasks = try await tx.tasks(testrunIDs: records.map(\.id))
-            return TestrunList(testruns: try records.map { try Self.view($0, tasks: tasks[$0.id] ?? [], withTasks: false) })
+            return TestrunList(testruns: try records.map { try TestrunView($0, tasks: tasks[$0.id] ?? [], withTasks: false) })
         }
     }
 

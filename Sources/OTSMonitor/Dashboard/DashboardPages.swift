@@ -82,21 +82,15 @@ struct DashboardPages {
     }
 
     func testrunRows(_ records: [TestrunRecord], tasks: [String: [TaskRecord]]) -> [TestrunRow] {
-        records.map { record in
-            let request = try? JSONCoding.decoder().decode(TestrunRequest.self, from: Data(record.request.utf8))
-            let own = tasks[record.id] ?? []
-            let packages = own.map { task -> (done: Int, total: Int) in
-                let work = try? JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
-                return (task.packagesDone, work?.packages.count ?? 0)
-            }
+        records.compactMap { record in
+            // The testrun as the server's API shows it.
+            guard let view = try? TestrunView(record, tasks: tasks[record.id] ?? [], withTasks: false) else { return nil }
             return TestrunRow(
-                id: record.id, link: Self.testrunLink(record.id), state: record.state, verdict: record.verdict,
-                badge: Self.badge(state: record.state, verdict: record.verdict), deviceGroup: record.deviceGroup,
-                requestor: request?.requestor ?? "-", packagesDone: packages.reduce(0) { $0 + $1.done },
-                packagesTotal: packages.reduce(0) { $0 + $1.total },
-                tasksDone: own.filter { $0.state != .queued && $0.state != .claimed }.count, tasksTotal: own.count,
-                created: DashboardFormat.time(record.createdAt),
-                error: record.errorMessage.map { "[\(record.errorCategory ?? "-")] \($0)" })
+                id: view.id, link: Self.testrunLink(view.id), state: view.state, verdict: view.verdict?.rawValue,
+                badge: Self.badge(state: view.state, verdict: view.verdict?.rawValue), deviceGroup: record.deviceGroup,
+                requestor: view.request.requestor ?? "-", packagesDone: view.progress.packagesDone,
+                packagesTotal: view.progress.packagesTotal, tasksDone: view.progress.tasksDone, tasksTotal: view.progress.tasksTotal,
+                created: DashboardFormat.time(view.createdAt), error: view.error.map { "[\($0.category)] \($0.message)" })
         }
     }
 
@@ -322,7 +316,7 @@ struct DashboardPages {
         guard let (record, tasks, records) = data else { return nil }
         let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
         let request = try? JSONCoding.decoder().decode(TestrunRequest.self, from: Data(record.request.utf8))
-        let row = testrunRows([record], tasks: [id: tasks])[0]
+        guard let row = testrunRows([record], tasks: [id: tasks]).first else { return nil }
         let timeline = Timeline(testrunID: id, events: events)
         let number = Dictionary(tasks.map { ($0.id, $0.sequence + 1) }, uniquingKeysWith: { first, _ in first })
         let ended = record.state != "running" && record.state != "queued"
@@ -353,17 +347,16 @@ struct DashboardPages {
                 packages: request.map { PackageRequest.all(in: $0).map(\.name).joined(separator: ", ") } ?? "-",
                 model: request?.distributionModel ?? "perpackage", swProduct: request?.swProduct ?? "-"),
             timeline: rows.isEmpty ? nil : DashboardCharts.timeline(rows, origin: record.createdAt, until: until),
-            tasks: tasks.map { task in
-                let work = try? JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
-                return TaskRow(
-                    number: task.sequence + 1, id: task.id, state: task.state.rawValue, phase: task.phase ?? "-", verdict: task.verdict,
-                    badge: Self.badge(state: task.state.rawValue, verdict: task.verdict), worker: task.owner ?? "-",
-                    workerLink: task.owner.flatMap { $0.split(separator: "/").first }.map { Self.hostLink(String($0)) },
-                    packages: work?.packages.map { package in
+            tasks: tasks.map(TestrunView.TaskView.init).map { task in
+                TaskRow(
+                    number: task.sequence + 1, id: task.id, state: task.state, phase: task.phase ?? "-", verdict: task.verdict?.rawValue,
+                    badge: Self.badge(state: task.state, verdict: task.verdict?.rawValue), worker: task.worker ?? "-",
+                    workerLink: task.worker.flatMap { $0.split(separator: "/").first }.map { Self.hostLink(String($0)) },
+                    packages: task.work?.packages.map { package in
                         package.sets.map { "\(package.name) (\($0.joined(separator: ", ")))" } ?? package.name
                     }.joined(separator: ", ") ?? "-",
                     attempts: task.attempts, flashTries: task.flashTries, bootTries: task.bootTries,
-                    error: task.errorMessage.map { "[\(task.errorCategory ?? "-")] \($0)" })
+                    error: task.error.map { "[\($0.category)] \($0.message)" })
             },
             phases: timeline.phases.filter { $0.phase != "testrun" && $0.phase != "task" }.map { phase in
                 TimelineRow(

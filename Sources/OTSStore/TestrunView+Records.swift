@@ -1,18 +1,19 @@
 import Foundation
 import OTSCore
-import OTSStore
 
-extension Farm {
-    /// A testrun as the API shows it.
-    static func view(_ record: TestrunRecord, tasks: [TaskRecord], withTasks: Bool) throws -> TestrunView {
+/// Testruns and tasks as the API shows them, from what the store holds:
+/// the server answers with these, and the monitor's dashboard draws them.
+extension TestrunView {
+    /// `withTasks` adds the tasks and the plan.
+    public init(_ record: TestrunRecord, tasks: [TaskRecord], withTasks: Bool) throws {
         let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(record.request.utf8))
-        let taskViews = tasks.map(taskView)
+        let taskViews = tasks.map(TaskView.init)
         let ended = tasks.filter { $0.state != .queued && $0.state != .claimed }
-        return TestrunView(
+        self.init(
             id: record.id,
             state: record.state,
             verdict: record.verdict.flatMap(Verdict.init(rawValue:)),
-            error: failure(record.errorCategory, record.errorMessage),
+            error: Failure(category: record.errorCategory, message: record.errorMessage),
             request: request,
             createdAt: record.createdAt,
             startedAt: record.startedAt,
@@ -28,10 +29,13 @@ extension Farm {
         )
     }
 
-    static func taskView(_ task: TaskRecord) -> TestrunView.TaskView {
+}
+
+extension TestrunView.TaskView {
+    public init(_ task: TaskRecord) {
         let work = try? JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
         let packages = work?.packages.map(\.name) ?? []
-        return TestrunView.TaskView(
+        self.init(
             id: task.id,
             sequence: task.sequence,
             state: task.state.rawValue,
@@ -43,7 +47,7 @@ extension Farm {
             flashTries: task.flashTries,
             bootTries: task.bootTries,
             verdict: task.verdict.flatMap(Verdict.init(rawValue:)),
-            error: failure(task.errorCategory, task.errorMessage),
+            error: TestrunView.Failure(category: task.errorCategory, message: task.errorMessage),
             enqueuedAt: task.enqueuedAt,
             startedAt: task.startedAt,
             finishedAt: task.finishedAt,
@@ -51,8 +55,12 @@ extension Farm {
         )
     }
 
-    static func failure(_ category: String?, _ message: String?) -> TestrunView.Failure? {
+}
+
+extension TestrunView.Failure {
+    /// Nil without a known category.
+    init?(category: String?, message: String?) {
         guard let category = category.flatMap(ErrorCategory.init(rawValue:)) else { return nil }
-        return TestrunView.Failure(category: category, message: message ?? "")
+        self.init(category: category, message: message ?? "")
     }
 }
