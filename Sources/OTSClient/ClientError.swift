@@ -10,6 +10,9 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
         case rejected(status: Int, APIProblem)
         /// The answer could not be read.
         case badResponse
+        /// The client cannot be set up as configured (a CA file that cannot
+        /// be read).
+        case unusable
     }
 
     public var kind: Kind
@@ -29,6 +32,7 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
         case .unreachable: true
         case .rejected(let status, _): status >= 500 || status == 408 || status == 429
         case .badResponse: true
+        case .unusable: false
         }
     }
 

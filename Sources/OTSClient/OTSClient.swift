@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import OTSCore
+import Synchronization
 
 /// Talks to an OTS server's REST API: the calls of `ots submit`, `status`
 /// and friends, and the worker protocol.
@@ -12,23 +14,71 @@ public struct OTSClient: Sendable {
     public let baseURL: String
     let token: String?
     let http: HTTPClient
+    /// A worker instance's token, looked up at each request (enrolling
+    /// again replaces it).
+    let credentials: WorkerCredentials?
+    let workerID: String?
 
     public init(baseURL: String, token: String? = nil, http: HTTPClient = OTSClient.http) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.http = http
+        self.credentials = nil
+        self.workerID = nil
+    }
+
+    private init(_ other: OTSClient, credentials: WorkerCredentials, workerID: String) {
+        baseURL = other.baseURL
+        token = other.token
+        http = other.http
+        self.credentials = credentials
+        self.workerID = workerID
+    }
+
+    /// This client, sending the token `credentials` hold for `workerID`.
+    public func acting(for workerID: String, credentials: WorkerCredentials) -> OTSClient {
+        OTSClient(self, credentials: credentials, workerID: workerID)
+    }
+
+    var authorization: String? {
+        if let credentials, let workerID { return credentials.token(for: workerID) }
+        return token
+    }
+
+    /// An HTTP client that also trusts the certificates in `caFile` (PEM):
+    /// for servers whose certificate a private authority signed. One per
+    /// file, for the life of the process.
+    public static func http(trusting caFile: String?) throws(ClientError) -> HTTPClient {
+        guard let caFile else { return http }
+        return try clients.withLock { (clients: inout [String: HTTPClient]) throws(ClientError) -> HTTPClient in
+            if let client = clients[caFile] { return client }
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw ClientError(.unusable, "ca_file: cannot read \(caFile)")
+            }
+            var configuration = baseConfiguration
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            configuration.tlsConfiguration = tls
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[caFile] = client
+            return client
+        }
+    }
+
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static var baseConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(3)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        return configuration
     }
 
     /// The HTTP client OTS's tools share: an unreachable server is reported
     /// within seconds (not at the request's deadline), and enough
     /// connections per server for every instance's long-poll claim beside
     /// its heartbeats and the spool.
-    public static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .seconds(3)
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    public static let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: baseConfiguration)
 
     /// Largest answer read.
     static let maxResponse = 256 * 1024 * 1024
@@ -50,7 +100,7 @@ public struct OTSClient: Sendable {
         let url = baseURL + "/api/v1/" + path + (query.isEmpty ? "" : "?" + (encodedQuery ?? ""))
         var request = HTTPClientRequest(url: url)
         request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token = authorization { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: body))
@@ -207,5 +257,21 @@ extension OTSClient {
 
     static func segment(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text
+    }
+}
+
+/// The tokens of a worker process's instances, by worker id: set at
+/// enrollment, read by every request an instance (or its spool) sends.
+public final class WorkerCredentials: Sendable {
+    private let tokens = Mutex<[String: String]>([:])
+
+    public init() {}
+
+    public func set(_ token: String?, for workerID: String) {
+        tokens.withLock { $0[workerID] = token }
+    }
+
+    public func token(for workerID: String) -> String? {
+        tokens.withLock { $0[workerID] }
     }
 }

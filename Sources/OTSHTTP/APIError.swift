@@ -11,6 +11,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         enum Base: String, Sendable, Hashable {
             case badRequest = "bad_request"
             case unauthorized
+            case forbidden
             case notFound = "not_found"
             case conflict
             case tooLarge = "too_large"
@@ -24,6 +25,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         public static let badRequest = Code(base: .badRequest)
         /// No or a wrong token.
         public static let unauthorized = Code(base: .unauthorized)
+        /// A token that may not do this (its scope, or another worker's task).
+        public static let forbidden = Code(base: .forbidden)
         public static let notFound = Code(base: .notFound)
         /// Not possible in the current state (the task is held by another
         /// worker, the testrun has ended).
@@ -39,6 +42,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             switch base {
             case .badRequest: .badRequest
             case .unauthorized: .unauthorized
+            case .forbidden: .forbidden
             case .notFound: .notFound
             case .conflict: .conflict
             case .tooLarge: .contentTooLarge

@@ -12,6 +12,11 @@ public struct MonitorConfiguration: Sendable, Hashable {
     /// The cursor's name: replicas of one monitor share it and never handle
     /// an event twice.
     public var consumer = "monitor"
+    /// Who may read the API, the stream, the metrics and the dashboard:
+    /// a token with the read scope unless `anonymous_read`.
+    public var access = AccessPolicy()
+    /// Certificate and key files (PEM): with both, the monitor speaks HTTPS.
+    public var tls: TLSFiles?
     /// Events taken from the queue at a time.
     public var batchSize = 500
     /// How often an empty queue is looked at again (seconds).
@@ -68,6 +73,9 @@ public struct MonitorConfiguration: Sendable, Hashable {
         host = try reader.string("host") ?? host
         port = try reader.int("port", in: 0...65535) ?? port
         consumer = try reader.string("consumer") ?? consumer
+        try access.load(&reader)
+        tls = try TLSFiles.load(&reader) ?? tls
+        try tls?.validate()
         batchSize = try reader.int("batch_size", in: 1...100_000) ?? batchSize
         pollInterval = try reader.seconds("poll_interval") ?? pollInterval
         heartbeatSeconds = try reader.seconds("heartbeat_seconds") ?? heartbeatSeconds

@@ -36,20 +36,21 @@ struct MonitorRoutes {
         return Double(text)
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.get("metrics") { _, _ in
+    func register(on router: Router<OTSRequestContext>, reading: AccessMiddleware) {
+        let open = router.group("api/v1")
+        open.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
+        open.get("openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MonitorOpenAPIDocument.data)))
+        }
+        router.group("metrics").add(middleware: reading).get { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(
                     byteBuffer: ByteBuffer(bytes: try await metrics.exposition(store: store, consumer: configuration.consumer))))
         }
-        let api = router.group("api/v1")
-        api.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
-        api.get("openapi.json") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MonitorOpenAPIDocument.data)))
-        }
+        let api = open.group().add(middleware: reading)
         api.get("events") { request, _ in
             let query = request.uri.queryParameters
             var since: Date?

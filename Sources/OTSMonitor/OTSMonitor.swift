@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import OTSClient
+import OTSCore
 import OTSHTTP
 import OTSStore
 import ServiceLifecycle
@@ -21,18 +22,22 @@ public struct OTSMonitor {
     }
 
     /// The services to run in one group: the queue loop and the HTTP API.
-    public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+    public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let metrics = MonitorMetrics()
-        let router = Router()
+        let router = Router(context: OTSRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router)
+        let authenticator = TokenAuthenticator(store: store)
+        let reading = AccessMiddleware(.read, policy: configuration.access, authenticator: authenticator)
+        MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router, reading: reading)
         do {
-            try Dashboard(store: store, consumer: configuration.consumer).register(on: router)
+            try Dashboard(store: store, consumer: configuration.consumer).register(
+                on: router, reading: reading, authenticator: authenticator, secureCookie: configuration.tls != nil)
         } catch {
             logger.error("the dashboard cannot be served: \(error)")
         }
         let app = Application(
             router: router,
+            server: try .ots(tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots-monitor"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -9,21 +9,29 @@ import TestDefinition
 /// The REST API under `/api/v1` (see `openapi.json`).
 struct APIRoutes {
     let farm: Farm
-    let token: String?
+    let access: AccessPolicy
+    let enrollmentSecret: String?
+    let authenticator: TokenAuthenticator
 
-    /// Request bodies larger than this are refused.
-    static let maxBody = 32 * 1024 * 1024
+    /// JSON request bodies larger than this are refused.
+    static let maxBody = 4 * 1024 * 1024
+    /// One package's results XML.
+    static let maxResults = 64 * 1024 * 1024
+    /// One file fetched from a device.
+    static let maxFile = 256 * 1024 * 1024
 
-    func register(on router: Router<BasicRequestContext>) {
-        let api = router.group("api/v1")
-        api.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
-        api.get("openapi.json") { _, _ in
+    func register(on router: Router<OTSRequestContext>) {
+        let open = router.group("api/v1")
+        open.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
+        open.get("openapi.json") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.data)))
         }
 
-        api.post("testruns") { request, _ in
+        let api = open.group().add(middleware: AccessMiddleware(.read, policy: access, authenticator: authenticator))
+        let submit = open.group().add(middleware: AccessMiddleware(.submit, policy: access, authenticator: authenticator))
+        submit.post("testruns") { request, _ in
             try JSONResponse.make(try await farm.submit(try await body(request)), status: .created)
         }
         api.get("testruns") { request, _ in
@@ -46,7 +54,7 @@ struct APIRoutes {
         api.get("testruns/:id") { _, context in
             try JSONResponse.make(try await farm.testrun(id: try context.parameters.require("id")))
         }
-        api.post("testruns/:id/cancel") { _, context in
+        submit.post("testruns/:id/cancel") { _, context in
             try JSONResponse.make(try await farm.cancel(id: try context.parameters.require("id")))
         }
         api.get("testruns/:id/results") { request, context in
@@ -72,60 +80,114 @@ struct APIRoutes {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: content)))
         }
 
-        let workers = api.group().add(middleware: TokenMiddleware(token: token))
-        workers.post("workers") { request, _ in
-            try JSONResponse.make(try await farm.register(try await body(request)), status: .created)
+        let admin = open.group().add(middleware: AccessMiddleware(.admin, policy: access, authenticator: authenticator))
+        admin.get("tokens") { _, _ in try JSONResponse.make(try await farm.tokens()) }
+        admin.post("tokens") { request, _ in
+            let wanted = try APIError.decodeBody(TokenRequest.self, from: try await body(request), what: "the token request")
+            if let problem = wanted.problem { throw APIError(.badRequest, "\(problem.field): \(problem.message)", field: problem.field) }
+            return try JSONResponse.make(try await farm.createToken(wanted), status: .created)
         }
-        workers.post("workers/heartbeat") { request, _ in
-            try JSONResponse.make(try await farm.heartbeat(try await body(request)))
+        admin.delete("tokens/:id") { _, context in
+            let id = try context.parameters.require("id")
+            try await farm.revokeToken(id: id)
+            authenticator.forget(tokenID: id)
+            return try JSONResponse.make(["revoked": true])
         }
-        workers.post("workers/offline") { request, _ in
-            try await farm.offline(try await body(request))
+
+        open.post("workers") { request, _ in
+            try enrolled(request)
+            var registered = try await farm.register(try await body(request))
+            if access.mode == .tokens { registered.token = try await farm.issueWorkerToken(workerID: registered.workerID) }
+            return try JSONResponse.make(registered, status: .created)
+        }
+        let workers = open.group().add(middleware: AccessMiddleware(.worker, policy: access, authenticator: authenticator))
+        workers.post("workers/heartbeat") { request, context in
+            let body = try await body(request)
+            try context.acts(for: try WorkerField.decode(body))
+            return try JSONResponse.make(try await farm.heartbeat(body))
+        }
+        workers.post("workers/offline") { request, context in
+            let body = try await body(request)
+            try context.acts(for: try WorkerField.decode(body))
+            try await farm.offline(body)
             return try JSONResponse.make(["offline": true])
         }
-        workers.post("workers/claim") { request, _ in
+        workers.post("workers/claim") { request, context in
             let claim = try APIError.decodeBody(ClaimRequest.self, from: try await body(request), what: "the claim")
+            try context.acts(for: claim.workerID)
             let wait = min(max(claim.waitSeconds ?? farm.configuration.claimWait, 0), farm.configuration.claimWait)
             guard let assignment = try await farm.claim(workerID: claim.workerID, wait: .milliseconds(Int64(wait * 1000))) else {
                 return Response(status: .noContent)
             }
             return try JSONResponse.make(assignment)
         }
-        workers.post("events") { request, _ in
-            try JSONResponse.make(try await farm.receive(try await body(request)))
+        workers.post("events") { request, context in
+            let body = try await body(request)
+            if let worker = context.principal?.workerID {
+                let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
+                for (index, event) in batch.events.enumerated() where "\(event.sender.host)/\(event.sender.instance)" != worker {
+                    throw APIError(
+                        .forbidden, "events[\(index)].sender: the token of worker \(worker) cannot send another worker's events",
+                        field: "events[\(index)].sender")
+                }
+            }
+            return try JSONResponse.make(try await farm.receive(body))
         }
         workers.put("tasks/:id/results") { request, context in
             let query = request.uri.queryParameters
+            let worker = try required(query, "worker")
+            try context.acts(for: worker)
             let stored = try await farm.saveResults(
-                taskID: try context.parameters.require("id"), workerID: try required(query, "worker"),
-                package: try required(query, "package"), xml: try await body(request))
+                taskID: try context.parameters.require("id"), workerID: worker,
+                package: try required(query, "package"), xml: try await body(request, limit: Self.maxResults, what: "results"))
             return try JSONResponse.make(["stored": stored])
         }
         workers.put("tasks/:id/files") { request, context in
             let query = request.uri.queryParameters
+            let worker = try required(query, "worker")
+            try context.acts(for: worker)
             let stored = try await farm.saveFile(
-                taskID: try context.parameters.require("id"), workerID: try required(query, "worker"),
+                taskID: try context.parameters.require("id"), workerID: worker,
                 package: try required(query, "package"), name: try required(query, "name"),
-                content: [UInt8](try await body(request)))
+                content: [UInt8](try await body(request, limit: Self.maxFile, what: "file")))
             return try JSONResponse.make(["stored": stored])
         }
         workers.post("tasks/:id/sets") { request, context in
-            try JSONResponse.make(try await farm.startSet(taskID: try context.parameters.require("id"), try await body(request)))
+            let body = try await body(request)
+            try context.acts(for: try WorkerField.decode(body))
+            return try JSONResponse.make(try await farm.startSet(taskID: try context.parameters.require("id"), body))
         }
         workers.post("tasks/:id/finish") { request, context in
-            try await farm.finish(taskID: try context.parameters.require("id"), try await body(request))
+            let body = try await body(request)
+            try context.acts(for: try WorkerField.decode(body))
+            try await farm.finish(taskID: try context.parameters.require("id"), body)
             return try JSONResponse.make(["finished": true])
         }
     }
 
-    private func body(_ request: Request) async throws -> Data {
+    /// A registration must carry the enrollment secret.
+    private func enrolled(_ request: Request) throws {
+        guard access.mode == .tokens else { return }
+        guard let header = request.headers[.authorization] else {
+            throw APIError(.unauthorized, "authorization: a worker enrolls with the farm's enrollment secret (Authorization: Bearer SECRET)")
+        }
+        guard let secret = enrollmentSecret, APIToken.constantTimeEqual(header, "Bearer \(secret)") else {
+            throw APIError(.unauthorized, "authorization: wrong enrollment secret")
+        }
+    }
+
+    private func body(_ request: Request, limit: Int = Self.maxBody, what: String = "body") async throws -> Data {
         var request = request
         do {
-            let buffer = try await request.collectBody(upTo: Self.maxBody)
+            let buffer = try await request.collectBody(upTo: limit)
             return Data(buffer.readableBytesView)
         } catch {
-            throw APIError(.tooLarge, "body: larger than \(Self.maxBody / 1024 / 1024) MiB", field: "body")
+            throw APIError(.tooLarge, "body: the \(what) is larger than the limit of \(Self.megabytes(limit)) MiB", field: "body")
         }
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        bytes % (1024 * 1024) == 0 ? String(bytes / 1024 / 1024) : String(format: "%.1f", Double(bytes) / 1024 / 1024)
     }
 
     private func required(_ query: Parameters, _ name: String) throws -> String {
@@ -136,18 +198,22 @@ struct APIRoutes {
     }
 }
 
-/// Lets only workers that send the farm's token through.
-struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String?
+/// The `worker_id` of a worker's request body.
+struct WorkerField: Decodable {
+    var workerID: String
+    enum CodingKeys: String, CodingKey { case workerID = "worker_id" }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let token {
-            let given = request.headers[.authorization]
-            guard given == "Bearer \(token)" else {
-                throw APIError(
-                    .unauthorized, given == nil ? "authorization: this server needs a worker token" : "authorization: wrong token")
-            }
+    static func decode(_ body: Data) throws -> String {
+        try APIError.decodeBody(WorkerField.self, from: body, what: "the request").workerID
+    }
+}
+
+extension OTSRequestContext {
+    /// A worker's token acts for its own instance only.
+    func acts(for workerID: String) throws {
+        guard let principal, let own = principal.workerID else { return }
+        guard own == workerID else {
+            throw APIError(.forbidden, "worker_id: the token of worker \(own) cannot act for \(workerID)", field: "worker_id")
         }
-        return try await next(request, context)
     }
 }

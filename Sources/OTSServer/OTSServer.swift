@@ -22,12 +22,16 @@ public struct OTSServer {
     /// The services to run in one group: the HTTP server and the sweeper.
     /// `onListening` hears the port once the server listens (useful with
     /// port 0).
-    public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        let router = Router()
+    public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+        let router = Router(context: OTSRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        APIRoutes(farm: farm, token: configuration.token).register(on: router)
+        APIRoutes(
+            farm: farm, access: configuration.access, enrollmentSecret: configuration.enrollmentSecret,
+            authenticator: TokenAuthenticator(store: farm.store)
+        ).register(on: router)
         let app = Application(
             router: router,
+            server: try .ots(tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -9,8 +9,14 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var host = "127.0.0.1"
     /// 0 picks a free port (the server prints the one it got).
     public var port = 8310
-    /// When set, workers must send it (`Authorization: Bearer TOKEN`).
-    public var token: String?
+    /// Who may use the API: tokens with scopes (the default), and whether
+    /// reading is open to anyone.
+    public var access = AccessPolicy()
+    /// The secret a worker instance enrolls with (`Authorization: Bearer
+    /// SECRET` on `POST /api/v1/workers`); it gets a token of its own back.
+    public var enrollmentSecret: String?
+    /// Certificate and key files (PEM): with both, the server speaks HTTPS.
+    public var tls: TLSFiles?
     /// Seconds a worker's claim lasts without a heartbeat.
     public var leaseSeconds = 30.0
     /// Seconds between a worker's heartbeats (told to workers).
@@ -35,7 +41,7 @@ public struct ServerConfiguration: Sendable, Hashable {
     public init() {}
 
     /// Environment variables that override the file.
-    public static let environmentKeys = ["OTS_DATABASE", "OTS_HOST", "OTS_PORT", "OTS_TOKEN"]
+    public static let environmentKeys = ["OTS_DATABASE", "OTS_HOST", "OTS_PORT", "OTS_ENROLLMENT_SECRET"]
 
     /// Reads a TOML file over the defaults.
     public mutating func load(file path: String) throws(ConfigurationError) {
@@ -45,7 +51,9 @@ public struct ServerConfiguration: Sendable, Hashable {
         }
         host = try reader.string("host") ?? host
         port = try reader.int("port", in: 0...65535) ?? port
-        token = try reader.string("token") ?? token
+        try access.load(&reader)
+        enrollmentSecret = try reader.string("enrollment_secret") ?? enrollmentSecret
+        tls = try TLSFiles.load(&reader) ?? tls
         leaseSeconds = try reader.seconds("lease_seconds") ?? leaseSeconds
         heartbeatSeconds = try reader.seconds("heartbeat_seconds") ?? heartbeatSeconds
         requeues = try reader.int("requeues", in: 0...100) ?? requeues
@@ -58,7 +66,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         try reader.rejectUnknownKeys()
     }
 
-    /// Applies `OTS_DATABASE`, `OTS_HOST`, `OTS_PORT` and `OTS_TOKEN`.
+    /// Applies `OTS_DATABASE`, `OTS_HOST`, `OTS_PORT` and
+    /// `OTS_ENROLLMENT_SECRET`.
     public mutating func load(environment: [String: String]) throws(ConfigurationError) {
         if let value = environment["OTS_DATABASE"], !value.isEmpty {
             database = try DatabaseURL(configured: value, in: "OTS_DATABASE")
@@ -67,7 +76,21 @@ public struct ServerConfiguration: Sendable, Hashable {
         if let value = environment["OTS_PORT"], !value.isEmpty {
             port = try ConfigurationError.port(value, in: "OTS_PORT")
         }
-        if let value = environment["OTS_TOKEN"], !value.isEmpty { token = value }
+        if let value = environment["OTS_ENROLLMENT_SECRET"], !value.isEmpty { enrollmentSecret = value }
+    }
+
+    /// Settings that do not fit together.
+    public func validate() throws(ConfigurationError) {
+        if access.mode == .tokens, enrollmentSecret?.isEmpty ?? true {
+            throw ConfigurationError(
+                file: "the server's configuration",
+                "enrollment_secret: required when auth is \"tokens\" (workers enroll with it); set it in the configuration file or OTS_ENROLLMENT_SECRET, or set auth = \"off\" on a closed network"
+            )
+        }
+        if let secret = enrollmentSecret, secret.count < 16 {
+            throw ConfigurationError(file: "the server's configuration", "enrollment_secret: must have at least 16 characters")
+        }
+        try tls?.validate()
     }
 
     var maxAttempts: Int { requeues + 1 }

@@ -77,6 +77,24 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(
+            version: 8, name: "API tokens",
+            statements: { _ in
+                [
+                    """
+                    CREATE TABLE api_tokens (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        worker_id TEXT,
+                        hash TEXT NOT NULL,
+                        created_at BIGINT NOT NULL,
+                        revoked_at BIGINT
+                    )
+                    """,
+                    "CREATE INDEX api_tokens_worker ON api_tokens (worker_id)",
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

@@ -117,12 +117,20 @@ public final class Spool: Sendable {
 public struct SpoolSender: Service {
     let spool: Spool
     let client: OTSClient
+    /// The instances' tokens: each message goes with its instance's.
+    let credentials: WorkerCredentials?
     let logger: Logger
 
-    public init(spool: Spool, client: OTSClient, logger: Logger) {
+    public init(spool: Spool, client: OTSClient, credentials: WorkerCredentials? = nil, logger: Logger) {
         self.spool = spool
         self.client = client
+        self.credentials = credentials
         self.logger = logger
+    }
+
+    /// The client to send a message of `workerID` with.
+    func client(for workerID: String) -> OTSClient {
+        credentials.map { client.acting(for: workerID, credentials: $0) } ?? client
     }
 
     public func run() async throws {
@@ -155,25 +163,33 @@ public struct SpoolSender: Service {
             var sent = [first]
             switch message {
             case .events(let events):
+                // A batch holds one instance's events: it goes with that
+                // instance's token.
+                let sender = events.first.map(Self.workerID) ?? ""
                 var batch = events
                 for name in pending.dropFirst() {
-                    guard batch.count < EventBatch.limit / 2, case (.events(let more), _) = try spool.read(name) else { break }
+                    guard batch.count < EventBatch.limit / 2, case (.events(let more), _) = try spool.read(name),
+                        more.allSatisfy({ Self.workerID($0) == sender })
+                    else { break }
                     batch += more
                     sent.append(name)
                 }
-                _ = try await client.post(events: batch)
+                _ = try await client(for: sender).post(events: batch)
             case .results(let taskID, let workerID, let package):
-                try await client.uploadResults(taskID: taskID, workerID: workerID, package: package, xml: [UInt8](data ?? Data()))
+                try await client(for: workerID).uploadResults(
+                    taskID: taskID, workerID: workerID, package: package, xml: [UInt8](data ?? Data()))
             case .file(let taskID, let workerID, let package, let name):
-                try await client.uploadFile(
+                try await client(for: workerID).uploadFile(
                     taskID: taskID, workerID: workerID, package: package, name: name, content: [UInt8](data ?? Data()))
             case .finish(let taskID, let finish):
-                try await client.finish(taskID: taskID, finish)
+                try await client(for: finish.workerID).finish(taskID: taskID, finish)
             }
             sent.forEach(spool.remove)
             return .progress
-        } catch let error as ClientError where error.isTransient {
-            logger.warning("server unreachable, \(pending.count) messages wait in the spool: \(error.message)")
+        } catch let error as ClientError where error.isTransient || error.status == 401 {
+            // 401: the instance has not enrolled again yet since a restart,
+            // or enrolled anew since the token was read; it will have one.
+            logger.warning("cannot send now, \(pending.count) messages wait in the spool: \(error.message)")
             return .unreachable
         } catch let error as ClientError {
             logger.error("the server refused spooled message \(first), set aside in \(spool.directory)/rejected: \(error.message)")
@@ -184,5 +200,11 @@ public struct SpoolSender: Service {
             spool.reject(first)
             return .progress
         }
+    }
+}
+
+extension SpoolSender {
+    static func workerID(_ event: MonitorEvent) -> String {
+        "\(event.sender.host)/\(event.sender.instance)"
     }
 }

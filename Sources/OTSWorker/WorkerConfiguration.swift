@@ -56,7 +56,12 @@ public struct WorkerConfiguration: Sendable {
     }
 
     public var server = "http://127.0.0.1:8310"
-    public var token: String?
+    /// The farm's enrollment secret: each instance enrolls with it and
+    /// gets a token of its own.
+    public var enrollmentSecret: String?
+    /// A PEM file of certificates to trust for an `https` server, beside
+    /// the system's.
+    public var caFile: String?
     /// The host name the instances register with (default: this host's).
     public var host = ProcessInfo.processInfo.hostName
     /// Where events and results wait until the server has them.
@@ -77,7 +82,7 @@ public struct WorkerConfiguration: Sendable {
         guard let url = URLComponents(string: configuration.server), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ConfigurationError(file: path, "server: '\(configuration.server)' is not an http(s) URL")
         }
-        configuration.token = try reader.string("token")
+        configuration.enrollmentSecret = try reader.string("enrollment_secret")
         configuration.host = try reader.string("host") ?? configuration.host
         let folder = (path as NSString).deletingLastPathComponent
         func resolve(_ value: String) -> String {
@@ -86,6 +91,7 @@ public struct WorkerConfiguration: Sendable {
         if let spool = try reader.string("spool_dir") { configuration.spoolDirectory = resolve(spool) }
         if let work = try reader.string("work_dir") { configuration.workDirectory = resolve(work) }
         configuration.claimWait = try reader.seconds("claim_wait") ?? configuration.claimWait
+        configuration.caFile = try reader.string("ca_file").map(resolve)
         let tables = try reader.tables("instance") ?? []
         guard !tables.isEmpty else {
             throw ConfigurationError(file: path, "instance: give at least one [[instance]]")

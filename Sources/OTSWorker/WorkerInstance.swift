@@ -12,7 +12,11 @@ import Synchronization
 public struct WorkerInstance: Service {
     let instance: WorkerConfiguration.Instance
     let configuration: WorkerConfiguration
+    /// Enrolls with the farm's secret.
     let client: OTSClient
+    /// Everything after enrollment, with the instance's own token.
+    let instanceClient: OTSClient
+    let credentials: WorkerCredentials
     let spool: Spool
     let http: HTTPClient
     let logger: Logger
@@ -20,12 +24,15 @@ public struct WorkerInstance: Service {
     let onTaskStarted: @Sendable (TaskAssignment) -> Void
 
     public init(
-        instance: WorkerConfiguration.Instance, configuration: WorkerConfiguration, client: OTSClient, spool: Spool, http: HTTPClient,
-        logger: Logger, onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
+        instance: WorkerConfiguration.Instance, configuration: WorkerConfiguration, client: OTSClient, credentials: WorkerCredentials,
+        spool: Spool, http: HTTPClient, logger: Logger, onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) {
         self.instance = instance
         self.configuration = configuration
         self.client = client
+        self.credentials = credentials
+        let workerID = WorkerRegistration(host: configuration.host, instance: instance.name, pid: 0, device: instance.device).workerID
+        self.instanceClient = client.acting(for: workerID, credentials: credentials)
         self.spool = spool
         self.http = http
         var logger = logger
@@ -51,7 +58,7 @@ public struct WorkerInstance: Service {
         // missed heartbeats to know.
         if let workerID = state.workerID {
             do {
-                try await client.offline(workerID: workerID)
+                try await instanceClient.offline(workerID: workerID)
             } catch {
                 logger.warning("could not tell the server this instance goes offline: \(error.message)")
             }
@@ -115,7 +122,7 @@ public struct WorkerInstance: Service {
             guard let workerID = state.workerID else { continue }
             let task = state.task
             do {
-                let reply = try await client.heartbeat(Heartbeat(workerID: workerID, state: task == nil ? "free" : "busy", taskID: task))
+                let reply = try await instanceClient.heartbeat(Heartbeat(workerID: workerID, state: task == nil ? "free" : "busy", taskID: task))
                 if reply.stopTask, let task {
                     logger.info("the server stops task \(task): \(reply.reason ?? "")")
                     state.stop(task)
@@ -134,7 +141,7 @@ public struct WorkerInstance: Service {
             let assignment: TaskAssignment?
             let failure: ClientError?
             do throws(ClientError) {
-                assignment = try await client.claim(workerID: workerID, wait: configuration.claimWait)
+                assignment = try await instanceClient.claim(workerID: workerID, wait: configuration.claimWait)
                 failure = nil
             } catch {
                 assignment = nil
@@ -169,6 +176,7 @@ public struct WorkerInstance: Service {
             let failure: ClientError
             do {
                 let registered = try await client.register(registration)
+                credentials.set(registered.token, for: registered.workerID)
                 logger.info("registered as \(registered.workerID) for \(instance.device.consumedRoutingKeys.joined(separator: ", "))")
                 return registered
             } catch {
@@ -199,7 +207,7 @@ public struct WorkerInstance: Service {
             spool: spool,
             workDirectory: configuration.workDirectory + "/" + instance.name,
             http: http,
-            client: client,
+            client: instanceClient,
             logger: logger
         )
     }
@@ -264,13 +272,14 @@ public enum OTSWorkerProcess {
         onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) throws -> [any Service] {
         let spool = try Spool(directory: configuration.spoolDirectory)
-        let client = OTSClient(baseURL: configuration.server, token: configuration.token, http: http)
-        var services: [any Service] = [SpoolSender(spool: spool, client: client, logger: logger)]
+        let client = OTSClient(baseURL: configuration.server, token: configuration.enrollmentSecret, http: http)
+        let credentials = WorkerCredentials()
+        var services: [any Service] = [SpoolSender(spool: spool, client: client, credentials: credentials, logger: logger)]
         for instance in configuration.instances {
             services.append(
                 WorkerInstance(
-                    instance: instance, configuration: configuration, client: client, spool: spool, http: http, logger: logger,
-                    onTaskStarted: onTaskStarted))
+                    instance: instance, configuration: configuration, client: client, credentials: credentials, spool: spool, http: http,
+                    logger: logger, onTaskStarted: onTaskStarted))
         }
         return services
     }

@@ -55,16 +55,18 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.database = url
         serverConfiguration.port = 0
+        let token = try await BenchAccess.prepare(store, server: &serverConfiguration)
         let server = OTSServer(store: store, configuration: serverConfiguration, logger: logger)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let started = StartTimes()
 
         let serverGroup = ServiceGroup(
-            services: server.services { port in portContinuation.yield(port) }, gracefulShutdownSignals: [], logger: logger)
+            services: try server.services { port in portContinuation.yield(port) }, gracefulShutdownSignals: [], logger: logger)
         let measured: [Duration]
         do {
             measured = try await measure(
-                store: store, serverGroup: serverGroup, ports: ports, started: started, folder: folder, logger: logger)
+                store: store, serverGroup: serverGroup, ports: ports, started: started, folder: folder, token: token,
+                enrollmentSecret: serverConfiguration.enrollmentSecret, logger: logger)
         } catch {
             await store.close()
             throw error
@@ -74,7 +76,8 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     }
 
     private func measure(
-        store: Store, serverGroup: ServiceGroup, ports: AsyncStream<Int>, started: StartTimes, folder: String, logger: Logger
+        store: Store, serverGroup: ServiceGroup, ports: AsyncStream<Int>, started: StartTimes, folder: String, token: String,
+        enrollmentSecret: String?, logger: Logger
     ) async throws -> [Duration] {
         try await withThrowingTaskGroup(of: [Duration].self) { group in
             group.addTask {
@@ -90,6 +93,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
             workerConfiguration.spoolDirectory = folder + "/spool"
             workerConfiguration.workDirectory = folder + "/work"
             workerConfiguration.host = "bench"
+            workerConfiguration.enrollmentSecret = enrollmentSecret
             var instance = WorkerConfiguration.Instance(
                 name: "sim", device: DeviceProperties(devicegroup: "bench"), adapter: .simulated(SimulatedDevice()))
             instance.packagesDirectory = folder + "/packages"
@@ -104,7 +108,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
                 return []
             }
 
-            let client = OTSClient(baseURL: baseURL)
+            let client = OTSClient(baseURL: baseURL, token: token)
             var request = TestrunRequest(device: DeviceProperties(devicegroup: "bench"), packages: .init(device: ["bench"]))
             request.detailLevel = .package
             // One testrun first, so that connections and the worker are warm.

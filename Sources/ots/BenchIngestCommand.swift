@@ -46,12 +46,14 @@ struct BenchIngestCommand: AsyncParsableCommand {
         let store = try await Store.open(url, logger: logger)
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.port = 0
+        // The events come from made-up senders, not enrolled instances.
+        serverConfiguration.access = AccessPolicy(mode: .off)
         var monitorConfiguration = MonitorConfiguration()
         monitorConfiguration.port = 0
         monitorConfiguration.pollInterval = 0.05
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let services =
-            OTSServer(store: store, configuration: serverConfiguration, logger: logger).services { portContinuation.yield($0) }
+            try OTSServer(store: store, configuration: serverConfiguration, logger: logger).services { portContinuation.yield($0) }
             + OTSMonitor(store: store, configuration: monitorConfiguration, logger: logger).services()
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
         let result: (throughput: Double, posted: Double, lags: [Double])

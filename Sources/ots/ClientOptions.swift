@@ -3,15 +3,39 @@ import Foundation
 import OTSClient
 import OTSCore
 
-/// Where the CLI finds the server.
+/// Where the CLI finds the server, and how it proves who it is.
 struct ClientOptions: ParsableArguments {
     @Option(help: "The OTS server's URL (environment: OTS_SERVER; default http://127.0.0.1:8310).")
     var server: String?
 
+    @OptionGroup var credentials: CredentialOptions
+
     var client: OTSClient {
-        let url = server ?? ProcessInfo.processInfo.environment["OTS_SERVER"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8310"
-        return OTSClient(baseURL: url)
+        get throws {
+            try credentials.client(baseURL: server ?? environment("OTS_SERVER") ?? "http://127.0.0.1:8310")
+        }
     }
+}
+
+/// The API token and the certificates to trust, shared by the commands
+/// that talk to a server or a monitor.
+struct CredentialOptions: ParsableArguments {
+    @Option(help: "An API token (environment: OTS_TOKEN; made with `ots token create`).")
+    var token: String?
+
+    @Option(help: "A PEM file of certificate authorities to trust for https (environment: OTS_CA_FILE).")
+    var caFile: String?
+
+    func client(baseURL: String) throws -> OTSClient {
+        OTSClient(
+            baseURL: baseURL, token: token ?? environment("OTS_TOKEN"),
+            http: try OTSClient.http(trusting: caFile ?? environment("OTS_CA_FILE")))
+    }
+}
+
+/// A variable of the environment, nil when unset or empty.
+func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }
 
 /// Exit codes of the farm commands.

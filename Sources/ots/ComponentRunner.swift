@@ -7,7 +7,7 @@ import UnixSignals
 /// Runs a long-lived component (server, monitor): opens its store, runs
 /// its services until SIGTERM or SIGINT, and closes the store; failures
 /// are one line and exit 1.
-func runComponent(_ name: String, database: DatabaseURL, logger: Logger, services: (Store) -> [any Service]) async throws {
+func runComponent(_ name: String, database: DatabaseURL, logger: Logger, services: (Store) throws -> [any Service]) async throws {
     let store: Store
     do {
         store = try await Store.open(database, logger: logger)
@@ -15,7 +15,14 @@ func runComponent(_ name: String, database: DatabaseURL, logger: Logger, service
         printError("ots \(name): cannot open the database \(database): \(error)")
         throw ExitCode(1)
     }
-    let group = ServiceGroup(services: services(store), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    let group: ServiceGroup
+    do {
+        group = ServiceGroup(services: try services(store), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    } catch {
+        await store.close()
+        printError("ots \(name): \(error)")
+        throw ExitCode(1)
+    }
     do {
         try await group.run()
     } catch {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import OTSCore
+import OTSHTTP
 import OTSMonitor
 import OTSServer
 import OTSStore
@@ -27,6 +28,8 @@ struct EmbeddedFarm {
     struct Endpoints: Sendable {
         var server: String
         var monitor: String
+        /// The farm's admin token (kept in `DATA/token`).
+        var token: String
         var api: String { server + "/api/v1" }
         var dashboard: String { monitor + "/" }
     }
@@ -56,24 +59,48 @@ struct EmbeddedFarm {
             throw ExitCode(1)
         }
         let ports = Ports()
+        // Reading is open to whoever reaches the farm (loopback unless
+        // --host says otherwise); changing anything needs the token.
+        let access = AccessPolicy(mode: .tokens, anonymousRead: true)
+        let token: String
+        do {
+            token = try await adminToken(store)
+        } catch {
+            await store.close()
+            printError("ots: cannot make the farm's token in \(tokenFile): \(error)")
+            throw ExitCode(1)
+        }
         var server = ServerConfiguration()
         server.database = database
         server.host = host
         server.port = serverPort
+        server.access = access
+        // The simulated instances live in this process: a new secret each time.
+        server.enrollmentSecret = APIToken.make(name: "enrollment", scope: .worker).token
         var monitor = MonitorConfiguration()
         monitor.database = database
         monitor.host = host
         monitor.port = monitorPort
+        monitor.access = access
         let host = host
-        let monitorServices = OTSMonitor(store: store, configuration: monitor, logger: logger).services { port in
-            await ports.monitorListens(on: port)
+        var workerConfiguration = workerConfiguration()
+        workerConfiguration.enrollmentSecret = server.enrollmentSecret
+        let monitorServices: [any Service]
+        let serverServices: [any Service]
+        do {
+            monitorServices = try OTSMonitor(store: store, configuration: monitor, logger: logger).services { port in
+                await ports.monitorListens(on: port)
+            }
+            serverServices = try OTSServer(store: store, configuration: server, logger: logger).services { port in
+                await ports.serverListens(on: port)
+            }
+        } catch {
+            await store.close()
+            printError("ots: \(error)")
+            throw ExitCode(1)
         }
-        let serverServices = OTSServer(store: store, configuration: server, logger: logger).services { port in
-            await ports.serverListens(on: port)
-        }
-        let workers = SimulatedWorkers(
-            configuration: workerConfiguration(), ports: ports, host: host, logger: logger)
-        let session = SessionService(ports: ports, host: host, session: session)
+        let workers = SimulatedWorkers(configuration: workerConfiguration, ports: ports, host: host, logger: logger)
+        let session = SessionService(ports: ports, host: host, token: token, session: session)
         // A group shuts its services down in reverse order: the session,
         // then the workers (they tell the server they go), then the server,
         // then the monitor.
@@ -98,6 +125,27 @@ struct EmbeddedFarm {
             throw ExitCode(1)
         }
         await store.close()
+    }
+
+    var tokenFile: String { data + "/token" }
+
+    /// The farm's admin token: the one in `DATA/token` while the store knows
+    /// it, else a new one written there (readable by its owner only).
+    func adminToken(_ store: Store) async throws -> String {
+        if let text = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            let (id, secret) = APIToken.parse(text),
+            let record = try await store.transaction({ try await $0.token(id: id) }), record.revokedAt == nil,
+            APIToken.matches(secret, hash: record.hash)
+        {
+            return text
+        }
+        let (text, record) = APIToken.make(name: "ots up", scope: .admin)
+        try await store.transaction { tx in try await tx.insertToken(record) }
+        FileManager.default.createFile(atPath: tokenFile, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard (try? String(contentsOfFile: tokenFile, encoding: .utf8)) == text + "\n" else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: tokenFile])
+        }
+        return text
     }
 
     /// The simulated instances: `sim1` … `simN` of the device group `demo`.
@@ -220,6 +268,7 @@ struct SimulatedWorkers: Service {
 struct SessionService: Service {
     let ports: Ports
     let host: String
+    let token: String
     let session: @Sendable (EmbeddedFarm.Endpoints) async throws -> Void
 
     func run() async throws {
@@ -230,7 +279,8 @@ struct SessionService: Service {
             return
         }
         let address = SimulatedWorkers.urlHost(host)
-        try await session(.init(server: "http://\(address):\(both.server)", monitor: "http://\(address):\(both.monitor)"))
+        try await session(
+            .init(server: "http://\(address):\(both.server)", monitor: "http://\(address):\(both.monitor)", token: token))
     }
 }
 

@@ -17,7 +17,12 @@ struct EventsCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() async throws {
-        let client = options.client
+        let client: OTSClient
+        do {
+            client = try options.client
+        } catch {
+            throw fail("events", error)
+        }
         var since: Date?
         var seen: Set<String> = []
         repeat {

@@ -23,10 +23,11 @@ struct MonitorCommand: AsyncParsableCommand {
         let configuration: MonitorConfiguration = try options.configuration(for: "monitor")
         let logger = Logger(label: "ots.monitor")
         let host = configuration.host
+        let scheme = configuration.tls == nil ? "http" : "https"
         let database = configuration.database
         try await runComponent("monitor", database: database, logger: logger) { store in
-            OTSMonitor(store: store, configuration: configuration, logger: logger).services { port in
-                printLine("ots monitor listening on http://\(host):\(port) (database \(database))")
+            try OTSMonitor(store: store, configuration: configuration, logger: logger).services { port in
+                printLine("ots monitor listening on \(scheme)://\(host):\(port) (database \(database))")
             }
         }
     }
@@ -37,9 +38,9 @@ struct MonitorOptions: ParsableArguments {
     @Option(help: "The OTS monitor's URL (environment: OTS_MONITOR; default http://127.0.0.1:8311).")
     var monitor: String?
 
+    @OptionGroup var credentials: CredentialOptions
+
     var client: OTSClient {
-        OTSClient(
-            baseURL: monitor ?? ProcessInfo.processInfo.environment["OTS_MONITOR"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? "http://127.0.0.1:8311")
+        get throws { try credentials.client(baseURL: monitor ?? environment("OTS_MONITOR") ?? "http://127.0.0.1:8311") }
     }
 }

@@ -11,24 +11,28 @@ struct ServerCommand: AsyncParsableCommand {
         abstract: "Run an OTS server: the REST API that takes testruns and hands their tasks to workers.",
         discussion: """
             Settings come from the defaults, then --config FILE (TOML), then the environment (OTS_DATABASE, OTS_HOST, \
-            OTS_PORT, OTS_TOKEN), then these options. Several servers may share one PostgreSQL database.
+            OTS_PORT, OTS_ENROLLMENT_SECRET), then these options. Several servers may share one PostgreSQL database. \
+            Requests need API tokens (ots token create) unless auth = "off"; workers enroll with enrollment_secret.
             """
     )
 
     @OptionGroup var options: ComponentOptions
 
-    @Option(help: "The token workers must send (Authorization: Bearer TOKEN).")
-    var token: String?
-
     func run() async throws {
         var configuration: ServerConfiguration = try options.configuration(for: "server")
-        if let token { configuration.token = token }
+        do {
+            try configuration.validate()
+        } catch {
+            printError("ots server: \(error)")
+            throw ExitCode(1)
+        }
         let logger = Logger(label: "ots.server")
         let host = configuration.host
+        let scheme = configuration.tls == nil ? "http" : "https"
         let database = configuration.database
         try await runComponent("server", database: database, logger: logger) { store in
-            OTSServer(store: store, configuration: configuration, logger: logger).services { port in
-                printLine("ots server listening on http://\(host):\(port) (database \(database))")
+            try OTSServer(store: store, configuration: configuration, logger: logger).services { port in
+                printLine("ots server listening on \(scheme)://\(host):\(port) (database \(database))")
             }
         }
     }

@@ -68,7 +68,12 @@ struct SubmitCommand: AsyncParsableCommand {
             printError("ots submit: \(error)")
             throw ExitCode(FarmExit.unusable)
         }
-        let client = options.client
+        let client: OTSClient
+        do {
+            client = try options.client
+        } catch {
+            throw fail("submit", error)
+        }
         let view: TestrunView
         do {
             view = try await client.submit(request)

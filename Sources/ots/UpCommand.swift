@@ -65,7 +65,8 @@ struct UpCommand: AsyncParsableCommand {
                 OTS is up: \(farm.workers) simulated worker(s) of device group \(EmbeddedFarm.deviceGroup), data in \(farm.data)
                   API        \(endpoints.api)
                   dashboard  \(endpoints.dashboard)
-                  try        ots submit --server \(endpoints.server) -f examples/request.json --watch
+                  token      \(farm.tokenFile) (reading is open; submitting and cancelling need it)
+                  try        OTS_TOKEN=$(cat \(farm.tokenFile)) ots submit --server \(endpoints.server) -f examples/request.json --watch
                 Ctrl-C stops the farm.
                 """)
             try? await gracefulShutdown()
@@ -117,7 +118,7 @@ struct DemoCommand: AsyncParsableCommand {
         printLine("OTS demo: a server, a monitor and \(farm.workers) simulated workers, data in \(farm.data)")
         printLine("  API        \(endpoints.api)")
         printLine("  dashboard  \(endpoints.dashboard)")
-        let server = OTSClient(baseURL: endpoints.server)
+        let server = OTSClient(baseURL: endpoints.server, token: endpoints.token)
         let monitor = OTSClient(baseURL: endpoints.monitor)
         let final: TestrunView
         do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OTSClient
 import OTSCore
 import OTSWorker
 import ServiceLifecycle
@@ -11,7 +12,10 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run an OTS worker: one instance per device, each claiming and running tasks for its device.",
-        discussion: "See examples/worker.toml for a configuration with simulated devices."
+        discussion: """
+            See examples/worker.toml for a configuration with simulated devices. The enrollment secret comes from the file \
+            (enrollment_secret) or OTS_ENROLLMENT_SECRET.
+            """
     )
 
     @Option(help: "The worker's TOML configuration file.")
@@ -20,8 +24,6 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "The server's URL (overrides the file; environment: OTS_SERVER).")
     var server: String?
 
-    @Option(help: "The token the server wants (overrides the file; environment: OTS_TOKEN).")
-    var token: String?
 
     func run() async throws {
         var configuration: WorkerConfiguration
@@ -33,11 +35,12 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let environment = ProcessInfo.processInfo.environment
         if let server = server ?? environment["OTS_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) { configuration.server = server }
-        if let token = token ?? environment["OTS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) { configuration.token = token }
+        if let secret = environment["OTS_ENROLLMENT_SECRET"], !secret.isEmpty { configuration.enrollmentSecret = secret }
         let logger = Logger(label: "ots.worker")
         let services: [any Service]
         do {
-            services = try OTSWorkerProcess.services(configuration: configuration, logger: logger)
+            services = try OTSWorkerProcess.services(
+                configuration: configuration, logger: logger, http: try OTSClient.http(trusting: configuration.caFile))
         } catch {
             printError("ots worker: \(error)")
             throw ExitCode(1)

@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct FarmCommandTests {
     @Test func submitWatchExitsWithTheVerdict() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]) { farm in
-            let server = ["--server", farm.baseURL]
+            let server = farm.cli
             let pass = try await OTSBinary.run(
                 ["submit"] + server + ["--devicegroup", "e2e", "--package", "shell-basics", "--package", "process-checks", "--watch"],
                 in: farm.workspace.path)
@@ -32,7 +32,7 @@ import Testing
 
     @Test func requestFilesJSONOutputAndTheOtherCommands() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
-            let server = ["--server", farm.baseURL]
+            let server = farm.cli
             try farm.workspace.write(
                 "request.toml",
                 """

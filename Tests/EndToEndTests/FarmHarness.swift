@@ -83,7 +83,8 @@ final class TestFarm: @unchecked Sendable {
         var environment: [String: String] = [:]
         /// The server it talks to (default: the farm's).
         var server: String?
-        var token: String?
+        /// The secret it enrolls with (default: the farm's).
+        var enrollmentSecret = TestFarm.enrollmentSecret
         /// More lines for the [[instance]] table (an executor, say).
         var instance = ""
     }
@@ -96,15 +97,24 @@ final class TestFarm: @unchecked Sendable {
     var specs: [String: WorkerSpec] = [:]
     let baseURL: String
     let port: Int
+    /// Talks to the server with `token`.
     let client: OTSClient
+    /// An admin token, made with `ots token create`.
+    let token: String
     let serverConfig: String
     var extraServers: [ChildProcess] = []
     private let dropDatabase: String?
 
+    /// Tokens are checked as in a deployment; reading is open so that
+    /// tests that only look need no token (the security tests close it).
     static let serverDefaults = [
         "lease_seconds": "5", "heartbeat_seconds": "0.3", "sweep_interval": "0.2", "queue_timeout": "60", "claim_wait": "5",
-        "claim_poll": "0.2",
+        "claim_poll": "0.2", "enrollment_secret": "\"\(enrollmentSecret)\"", "anonymous_read": "true",
     ]
+    static let enrollmentSecret = "e2e-enrollment-secret"
+
+    /// The server options of the CLI, with the farm's token.
+    var cli: [String] { ["--server", baseURL, "--token", token] }
 
     /// `postgresBase` names a PostgreSQL server of the test's own (the
     /// shared one by default).
@@ -130,10 +140,18 @@ final class TestFarm: @unchecked Sendable {
             "server.toml", settings.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)\n" }.joined())
         (server, port) = try await Self.startServer(config: serverConfig, database: databaseURL, port: 0, logs: workspace.file("server"))
         baseURL = "http://127.0.0.1:\(port)"
-        client = OTSClient(baseURL: baseURL)
+        token = try await Self.createToken(database: databaseURL, scope: "admin", in: workspace.path)
+        client = OTSClient(baseURL: baseURL, token: token)
         for spec in workers {
             try startWorker(spec)
         }
+    }
+
+    /// Makes a token with `ots token create`; returns it.
+    static func createToken(database: String, scope: String, name: String = "e2e", in folder: String) async throws -> String {
+        let created = try await OTSBinary.run(["token", "create", "--database", database, "--name", name, "--scope", scope], in: folder)
+        guard created.status == 0 else { throw FarmError("ots token create failed: \(created.stderr)") }
+        return created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Starts `ots server` and waits until it listens; returns it and its port.
@@ -159,7 +177,8 @@ final class TestFarm: @unchecked Sendable {
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
     func startMonitor(_ name: String = "monitor", settings: String = "", port: Int = 0) async throws -> (ChildProcess, String) {
         // Defaults for what `settings` does not set itself.
-        let defaults = ["heartbeat_seconds = 0.3", "missed_heartbeats = 3", "poll_interval = 0.05"].filter { line in
+        let defaults = ["heartbeat_seconds = 0.3", "missed_heartbeats = 3", "poll_interval = 0.05", "anonymous_read = true"].filter {
+            line in
             !settings.split(separator: "\n").contains { $0.hasPrefix(line.prefix { $0 != " " } + " ") }
         }
         let config = try workspace.write("\(name).toml", defaults.map { $0 + "\n" }.joined() + settings)
@@ -338,7 +357,8 @@ final class TestFarm: @unchecked Sendable {
             "worker-\(spec.name).toml",
             """
             server = "\(spec.server ?? baseURL)"
-            host = "e2e"\(spec.token.map { "\ntoken = \"\($0)\"" } ?? "")
+            host = "e2e"
+            enrollment_secret = "\(spec.enrollmentSecret)"
             spool_dir = "spool-\(spec.name)"
             work_dir = "work-\(spec.name)"
             claim_wait = 2

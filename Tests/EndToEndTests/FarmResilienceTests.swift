@@ -139,7 +139,7 @@ import Testing
             worker.server = other
             try farm.startWorker(worker)
             let submitted = try await farm.client.submit(request(device: ["shell-basics", "process-checks"]))
-            let ended = try await OTSClient(baseURL: other).testrun(id: submitted.id)
+            let ended = try await OTSClient(baseURL: other, token: farm.token).testrun(id: submitted.id)
             #expect(ended.id == submitted.id, "the other server sees the testrun")
             let done = try await farm.waitForEnd(submitted.id)
             #expect(done.verdict == .pass, "a worker of the other server ran it: \(done.summaryText)")
@@ -147,20 +147,19 @@ import Testing
         }
     }
 
-    @Test func workersWithoutTheTokenAreRefused() async throws {
-        var good = TestFarm.WorkerSpec(name: "good")
-        good.token = "s3cret"
+    @Test func workersWithoutTheEnrollmentSecretAreRefused() async throws {
+        let good = TestFarm.WorkerSpec(name: "good")
         var bad = TestFarm.WorkerSpec(name: "bad")
-        bad.token = "wrong"
-        try await TestFarm.with(engine: .sqlite, serverSettings: ["token": "\"s3cret\""], workers: [good, bad]) { farm in
+        bad.enrollmentSecret = "wrong-secret-of-some-length"
+        try await TestFarm.with(engine: .sqlite, workers: [good, bad]) { farm in
             let submitted = try await farm.client.submit(request(device: ["shell-basics"]))
             #expect(try await farm.waitForEnd(submitted.id).verdict == .pass)
             let refused = try #require(farm.workers["bad"])
             let deadline = Date().addingTimeInterval(20)
             while refused.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(!refused.process.isRunning, "a worker with a wrong token stops")
+            #expect(!refused.process.isRunning, "a worker with a wrong secret stops")
             #expect(refused.process.terminationStatus == 1)
-            #expect(refused.stderr.contains("authorization: wrong token"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("authorization: wrong enrollment secret"), "\(refused.stderr)")
         }
     }
 }

@@ -16,6 +16,8 @@ import Testing
         // Only the one test that owns it appends, one request at a time.
         let baseURL: String
         var lines: [String] = []
+        /// Sent as `Authorization: Bearer` when set.
+        var token: String?
 
         init(baseURL: String) { self.baseURL = baseURL }
 
@@ -25,6 +27,7 @@ import Testing
         {
             var request = HTTPClientRequest(url: baseURL + path + (query.isEmpty ? "" : "?" + query))
             request.method = method
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             if let body {
                 request.headers.add(name: "Content-Type", value: contentType)
                 request.body = .bytes(ByteBuffer(string: body))
@@ -52,6 +55,7 @@ import Testing
         try await TestFarm.with(engine: .sqlite, serverSettings: ["lease_seconds": "120"], workers: [TestFarm.WorkerSpec(name: "w1")]) {
             farm in
             let api = Recorder(baseURL: farm.baseURL)
+            api.token = farm.token
             let served = try await api.call(.GET, "/api/v1/openapi.json")
             #expect(served.body == FileManager.default.contents(atPath: Self.spec), "the server serves the document in the repository")
             try await api.call(.GET, "/api/v1/health")
@@ -76,18 +80,45 @@ import Testing
             #expect(try await api.call(.GET, "/api/v1/testruns/\(id)/files/content").status == 400)
             #expect(try await api.call(.POST, "/api/v1/testruns/\(id)/cancel").status == 409)
 
+            // Tokens: made, listed and revoked by an admin; refused without
+            // one, and a read token may not submit.
+            let made = try await api.call(.POST, "/api/v1/tokens", body: #"{"name": "reader", "scope": "read"}"#)
+            #expect(made.status == 201)
+            let reader = try JSONCoding.decoder().decode(CreatedToken.self, from: made.body)
+            #expect(try await api.call(.POST, "/api/v1/tokens", body: #"{"name": "", "scope": "worker"}"#).status == 400)
+            let listed = try JSONCoding.decoder().decode([TokenInfo].self, from: try await api.call(.GET, "/api/v1/tokens").body)
+            #expect(listed.map(\.name).contains("reader"))
+            api.token = reader.token
+            #expect(try await api.call(.POST, "/api/v1/testruns", body: submit).status == 403)
+            #expect(try await api.call(.GET, "/api/v1/tokens").status == 403)
+            api.token = nil
+            #expect(try await api.call(.POST, "/api/v1/testruns", body: submit).status == 401)
+            #expect(try await api.call(.POST, "/api/v1/testruns/\(id)/cancel").status == 401)
+            api.token = farm.token
+            #expect(try await api.call(.DELETE, "/api/v1/tokens/\(reader.info.id)").status == 200)
+            #expect(try await api.call(.DELETE, "/api/v1/tokens/\(reader.info.id)").status == 404)
+
             // The worker protocol, spoken by hand for a device no worker has.
             let registration = #"{"host": "probe", "instance": "p1", "version": "0.1.0", "pid": 1, "device": {"devicegroup": "probe"}}"#
-            #expect(try await api.call(.POST, "/api/v1/workers", body: registration).status == 201)
+            #expect(try await api.call(.POST, "/api/v1/workers", body: registration).status == 401, "an admin token does not enroll")
+            api.token = TestFarm.enrollmentSecret
+            let enrolled = try await api.call(.POST, "/api/v1/workers", body: registration)
+            #expect(enrolled.status == 201)
             #expect(try await api.call(.POST, "/api/v1/workers", body: #"{"host": "probe"}"#).status == 400)
+            api.token = try #require(try JSONCoding.decoder().decode(WorkerRegistered.self, from: enrolled.body).token)
             let worker = "probe/p1"
             try await api.call(.POST, "/api/v1/workers/heartbeat", body: #"{"worker_id": "\#(worker)", "state": "free"}"#)
             #expect(
-                try await api.call(.POST, "/api/v1/workers/heartbeat", body: #"{"worker_id": "nobody/x", "state": "free"}"#).status == 404)
+                try await api.call(.POST, "/api/v1/workers/heartbeat", body: #"{"worker_id": "nobody/x", "state": "free"}"#).status == 403,
+                "a worker's token acts for that worker only")
             #expect(
                 try await api.call(.POST, "/api/v1/workers/claim", body: #"{"worker_id": "\#(worker)", "wait_seconds": 0}"#).status == 204)
+            let workerToken = api.token
+            #expect(try await api.call(.POST, "/api/v1/testruns", body: submit).status == 403, "a worker's token submits nothing")
+            api.token = farm.token
             let probeRun = try await api.call(
                 .POST, "/api/v1/testruns", body: #"{"device": {"devicegroup": "probe"}, "packages": {"device": ["shell-basics"]}}"#)
+            api.token = workerToken
             let probeID = try JSONCoding.decoder().decode(TestrunView.self, from: probeRun.body).id
             let claimed = try await api.call(.POST, "/api/v1/workers/claim", body: #"{"worker_id": "\#(worker)", "wait_seconds": 5}"#)
             #expect(claimed.status == 200)
@@ -106,7 +137,7 @@ import Testing
             #expect(try JSONCoding.decoder().decode(EventBatchReply.self, from: again.body) == EventBatchReply(accepted: 0, duplicates: 1))
             #expect(try await api.call(.POST, "/api/v1/events", body: #"{"events": [{"id": "x"}]}"#).status == 400)
 
-            let results = String(decoding: try await api.call(.GET, "/api/v1/testruns/\(id)/results").body, as: UTF8.self)
+            let results = String(decoding: try await farm.client.results(id: id, format: "xml"), as: UTF8.self)
             let query = "worker=\(worker)&package=shell-basics"
             #expect(
                 try await api.call(
@@ -120,7 +151,7 @@ import Testing
                 try await api.call(
                     .PUT, "/api/v1/tasks/\(task.taskID)/results", query: "worker=other/x&package=shell-basics", body: results,
                     contentType: "application/xml"
-                ).status == 409)
+                ).status == 403)
             #expect(
                 try await api.call(
                     .PUT, "/api/v1/tasks/\(task.taskID)/files", query: query + "&name=log.txt", body: "hello",
@@ -138,7 +169,7 @@ import Testing
                 "a resent finish is acknowledged")
             #expect(try await api.call(.POST, "/api/v1/tasks/\(task.taskID)/finish", body: #"{"worker_id": "\#(worker)"}"#).status == 400)
             #expect(try await api.call(.POST, "/api/v1/workers/offline", body: #"{"worker_id": "\#(worker)"}"#).status == 200)
-            #expect(try await api.call(.POST, "/api/v1/workers/offline", body: #"{"worker_id": "nobody/x"}"#).status == 404)
+            #expect(try await api.call(.POST, "/api/v1/workers/offline", body: #"{"worker_id": "nobody/x"}"#).status == 403)
             let probeEnd = try await farm.client.testrun(id: probeID)
             // The server judges by the uploaded results (those of the first
             // testrun, with failing-case's failure), not by the worker's word.

@@ -13,7 +13,6 @@ import Testing
 /// short; OTS_SCHEMATHESIS_EXAMPLES runs more.
 @Suite struct SchemathesisTests {
     static let seed = "20261129"
-    static let token = "schemathesis-token"
     static var examples: String {
         ProcessInfo.processInfo.environment["OTS_SCHEMATHESIS_EXAMPLES"].flatMap { Int($0) }.map(String.init) ?? "5"
     }
@@ -63,11 +62,10 @@ import Testing
 
     @Test func serverAndMonitorAnswerEveryGeneratedRequest() async throws {
         guard let command = try await Self.command() else { return }
-        var worker = TestFarm.WorkerSpec(name: "w1")
-        worker.token = Self.token
+        let worker = TestFarm.WorkerSpec(name: "w1")
         // Claims wait at most a second, so generated claims do not hold the run.
         try await TestFarm.with(
-            engine: .sqlite, serverSettings: ["token": "\"\(Self.token)\"", "claim_wait": "1"], workers: [worker]
+            engine: .sqlite, serverSettings: ["claim_wait": "1"], workers: [worker]
         ) { farm in
             let (monitorProcess, monitor) = try await farm.startMonitor()
             // Real data for the generated requests to meet.
@@ -76,7 +74,7 @@ import Testing
 
             try await Self.run(
                 command, document: farm.baseURL + "/api/v1/openapi.json",
-                extra: ["--header", "Authorization: Bearer \(Self.token)"], in: farm.workspace, name: "server")
+                extra: ["--header", "Authorization: Bearer \(farm.token)"], in: farm.workspace, name: "server")
             // The live stream never ends: its answers to bad input are
             // checked by MonitorContractTests.
             try await Self.run(

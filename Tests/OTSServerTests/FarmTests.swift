@@ -220,7 +220,8 @@ import Testing
             port = 9000
             lease_seconds = 12.5
             requeues = 3
-            token = "from-file"
+            enrollment_secret = "from-file-0123456789"
+            anonymous_read = true
             """)
         defer { try? FileManager.default.removeItem(atPath: path) }
         var configuration = ServerConfiguration()
@@ -229,9 +230,11 @@ import Testing
         #expect(configuration.leaseSeconds == 12.5)
         #expect(configuration.maxAttempts == 4)
         #expect(configuration.database == .sqlite(path: "/srv/ots.sqlite"))
-        try configuration.load(environment: ["OTS_PORT": "9100", "OTS_TOKEN": "from-env"])
+        #expect(configuration.enrollmentSecret == "from-file-0123456789")
+        #expect(configuration.access == AccessPolicy(mode: .tokens, anonymousRead: true))
+        try configuration.load(environment: ["OTS_PORT": "9100", "OTS_ENROLLMENT_SECRET": "from-env-0123456789"])
         #expect(configuration.port == 9100)
-        #expect(configuration.token == "from-env")
+        #expect(configuration.enrollmentSecret == "from-env-0123456789")
         #expect(configuration.queueTimeout == 3600, "untouched defaults stay")
     }
 
@@ -242,6 +245,10 @@ import Testing
         ("lease_seconds = -1", "lease_seconds: must be from 0"),
         ("database = \"mysql://x/y\"", "database:"),
         ("port = 1\nport = 2", ":2:"),
+        ("auth = \"maybe\"", "auth: must be \"tokens\" or \"off\", not \"maybe\""),
+        ("anonymous_read = \"yes\"", "anonymous_read: must be"),
+        ("tls_key = \"key.pem\"", "tls_certificate: required with tls_key"),
+        ("tls_certificate = \"cert.pem\"", "tls_key: required with tls_certificate"),
     ])
     func badFilesNameTheFileAndKey(text: String, expected: String) throws {
         let path = try file(text)
@@ -253,6 +260,34 @@ import Testing
         } catch {
             #expect(error.description.hasPrefix(path))
             #expect(error.description.contains(expected), "\(error.description)")
+        }
+    }
+
+    @Test func tokensNeedAnEnrollmentSecretOfSomeLength() throws {
+        var configuration = ServerConfiguration()
+        #expect(configuration.access.mode == .tokens, "tokens are checked unless switched off")
+        #expect(!configuration.access.anonymousRead, "reading needs a token unless opened")
+        var refused = try #require(throwing(configuration.validate))
+        #expect(refused.description.contains("enrollment_secret: required when auth is \"tokens\""), "\(refused)")
+        configuration.enrollmentSecret = "short"
+        refused = try #require(throwing(configuration.validate))
+        #expect(refused.description.contains("at least 16 characters"), "\(refused)")
+        configuration.enrollmentSecret = "long-enough-secret"
+        try configuration.validate()
+        configuration.enrollmentSecret = nil
+        configuration.access.mode = .off
+        try configuration.validate()
+        configuration.tls = TLSFiles(certificate: "/nonexistent/cert.pem", key: "/nonexistent/key.pem")
+        refused = try #require(throwing(configuration.validate))
+        #expect(refused.description == "/nonexistent/cert.pem: tls_certificate: cannot read the file")
+    }
+
+    private func throwing(_ body: () throws(ConfigurationError) -> Void) -> ConfigurationError? {
+        do {
+            try body()
+            return nil
+        } catch {
+            return error
         }
     }
 

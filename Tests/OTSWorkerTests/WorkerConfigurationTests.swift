@@ -8,7 +8,8 @@ import Testing
 @Suite struct WorkerConfigurationTests {
     static let full = """
         server = "https://ots.example.org:8443"
-        token = "s3cret"
+        enrollment_secret = "s3cret"
+        ca_file = "ca.pem"
         host = "rack-7"
         spool_dir = "state/spool"
         work_dir = "/var/tmp/ots-work"
@@ -72,7 +73,8 @@ import Testing
         let configuration = try WorkerConfiguration.load(file: path)
 
         #expect(configuration.server == "https://ots.example.org:8443")
-        #expect(configuration.token == "s3cret")
+        #expect(configuration.enrollmentSecret == "s3cret")
+        #expect(configuration.caFile?.hasSuffix("/ca.pem") == true, "ca_file is found beside the configuration")
         #expect(configuration.host == "rack-7")
         #expect(configuration.spoolDirectory == folder.path + "/state/spool")
         #expect(configuration.workDirectory == "/var/tmp/ots-work")
@@ -145,7 +147,7 @@ import Testing
         let configuration = try WorkerConfiguration.load(file: path)
 
         #expect(configuration.server == "http://127.0.0.1:8310")
-        #expect(configuration.token == nil)
+        #expect(configuration.enrollmentSecret == nil)
         #expect(configuration.claimWait == 20)
         let instance = try #require(configuration.instances.first)
         #expect(instance.executor == .local)
@@ -191,7 +193,7 @@ import Testing
         ),
         (
             #"sevrer = "http://ots:8310""# + "\n" + minimal(),
-            "unknown key 'sevrer' (known: claim_wait, host, instance, server, spool_dir, token, work_dir)"
+            "unknown key 'sevrer' (known: ca_file, claim_wait, enrollment_secret, host, instance, server, spool_dir, work_dir)"
         ),
         (
             minimal("flash_tries = 3"),

@@ -41,11 +41,15 @@ public struct WorkerRegistered: Sendable, Hashable, Codable {
     public var heartbeatSeconds: Double
     /// How long a claim lasts without a heartbeat.
     public var leaseSeconds: Double
+    /// The instance's own token for everything after registration (none
+    /// when the server checks no tokens). Enrolling again replaces it.
+    public var token: String?
 
     enum CodingKeys: String, CodingKey {
         case workerID = "worker_id"
         case heartbeatSeconds = "heartbeat_seconds"
         case leaseSeconds = "lease_seconds"
+        case token
     }
 
     public init(workerID: String, heartbeatSeconds: Double, leaseSeconds: Double) {

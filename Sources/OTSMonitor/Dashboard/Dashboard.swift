@@ -3,6 +3,7 @@ import Hummingbird
 import Mustache
 import NIOCore
 import OTSCore
+import OTSHTTP
 import OTSStore
 
 /// The web dashboard at `/`: server-rendered HTML from mustache templates,
@@ -42,7 +43,32 @@ struct Dashboard {
         self.assets = assets
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<OTSRequestContext>, reading: AccessMiddleware, authenticator: TokenAuthenticator, secureCookie: Bool) {
+        router.get("login") { _, _ in page("login", Login()) }
+        router.post("login") { request, _ in
+            var request = request
+            let form = String(buffer: try await request.collectBody(upTo: 16 * 1024))
+            let token = Self.formValue("token", in: form) ?? ""
+            guard let principal = try? await authenticator.principal(token: token), principal.scope.grants(.read) else {
+                return page("login", Login(message: "That token is unknown, revoked, or cannot read."), status: .unauthorized)
+            }
+            let cookie = Cookie(
+                name: AccessMiddleware.cookie, value: token, maxAge: 30 * 86_400, path: "/", secure: secureCookie, httpOnly: true,
+                sameSite: .strict)
+            return Response(status: .seeOther, headers: [.location: "/", .setCookie: cookie.description])
+        }
+        router.post("logout") { _, _ in
+            let cookie = Cookie(name: AccessMiddleware.cookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict)
+            return Response(status: .seeOther, headers: [.location: "/login", .setCookie: cookie.description])
+        }
+        router.get("static/:file") { _, context in
+            let file = try context.parameters.require("file")
+            guard let asset = assets[file] else { throw HTTPError(.notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: asset.type, .cacheControl: "max-age=300"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+        }
+        let router = router.group().add(middleware: SignInPage(dashboard: self)).add(middleware: reading)
         router.get("/") { request, _ in
             let query = request.uri.queryParameters
             let window = query.get("window").flatMap { $0.isEmpty ? nil : $0 } ?? "24h"
@@ -75,12 +101,37 @@ struct Dashboard {
             }
             return page("error", error)
         }
-        router.get("static/:file") { _, context in
-            let file = try context.parameters.require("file")
-            guard let asset = assets[file] else { throw HTTPError(.notFound) }
-            return Response(
-                status: .ok, headers: [.contentType: asset.type, .cacheControl: "max-age=300"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+    }
+
+    struct Login {
+        var title = "Sign in"
+        var message: String?
+    }
+
+    /// A value of an `application/x-www-form-urlencoded` body.
+    static func formValue(_ name: String, in form: String) -> String? {
+        for pair in form.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, parts[0] == name else { continue }
+            return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        }
+        return nil
+    }
+
+    /// Shows a browser without a valid token the sign-in page instead of
+    /// the API's JSON 401.
+    struct SignInPage: RouterMiddleware {
+        typealias Context = OTSRequestContext
+        let dashboard: Dashboard
+
+        func handle(
+            _ request: Request, context: OTSRequestContext, next: (Request, OTSRequestContext) async throws -> Response
+        ) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch let error as APIError where error.code == .unauthorized || error.code == .forbidden {
+                return dashboard.page("login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
+            }
         }
     }
 
@@ -92,7 +143,7 @@ struct Dashboard {
 
     /// A path parameter, percent-decoded (links escape everything but
     /// unreserved characters).
-    static func parameter(_ name: String, in context: BasicRequestContext) throws -> String {
+    static func parameter(_ name: String, in context: OTSRequestContext) throws -> String {
         let raw = try context.parameters.require(name)
         return raw.removingPercentEncoding ?? raw
     }
