@@ -13,12 +13,9 @@ struct APIRoutes {
     let enrollmentSecret: String?
     let authenticator: TokenAuthenticator
 
-    /// JSON request bodies larger than this are refused.
-    static let maxBody = 4 * 1024 * 1024
-    /// One package's results XML.
-    static let maxResults = 64 * 1024 * 1024
-    /// One file fetched from a device.
-    static let maxFile = 256 * 1024 * 1024
+    var limits: (request: Int, results: Int, file: Int) {
+        (farm.configuration.maxRequestBytes, farm.configuration.maxResultsBytes, farm.configuration.maxFileBytes)
+    }
 
     func register(on router: Router<OTSRequestContext>) {
         let open = router.group("api/v1")
@@ -139,7 +136,7 @@ struct APIRoutes {
             try context.acts(for: worker)
             let stored = try await farm.saveResults(
                 taskID: try context.parameters.require("id"), workerID: worker,
-                package: try required(query, "package"), xml: try await body(request, limit: Self.maxResults, what: "results"))
+                package: try required(query, "package"), xml: try await body(request, limit: limits.results, what: "results", key: "max_results_bytes"))
             return try JSONResponse.make(["stored": stored])
         }
         workers.put("tasks/:id/files") { request, context in
@@ -149,7 +146,7 @@ struct APIRoutes {
             let stored = try await farm.saveFile(
                 taskID: try context.parameters.require("id"), workerID: worker,
                 package: try required(query, "package"), name: try required(query, "name"),
-                content: [UInt8](try await body(request, limit: Self.maxFile, what: "file")))
+                content: [UInt8](try await body(request, limit: limits.file, what: "file", key: "max_file_bytes")))
             return try JSONResponse.make(["stored": stored])
         }
         workers.post("tasks/:id/sets") { request, context in
@@ -176,18 +173,18 @@ struct APIRoutes {
         }
     }
 
-    private func body(_ request: Request, limit: Int = Self.maxBody, what: String = "body") async throws -> Data {
+    /// The request's body, refused with the limit named when it is over.
+    private func body(_ request: Request, limit: Int? = nil, what: String = "request body", key: String = "max_request_bytes")
+        async throws -> Data
+    {
+        let limit = limit ?? limits.request
         var request = request
         do {
             let buffer = try await request.collectBody(upTo: limit)
             return Data(buffer.readableBytesView)
         } catch {
-            throw APIError(.tooLarge, "body: the \(what) is larger than the limit of \(Self.megabytes(limit)) MiB", field: "body")
+            throw APIError(.tooLarge, "body: the \(what) is over the server's limit of \(limit) bytes (\(key))", field: "body")
         }
-    }
-
-    static func megabytes(_ bytes: Int) -> String {
-        bytes % (1024 * 1024) == 0 ? String(bytes / 1024 / 1024) : String(format: "%.1f", Double(bytes) / 1024 / 1024)
     }
 
     private func required(_ query: Parameters, _ name: String) throws -> String {

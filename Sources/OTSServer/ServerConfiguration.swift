@@ -17,6 +17,12 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var enrollmentSecret: String?
     /// Certificate and key files (PEM): with both, the server speaks HTTPS.
     public var tls: TLSFiles?
+    /// Largest JSON request body (bytes).
+    public var maxRequestBytes = 4 * 1024 * 1024
+    /// Largest results XML of one package (bytes).
+    public var maxResultsBytes = 64 * 1024 * 1024
+    /// Largest file fetched from a device (bytes).
+    public var maxFileBytes = 256 * 1024 * 1024
     /// Seconds a worker's claim lasts without a heartbeat.
     public var leaseSeconds = 30.0
     /// Seconds between a worker's heartbeats (told to workers).
@@ -54,6 +60,9 @@ public struct ServerConfiguration: Sendable, Hashable {
         try access.load(&reader)
         enrollmentSecret = try reader.string("enrollment_secret") ?? enrollmentSecret
         tls = try TLSFiles.load(&reader) ?? tls
+        maxRequestBytes = try reader.int("max_request_bytes", in: 64 * 1024...1 << 30) ?? maxRequestBytes
+        maxResultsBytes = try reader.int("max_results_bytes", in: 64 * 1024...1 << 32) ?? maxResultsBytes
+        maxFileBytes = try reader.int("max_file_bytes", in: 1024...1 << 34) ?? maxFileBytes
         leaseSeconds = try reader.seconds("lease_seconds") ?? leaseSeconds
         heartbeatSeconds = try reader.seconds("heartbeat_seconds") ?? heartbeatSeconds
         requeues = try reader.int("requeues", in: 0...100) ?? requeues

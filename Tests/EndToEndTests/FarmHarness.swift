@@ -162,7 +162,7 @@ final class TestFarm: @unchecked Sendable {
             ["server", "--config", config, "--database", database, "--port", String(port)] + arguments, logs: logs)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if let range = server.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            if let range = server.stdout.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
                 let port = Int(server.stdout[range].split(separator: ":").last ?? "")
             {
                 return (server, port)
@@ -186,7 +186,7 @@ final class TestFarm: @unchecked Sendable {
             ["monitor", "--config", config, "--database", databaseURL, "--port", String(port)], logs: workspace.file(name))
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if let range = monitor.stdout.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            if let range = monitor.stdout.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
                 let port = Int(monitor.stdout[range].split(separator: ":").last ?? "")
             {
                 extraServers.append(monitor)
