@@ -40,8 +40,21 @@ import Testing
             ["up", "--port", "0", "--workers", "3", "--data", data], environment: ["OTS_LOG_LEVEL": "debug"], logs: workspace.file("up"))
         defer { up.stop() }
         let endpoints = try await waitForEndpoints(up)
-        let server = OTSClient(baseURL: endpoints.server)
+        // Reading is open; submitting takes the token ots up keeps in the folder.
+        let token = try String(contentsOfFile: data + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let permissions = try FileManager.default.attributesOfItem(atPath: data + "/token")[.posixPermissions] as? Int
+        #expect(permissions == 0o600, "only its owner reads the token")
+        #expect(up.stdout.contains("OTS_TOKEN=$(cat \(data)/token)"), "\(up.stdout)")
+        let server = OTSClient(baseURL: endpoints.server, token: token)
         let monitor = OTSClient(baseURL: endpoints.monitor)
+        let anonymous = OTSClient(baseURL: endpoints.server)
+        #expect(try await anonymous.testruns().testruns.isEmpty, "reading needs no token")
+        do {
+            _ = try await anonymous.submit(TestrunRequest(device: DeviceProperties(devicegroup: "demo"), packages: .init(device: ["shell-basics"])))
+            Issue.record("a submission without the token was accepted")
+        } catch {
+            #expect(error.status == 401)
+        }
 
         // The three simulated instances serve the demo device group.
         try await eventually("three workers online") {
@@ -75,6 +88,14 @@ import Testing
         let resumed = try await waitForEndpoints(again)
         let view = try await OTSClient(baseURL: resumed.server).testrun(id: submitted.id)
         #expect(view.verdict == .pass)
+        let kept = try String(contentsOfFile: data + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(kept == token, "the farm keeps its token across restarts")
+        do {
+            _ = try await OTSClient(baseURL: resumed.server, token: token).cancel(id: submitted.id)
+            Issue.record("an ended testrun was cancelled")
+        } catch {
+            #expect(error.status == 409, "the kept token still works, to the testrun's state: \(error)")
+        }
     }
 
     // MARK: helpers
