@@ -37,13 +37,7 @@ struct MonitorRoutes {
     }
 
     func register(on router: Router<OTSRequestContext>, reading: AccessMiddleware) {
-        let open = router.group("api/v1")
-        open.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
-        open.get("openapi.json") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: MonitorOpenAPIDocument.data)))
-        }
+        let open = router.apiGroup(document: Array(MonitorOpenAPIDocument.data))
         router.group("metrics").add(middleware: reading).get { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

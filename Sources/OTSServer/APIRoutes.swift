@@ -18,13 +18,7 @@ struct APIRoutes {
     }
 
     func register(on router: Router<OTSRequestContext>) {
-        let open = router.group("api/v1")
-        open.get("health") { _, _ in try JSONResponse.make(["status": "ok", "version": OTSVersion.current]) }
-        open.get("openapi.json") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.data)))
-        }
+        let open = router.apiGroup(document: Array(OpenAPIDocument.data))
 
         let api = open.group().add(middleware: AccessMiddleware(.read, policy: access, authenticator: authenticator))
         let submit = open.group().add(middleware: AccessMiddleware(.submit, policy: access, authenticator: authenticator))
