@@ -91,7 +91,8 @@ struct TokenCommand: AsyncParsableCommand {
             let header = ["ID", "SCOPE", "NAME", "CREATED", "REVOKED"]
             let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
             for row in [header] + rows {
-                print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+                let line = row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                print(line.replacingOccurrences(of: #"\s+$"#, with: "", options: .regularExpression))
             }
         }
 
