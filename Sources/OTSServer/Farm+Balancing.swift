@@ -129,6 +129,8 @@ extension Farm {
                     taken.packages.append(TaskWork.Package(name: item.package, location: location, sets: [item.set]))
                 }
             }
+            // They run in the order they were pending: longest first.
+            for index in taken.packages.indices { taken.packages[index].setOrder = taken.packages[index].sets }
             try await tx.updateWork(taskID: victim.task.id, work: try JSONCoding.string(remaining))
             let newTask = NewTask(
                 testrunID: testrun.id, sequence: try await tx.nextSequence(testrunID: testrun.id), routingKey: victim.task.routingKey,

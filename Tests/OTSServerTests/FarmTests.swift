@@ -301,9 +301,9 @@ import Testing
             let works = try #require(testrun.tasks).map { try #require($0.work) }
             #expect(
                 works == [
-                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, skipSets: ["b", "c"])]),
-                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["b"])]),
-                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["c"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, skipSets: ["b", "c"], setOrder: ["a"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["b"], setOrder: ["b"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["c"], setOrder: ["c"])]),
                 ])
             let plan = try #require(testrun.plan)
             #expect(plan.model == "history")
@@ -348,6 +348,59 @@ import Testing
             #expect(plan.taskCostSource == "default")
             #expect(plan.notes.contains("new: its sets are not known (no set history); planned whole"))
             #expect(testrun.tasks?.first?.work?.packages.map(\.sets) == [nil, nil])
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func aDefinitionThatKeepsItsPackageWholeIsPlannedAndRunInOneTask(keepWhole: Bool) async throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/ots-keep-whole-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let sets = ["a", "b", "c"].map { #"<set name="\#($0)"><case name="c-\#($0)"><step>true</step></case></set>"# }
+        let xml = """
+            <?xml version="1.0"?>
+            \(keepWhole ? #"<?ots keep-whole="true"?>"# : "")
+            <testdefinition version="1"><suite name="s">\(sets.joined())</suite></testdefinition>
+            """
+        FileManager.default.createFile(atPath: folder + "/tests.xml", contents: Data(xml.utf8))
+        let url = "file://" + folder + "/tests.xml"
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
+            _ = try await FarmLogicTests.register(farm, "w2", at: now)
+            _ = try await FarmLogicTests.register(farm, "w3", at: now)
+            try await farm.store.transaction { tx in
+                try await tx.recordHistory(
+                    [("a", 40), ("b", 30), ("c", 20)].map {
+                        HistoryRecord(
+                            package: url, setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                            finishedAt: now.addingTimeInterval(-100))
+                    })
+            }
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init())
+            request.testDefinitions = [url]
+            request.distributionModel = "history"
+            let testrun = try await farm.submit(request, at: now)
+            let works = try #require(testrun.tasks).compactMap(\.work)
+            guard keepWhole else {
+                #expect(works.count == 3, "three workers, three sets: one each")
+                return
+            }
+            // One task runs the package whole, in definition order.
+            #expect(works == [TaskWork(packages: [TaskWork.Package(name: url, location: .url)])])
+            #expect(testrun.plan?.estimates == [PlanRecord.Estimate(package: url, set: nil, seconds: 90, source: "set_sum", task: 0)])
+
+            // And balancing leaves it whole: idle workers take nothing.
+            let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
+            let started = MonitorEvent(
+                type: .taskStarted, sender: FarmBalancingTests.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            #expect(
+                try await farm.startSet(
+                    taskID: first.taskID, try JSONCoding.encoder().encode(SetStart(workerID: w1, package: url, set: "a")), at: now
+                ).run)
+            let w4 = try await FarmLogicTests.register(farm, "w4", at: now)
+            #expect(try await farm.claim(workerID: w4, wait: .zero) { now.addingTimeInterval(1) } == nil)
         }
     }
 
@@ -398,7 +451,7 @@ import Testing
 
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
             #expect(first.askBeforeSets == true)
-            #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device)])
+            #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device, setOrder: ["a", "b", "c", "d"])])
             let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
@@ -408,7 +461,8 @@ import Testing
             // 61 s instead of 99 s: 38 s saved; taking c and d saves 30.
             let second = try #require(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) })
             #expect(second.testrunID == testrun.id)
-            #expect(second.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c", "d"])])
+            #expect(
+                second.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c", "d"], setOrder: ["b", "c", "d"])])
             #expect(second.askBeforeSets == true)
 
             // The first task no longer runs them, but still every other set
