@@ -520,4 +520,74 @@ import Testing
             #expect(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) } == nil)
         }
     }
+
+    @Test(arguments: [("http://images/build-7.img", true), ("http://images/build-8.img", false)])
+    func aDeviceThatLastFlashedTheImageInAnEarlierTestrunHasNothingToFlash(image: String, same: Bool) async throws {
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
+            let w2 = try await FarmLogicTests.register(farm, "w2", at: now)
+            try await farm.store.transaction { tx in
+                try await tx.recordHistory(
+                    [("a", 40), ("b", 2)].map {
+                        HistoryRecord(
+                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                            finishedAt: now.addingTimeInterval(-100))
+                    })
+            }
+            // An earlier testrun: w2 flashes `image` and boots.
+            var earlier = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["q"]))
+            earlier.image = image
+            let before = try await farm.submit(earlier, at: now)
+            let flashed = try #require(try await farm.claim(workerID: w2, wait: .zero) { now })
+            #expect(flashed.testrunID == before.id)
+            let events = [EventType.taskStarted, .flashStarted, .flashFinished, .bootStarted].map {
+                MonitorEvent(type: $0, sender: Self.sender("w2"), testrunID: before.id, taskID: flashed.taskID)
+            }
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: events)), at: now)
+            try await farm.finish(
+                taskID: flashed.taskID, try JSONCoding.encoder().encode(TaskFinish(workerID: w2, verdict: .pass)), at: now)
+
+            // One task of build 7: a (40 s) starts; b (2 s) waits.
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.distributionModel = "history"
+            request.image = "http://images/build-7.img"
+            request.maxWorkerAmount = 1
+            let testrun = try await farm.submit(request, at: now)
+            let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
+            #expect(first.testrunID == testrun.id)
+            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
+
+            // Taking b saves 2 s: worth it only with nothing to flash (the
+            // task cost is 120 s without statistics).
+            let second = try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) }
+            if same {
+                #expect(second?.testrunID == testrun.id)
+                #expect(second?.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b"], setOrder: ["b"])])
+            } else {
+                #expect(second == nil)
+            }
+        }
+    }
+
+    @Test func theCostOfATakenTaskIsNothingWhenTheDeviceHoldsTheImage() {
+        func request(_ image: String?, _ checksum: String? = nil) -> TestrunRequest {
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.image = image
+            request.imageChecksum = checksum
+            return request
+        }
+        let build7 = request("http://i/7.img")
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: true, request: build7, lastFlashed: nil) == 0, "it ran a task of the testrun")
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: false, request: build7, lastFlashed: request("http://i/7.img")) == 0)
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: false, request: build7, lastFlashed: request("http://i/8.img")) == 90)
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: false, request: build7, lastFlashed: nil) == 90)
+        #expect(Farm.balancingCost(taskCost: nil, heldTask: false, request: build7, lastFlashed: nil) == 0)
+        let sum = "sha256:" + String(repeating: "ab", count: 32)
+        #expect(Farm.sameImage(request("http://i/7.img", sum), request("http://i/7.img", "sha256:" + String(repeating: "AB", count: 32))))
+        #expect(!Farm.sameImage(request("http://i/7.img", sum), request("http://i/7.img")), "a checksum on one side only")
+        #expect(!Farm.sameImage(request(nil), request(nil)), "no image: nothing known is held")
+    }
 }
