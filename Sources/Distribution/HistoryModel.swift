@@ -93,6 +93,10 @@ public struct HistoryModel: DistributionModel {
                 "no history for \(noHistory.count) of \(inputs.packages.count) packages: planned by case counts and the rules for unknown sets"
             )
         }
+        let keptWhole = inputs.packages.filter { $0.whole && !($0.sets ?? []).isEmpty }
+        if !keptWhole.isEmpty {
+            notes.append("\(keptWhole.count) packages kept whole by their definitions: each runs in one task, in definition order")
+        }
         if let met = schedule.meetsTarget, !met {
             notes.append("target_execution_time \(request.targetExecutionTime ?? 0) s cannot be met; planned for the shortest run")
         }
@@ -123,7 +127,8 @@ public struct HistoryModel: DistributionModel {
         return DistributionPlan(tasks: tasks, notes: notes, record: record)
     }
 
-    /// A task's packages, in the order of their longest sets. A package
+    /// A task's packages, in the order of their longest sets, each with
+    /// its sets in the order they run: longest estimated first. A package
     /// all of whose sets are in this task runs whole; one whose sets were
     /// learned from history (it may hold sets no one knows of) runs the
     /// rest in the task holding its longest set.
@@ -141,14 +146,16 @@ public struct HistoryModel: DistributionModel {
         let complete = Dictionary(structures.map { ($0.package, $0.setsAreComplete) }, uniquingKeysWith: { first, _ in first })
         return TaskWork(
             packages: order.map { package in
+                // A package kept whole runs in definition order: its sets may depend on it.
                 guard let mine = sets[package] else { return TaskWork.Package(package) }
+                // The schedule lists a task's sets longest first: they run in that order.
                 let elsewhere = items.indices.filter { items[$0].package == package && taskOf[$0] != task }.compactMap { items[$0].set }
-                if elsewhere.isEmpty { return TaskWork.Package(package) }
-                if complete[package] ?? true { return TaskWork.Package(package, sets: mine) }
+                if elsewhere.isEmpty { return TaskWork.Package(package, setOrder: mine) }
+                if complete[package] ?? true { return TaskWork.Package(package, sets: mine, setOrder: mine) }
                 let members = items.indices.filter { items[$0].package == package }
                 let longest = members.max { items[$0].seconds < items[$1].seconds || (items[$0].seconds == items[$1].seconds && $0 > $1) }!
-                if taskOf[longest] == task { return TaskWork.Package(package, skipSets: elsewhere) }
-                return TaskWork.Package(package, sets: mine)
+                if taskOf[longest] == task { return TaskWork.Package(package, skipSets: elsewhere, setOrder: mine) }
+                return TaskWork.Package(package, sets: mine, setOrder: mine)
             })
     }
 

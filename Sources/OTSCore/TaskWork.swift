@@ -37,21 +37,30 @@ public struct TaskWork: Sendable, Hashable, Codable {
         /// task runs every other set, those its planner did not know of
         /// included.
         public var skipSets: [String]?
+        /// The planned run order of its sets (the history model's: longest
+        /// estimated first): the sets named run first, in this order, the
+        /// others after them in definition order. Nil runs them in
+        /// definition order, as testrunner-lite does.
+        public var setOrder: [String]?
 
         enum CodingKeys: String, CodingKey {
             case name, location, sets
             case skipSets = "skip_sets"
+            case setOrder = "set_order"
         }
 
-        public init(name: String, location: PackageRequest.Location, sets: [String]? = nil, skipSets: [String]? = nil) {
+        public init(
+            name: String, location: PackageRequest.Location, sets: [String]? = nil, skipSets: [String]? = nil, setOrder: [String]? = nil
+        ) {
             self.name = name
             self.location = location
             self.sets = sets
             self.skipSets = skipSets
+            self.setOrder = setOrder
         }
 
-        public init(_ request: PackageRequest, sets: [String]? = nil, skipSets: [String]? = nil) {
-            self.init(name: request.name, location: request.location, sets: sets, skipSets: skipSets)
+        public init(_ request: PackageRequest, sets: [String]? = nil, skipSets: [String]? = nil, setOrder: [String]? = nil) {
+            self.init(name: request.name, location: request.location, sets: sets, skipSets: skipSets, setOrder: setOrder)
         }
 
         /// Whether the task runs the set of this package named `set`.

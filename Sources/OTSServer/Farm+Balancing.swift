@@ -82,6 +82,25 @@ extension Farm {
             task: task, work: work, pending: pending, view: Rebalancer.RunningTask(started: running, pending: pending.map(\.seconds)))
     }
 
+    /// What a new task costs the idle worker before its first set:
+    /// nothing to flash when its device holds the testrun's image, having
+    /// run a task of the testrun (`heldTask`) or last flashed the same
+    /// image in an earlier testrun (`lastFlashed`, its request); else the
+    /// plan's task cost.
+    static func balancingCost(taskCost: Double?, heldTask: Bool, request: TestrunRequest?, lastFlashed: TestrunRequest?) -> Double {
+        if heldTask { return 0 }
+        if let request, let lastFlashed, sameImage(request, lastFlashed) { return 0 }
+        return taskCost ?? 0
+    }
+
+    /// Whether two requests flash the same image: the same URL, with the
+    /// same checksum or none on either. Without an image nothing known is
+    /// flashed, so no device holds it.
+    static func sameImage(_ one: TestrunRequest, _ other: TestrunRequest) -> Bool {
+        guard let image = one.image, image == other.image else { return false }
+        return one.imageChecksum?.lowercased() == other.imageChecksum?.lowercased()
+    }
+
     /// For a worker with nothing queued: sets taken from a running task of a
     /// history-planned testrun, as a new task it holds; nil when no move
     /// saves more than its cost.
@@ -89,6 +108,12 @@ extension Farm {
         guard try await store.hasTasksWithStartedSets(routingKeys: keys) else { return nil }
         return try await store.transaction { tx in
             let running = try await tx.runningTasks(routingKeys: keys).filter { $0.owner != worker.id }
+            guard !running.isEmpty else { return nil }
+            let decoder = JSONCoding.decoder()
+            // The image the idle device holds, from whichever testrun flashed it last.
+            let lastFlashed = try await tx.lastFlashedTestrun(owner: worker.id).flatMap {
+                try? decoder.decode(TestrunRequest.self, from: Data($0.request.utf8))
+            }
             var best: (move: Rebalancer.Move, views: [BalancingView], testrun: TestrunRecord)?
             for (testrunID, tasks) in Dictionary(grouping: running, by: \.testrunID) {
                 guard let testrun = try await tx.testrun(id: testrunID), let planJSON = testrun.plan,
@@ -100,8 +125,9 @@ extension Farm {
                     views.append(
                         Self.balancingView(task: task, work: work, plan: plan, started: try await tx.startedSets(taskID: task.id), at: now))
                 }
-                // A device that ran a task of the testrun holds its image: nothing to flash.
-                let cost = try await tx.hasHeldTask(owner: worker.id, testrunID: testrunID) ? 0 : plan.taskCostSeconds ?? 0
+                let cost = Self.balancingCost(
+                    taskCost: plan.taskCostSeconds, heldTask: try await tx.hasHeldTask(owner: worker.id, testrunID: testrunID),
+                    request: try? decoder.decode(TestrunRequest.self, from: Data(testrun.request.utf8)), lastFlashed: lastFlashed)
                 guard let move = Rebalancer.decide(views.map(\.view), cost: cost) else { continue }
                 if best == nil || move.saving > best!.move.saving { best = (move, views, testrun) }
             }
@@ -129,6 +155,8 @@ extension Farm {
                     taken.packages.append(TaskWork.Package(name: item.package, location: location, sets: [item.set]))
                 }
             }
+            // They run in the order they were pending: longest first.
+            for index in taken.packages.indices { taken.packages[index].setOrder = taken.packages[index].sets }
             try await tx.updateWork(taskID: victim.task.id, work: try JSONCoding.string(remaining))
             let newTask = NewTask(
                 testrunID: testrun.id, sequence: try await tx.nextSequence(testrunID: testrun.id), routingKey: victim.task.routingKey,

@@ -41,8 +41,8 @@ extension Farm {
         var notes: [String] = []
         var structures: [PackageStructure] = []
         for package in request.packages {
-            if let definition = definitionSets(package) {
-                structures.append(PackageStructure(package: package, sets: definition, setsAreComplete: true))
+            if let definition = definitionStructure(package) {
+                structures.append(definition)
                 continue
             }
             // The sets of the newest testrun that recorded sets of the package.
@@ -74,8 +74,9 @@ extension Farm {
     }
 
     /// The sets and case counts of a definition the server can read (a
-    /// `file://` URL on this machine); nil otherwise.
-    static func definitionSets(_ package: PackageRequest) -> [PackageStructure.TestSet]? {
+    /// `file://` URL on this machine), and whether it keeps the package
+    /// whole (`<?ots keep-whole="true"?>`); nil otherwise.
+    static func definitionStructure(_ package: PackageRequest) -> PackageStructure? {
         guard package.location == .url, let url = URLComponents(string: package.name), url.scheme == "file",
             let data = FileManager.default.contents(atPath: url.path),
             let definition = try? DefinitionParser(lenient: true).parse(data, file: url.path)
@@ -91,6 +92,7 @@ extension Farm {
                 }
             }
         }
-        return sets.isEmpty ? nil : sets
+        guard !sets.isEmpty else { return nil }
+        return PackageStructure(package: package, sets: sets, setsAreComplete: true, whole: definition.keepWhole)
     }
 }

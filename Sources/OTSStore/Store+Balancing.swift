@@ -77,6 +77,23 @@ extension StoreTransaction {
         ).all().isEmpty
     }
 
+    /// The testrun whose image the worker's device holds, as far as the
+    /// store knows: that of the newest task the worker held that went
+    /// through flashing, when its flash succeeded (the task went on to
+    /// boot); nil when that flash failed or never ended, or the worker
+    /// never flashed. Any testrun counts, not only the current ones.
+    public func lastFlashedTestrun(owner: String) async throws -> TestrunRecord? {
+        let row = try await db.raw(
+            """
+            SELECT testrun_id, phase FROM tasks
+            WHERE owner = \(bind: owner) AND phase IN ('flash', 'boot', 'test', 'upload')
+            ORDER BY claimed_at DESC, sequence DESC, id DESC LIMIT 1
+            """
+        ).first()
+        guard let row, try row.decode(column: "phase", as: String.self) != "flash" else { return nil }
+        return try await testrun(id: try row.decode(column: "testrun_id", as: String.self))
+    }
+
     /// Claims one queued task by id for a worker; nil when it is no longer
     /// queued.
     public func claim(taskID: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {

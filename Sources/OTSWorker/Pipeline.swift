@@ -152,6 +152,7 @@ struct Pipeline: Sendable {
                     }
                 })
         }
+        configuration.setOrder = package.setOrder
         if task.askBeforeSets == true, let client {
             configuration.setGate = { [workerID, logger] reference in
                 try await Self.mayStart(

@@ -128,7 +128,58 @@ private struct Builder {
         if suites.isEmpty {
             schema.error(root, "<testdefinition> needs at least one <suite>")
         }
-        return TestDefinition(version: version, hwiddetect: hwiddetect, description: description, suites: suites, file: file)
+        return TestDefinition(
+            version: version, hwiddetect: hwiddetect, description: description, suites: suites, file: file,
+            keepWhole: otsInstructions(root.instructions))
+    }
+
+    /// OTS's settings in `<?ots name="value" ...?>` instructions (other
+    /// targets are left alone): `keep-whole` (true or false). Returns
+    /// whether the package is kept whole.
+    private mutating func otsInstructions(_ instructions: [XMLInstruction]) -> Bool {
+        var keepWhole = false
+        for instruction in instructions where instruction.target == "ots" {
+            guard let settings = Self.pseudoAttributes(instruction.data) else {
+                schema.error(
+                    at: instruction.location,
+                    "<?ots \(instruction.data.inMessage(limit: 60))?>: write settings as name=\"value\", like <?ots keep-whole=\"true\"?>")
+                continue
+            }
+            for (name, value) in settings {
+                switch name {
+                case "keep-whole":
+                    switch value {
+                    case "true": keepWhole = true
+                    case "false": keepWhole = false
+                    default:
+                        schema.error(
+                            at: instruction.location, "<?ots keep-whole?> must be \"true\" or \"false\", not '\(value.inMessage())'")
+                    }
+                default:
+                    schema.error(at: instruction.location, "<?ots?>: unknown setting '\(name.inMessage(limit: 50))' (known: keep-whole)")
+                }
+            }
+        }
+        return keepWhole
+    }
+
+    /// `name="value" name='value'` pairs; nil when the text is not made of them.
+    static func pseudoAttributes(_ text: String) -> [(String, String)]? {
+        var pairs: [(String, String)] = []
+        var rest = Substring(text)
+        while true {
+            rest = rest.drop { $0.isWhitespace }
+            if rest.isEmpty { return pairs.isEmpty ? nil : pairs }
+            let name = rest.prefix { !$0.isWhitespace && $0 != "=" }
+            rest = rest.dropFirst(name.count).drop { $0.isWhitespace }
+            guard !name.isEmpty, rest.first == "=" else { return nil }
+            rest = rest.dropFirst().drop { $0.isWhitespace }
+            guard let quote = rest.first, quote == "\"" || quote == "'" else { return nil }
+            rest = rest.dropFirst()
+            guard let end = rest.firstIndex(of: quote) else { return nil }
+            pairs.append((String(name), String(rest[..<end])))
+            rest = rest[rest.index(after: end)...]
+        }
     }
 
     /// Checks that children come in the order the schema's sequence gives.

@@ -7,6 +7,10 @@ struct SchemaReader {
         errors.append(DefinitionError(.schema, at: element.location, message))
     }
 
+    mutating func error(at location: SourceLocation, _ message: String) {
+        errors.append(DefinitionError(.schema, at: location, message))
+    }
+
     /// Reports attributes the element may not carry.
     mutating func checkAttributes(_ element: XMLElement, allowed: Set<String>) {
         for name in element.attributes.keys.sorted() where !allowed.contains(name) {

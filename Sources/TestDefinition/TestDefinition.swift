@@ -7,13 +7,22 @@ public struct TestDefinition: Sendable, Hashable {
     public var suites: [Suite]
     /// The file it was read from, for messages.
     public var file: String
+    /// The package must run in one task, all its sets in definition order
+    /// (`<?ots keep-whole="true"?>`): OTS's history model does not spread
+    /// its sets over tasks. The schema has no attribute for it, so it is a
+    /// processing instruction, which the schema and testrunner-lite ignore.
+    public var keepWhole: Bool
 
-    public init(version: String, hwiddetect: String? = nil, description: String? = nil, suites: [Suite], file: String = "-") {
+    public init(
+        version: String, hwiddetect: String? = nil, description: String? = nil, suites: [Suite], file: String = "-",
+        keepWhole: Bool = false
+    ) {
         self.version = version
         self.hwiddetect = hwiddetect
         self.description = description
         self.suites = suites
         self.file = file
+        self.keepWhole = keepWhole
     }
 
     /// Every case in the definition, in document order.

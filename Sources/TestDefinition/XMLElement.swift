@@ -9,9 +9,19 @@ struct XMLElement: Sendable {
     /// The element's own character data (text and CDATA), entities decoded.
     var text: String
     var location: SourceLocation
+    /// On the root: the document's processing instructions (`<?target
+    /// data?>`), wherever they stand, in document order.
+    var instructions: [XMLInstruction] = []
 
     /// Whether the element's text holds anything but white space.
     var hasText: Bool {
         text.contains { !$0.isWhitespace }
     }
+}
+
+/// A processing instruction: `<?target data?>`.
+struct XMLInstruction: Sendable, Hashable {
+    var target: String
+    var data: String
+    var location: SourceLocation
 }

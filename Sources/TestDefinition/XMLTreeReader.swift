@@ -30,10 +30,11 @@ enum XMLTreeReader {
         if let error = delegate.error {
             throw error
         }
-        guard ok, let root = delegate.root else {
+        guard ok, var root = delegate.root else {
             let location = SourceLocation(file: file, line: max(parser.lineNumber, 1), column: max(parser.columnNumber, 1))
             throw DefinitionError(.malformed, at: location, delegate.reason(forCode: (parser.parserError as NSError?)?.code))
         }
+        root.instructions = delegate.instructions
         return root
     }
 
@@ -46,6 +47,7 @@ enum XMLTreeReader {
         weak var parser: XMLParser?
         var stack: [XMLElement] = []
         var root: XMLElement?
+        var instructions: [XMLInstruction] = []
         var error: DefinitionError?
 
         init(file: String, data: Data) {
@@ -121,6 +123,10 @@ enum XMLTreeReader {
             } else {
                 stack[stack.count - 1].children.append(element)
             }
+        }
+
+        func parser(_ parser: XMLParser, foundProcessingInstructionWithTarget target: String, data: String?) {
+            instructions.append(XMLInstruction(target: target, data: data ?? "", location: location))
         }
 
         func parser(_ parser: XMLParser, foundCharacters string: String) {

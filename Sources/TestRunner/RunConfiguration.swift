@@ -22,6 +22,13 @@ public struct RunConfiguration: Sendable {
     /// Run only these sets (by suite and set name); nil runs every set.
     /// OTS uses this to give a task some of a package's sets.
     public var onlySets: Set<SetReference>?
+    /// Set names in the order to run them: the sets named run first, in
+    /// this order (one name in several suites: in definition order), the
+    /// others after them in definition order. Nil runs every set in
+    /// definition order, as testrunner-lite does. Results list the suites
+    /// in definition order, each with its sets in the order they ran.
+    /// OTS uses this for the plan's order (longest estimated first).
+    public var setOrder: [String]?
     /// Asked just before each set that would run; false skips it (it is
     /// not run and not written: another run takes it). An error stops the run.
     public var setGate: (@Sendable (SetReference) async throws -> Bool)?

@@ -172,7 +172,8 @@ private struct Execution {
                 onEvent(.warning("the hardware id command failed; sets of every hwid run"))
             }
         }
-        for suite in definition.suites {
+        var suiteResults: [Int: SuiteResult] = [:]
+        for (index, suite) in definition.suites.enumerated() {
             guard hardwareMatches(suite.attributes.hwid) else {
                 logger.debug("suite \(suite.name) is for hardware \(suite.attributes.hwid ?? ""), not \(hardwareID ?? "")")
                 continue
@@ -180,13 +181,16 @@ private struct Execution {
             if let onlySets = configuration.onlySets, !onlySets.contains(where: { $0.suite == suite.name }) {
                 continue
             }
-            let suiteAttributes = Self.written(suite.attributes)
-            var suiteResult = SuiteResult(attributes: suiteAttributes, description: suite.descriptionText)
-            for set in suite.sets {
-                if let setResult = try await run(set, in: suite) {
-                    suiteResult.sets.append(setResult)
-                }
+            suiteResults[index] = SuiteResult(attributes: Self.written(suite.attributes), description: suite.descriptionText)
+        }
+        for position in Runner.runOrder(definition, setOrder: configuration.setOrder) where suiteResults[position.suite] != nil {
+            let suite = definition.suites[position.suite]
+            if let setResult = try await run(suite.sets[position.set], in: suite) {
+                suiteResults[position.suite]!.sets.append(setResult)
             }
+        }
+        for (index, suite) in definition.suites.enumerated() {
+            guard let suiteResult = suiteResults[index] else { continue }
             // A suite whose every set ran elsewhere is not written here.
             if suiteResult.sets.isEmpty && configuration.setGate != nil && !suite.sets.isEmpty { continue }
             results.suites.append(suiteResult)
@@ -791,5 +795,26 @@ private struct Execution {
             result.result = .fail
             result.failureInfo = first
         }
+    }
+}
+
+extension Runner {
+    /// The sets of `definition` (suite and set indices) in the order they
+    /// run: those `setOrder` names first, in its order (a name in several
+    /// suites in definition order), then the rest in definition order.
+    public static func runOrder(_ definition: TestDefinition, setOrder: [String]?) -> [(suite: Int, set: Int)] {
+        var positions: [(suite: Int, set: Int)] = []
+        for (suite, element) in definition.suites.enumerated() {
+            for set in element.sets.indices { positions.append((suite, set)) }
+        }
+        guard let setOrder, !setOrder.isEmpty else { return positions }
+        var rank: [String: Int] = [:]
+        for (index, name) in setOrder.enumerated() where rank[name] == nil { rank[name] = index }
+        // A stable sort: unnamed sets keep definition order, after the named ones.
+        return positions.enumerated().sorted { lhs, rhs in
+            let left = rank[definition.suites[lhs.element.suite].sets[lhs.element.set].name] ?? Int.max
+            let right = rank[definition.suites[rhs.element.suite].sets[rhs.element.set].name] ?? Int.max
+            return left != right ? left < right : lhs.offset < rhs.offset
+        }.map(\.element)
     }
 }

@@ -35,8 +35,8 @@ import Testing
         let plan = model.plan(request(["p", "w"]), inputs: inputs)
         #expect(plan.tasks.count == 3)
         #expect(plan.tasks[0].packages == [TaskWork.Package(name: "w", location: .device)])
-        #expect(plan.tasks[1].packages == [TaskWork.Package(name: "p", location: .device, sets: ["a", "d"])])
-        #expect(plan.tasks[2].packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c"])])
+        #expect(plan.tasks[1].packages == [TaskWork.Package(name: "p", location: .device, sets: ["a", "d"], setOrder: ["a", "d"])])
+        #expect(plan.tasks[2].packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c"], setOrder: ["b", "c"])])
         let record = plan.record
         #expect(record?.model == "history")
         #expect(record?.estimatedMakespanSeconds == 60)
@@ -53,9 +53,10 @@ import Testing
         #expect(plan.tasks.count == 2)
         #expect(
             plan.tasks[0].packages == [
-                TaskWork.Package(name: "w", location: .device), TaskWork.Package(name: "p", location: .device, sets: ["c", "d"]),
+                TaskWork.Package(name: "w", location: .device),
+                TaskWork.Package(name: "p", location: .device, sets: ["c", "d"], setOrder: ["c", "d"]),
             ])
-        #expect(plan.tasks[1].packages == [TaskWork.Package(name: "p", location: .device, sets: ["a", "b"])])
+        #expect(plan.tasks[1].packages == [TaskWork.Package(name: "p", location: .device, sets: ["a", "b"], setOrder: ["a", "b"])])
         #expect(plan.record?.estimatedMakespanSeconds == 90)
     }
 
@@ -72,8 +73,8 @@ import Testing
         let plan = model.plan(request(["l"]), inputs: inputs)
         #expect(
             plan.tasks.map(\.packages) == [
-                [TaskWork.Package(name: "l", location: .device, skipSets: ["y", "z"])],
-                [TaskWork.Package(name: "l", location: .device, sets: ["y", "z"])],
+                [TaskWork.Package(name: "l", location: .device, skipSets: ["y", "z"], setOrder: ["x"])],
+                [TaskWork.Package(name: "l", location: .device, sets: ["y", "z"], setOrder: ["y", "z"])],
             ])
         #expect(plan.tasks[0].packages[0].runs(set: "new") && !plan.tasks[1].packages[0].runs(set: "new"))
     }
@@ -96,6 +97,51 @@ import Testing
         #expect(plan.record?.monitorBacklog == 5000)
         #expect(plan.notes.contains { $0.contains("no history for 1 of 1 packages") })
         #expect(plan.notes.contains { $0.contains("the monitor has 5000 events to consume") })
+    }
+
+    @Test func eachTaskRunsItsLongestSetsFirst() {
+        // Defined a 10, b 40, c 30, d 20; one worker: one task, every set,
+        // run longest first.
+        let inputs = HistoryModel.Inputs(
+            packages: [structure("p", ["a", "b", "c", "d"])],
+            samples: [("a", 10.0), ("b", 40), ("c", 30), ("d", 20)].map { RunTimeSample(package: "p", set: $0.0, seconds: $0.1) },
+            taskCost: 10, availableWorkers: 1)
+        let plan = model.plan(request(["p"]), inputs: inputs)
+        #expect(plan.tasks.map(\.packages) == [[TaskWork.Package(name: "p", location: .device, setOrder: ["b", "c", "d", "a"])]])
+
+        // Two workers: b 40 + a 10 | c 30 + d 20, each longest first.
+        var two = inputs
+        two.availableWorkers = 2
+        #expect(
+            model.plan(request(["p"]), inputs: two).tasks.map { $0.packages.map(\.setOrder) } == [[["b", "a"]], [["c", "d"]]])
+    }
+
+    @Test func aPackageItsDefinitionKeepsWholeRunsInOneTaskInDefinitionOrder() {
+        // k is kept whole: its sets' estimates add up to one item of 60 s
+        // (x 35, y 25), which no task shares with another of k's sets; p's
+        // sets (a 40, b 30, c 20, d 10) spread over the other tasks.
+        let inputs = HistoryModel.Inputs(
+            packages: [structure("p", ["a", "b", "c", "d"]), structure("k", ["x", "y"], whole: true)],
+            samples: [
+                RunTimeSample(package: "p", set: "a", seconds: 40), RunTimeSample(package: "p", set: "b", seconds: 30),
+                RunTimeSample(package: "p", set: "c", seconds: 20), RunTimeSample(package: "p", set: "d", seconds: 10),
+                RunTimeSample(package: "k", set: "x", seconds: 35), RunTimeSample(package: "k", set: "y", seconds: 25),
+            ],
+            taskCost: 0, availableWorkers: 3)
+        let plan = model.plan(request(["p", "k"]), inputs: inputs)
+        let holding = plan.tasks.filter { $0.packages.contains { $0.name == "k" } }
+        #expect(holding.count == 1)
+        // Every set of it, in definition order (its sets may depend on it).
+        #expect(holding.first?.packages.first { $0.name == "k" } == TaskWork.Package(name: "k", location: .device))
+        #expect(plan.tasks.count == 3)
+        #expect(plan.record?.estimates?.filter { $0.package == "k" }.map(\.set) == [nil])
+        #expect(plan.record?.estimates?.first { $0.package == "k" }?.seconds == 60)
+        #expect(plan.notes.contains("1 packages kept whole by their definitions: each runs in one task, in definition order"))
+
+        // The same package without the definition's word is split.
+        var split = inputs
+        split.packages[1].whole = false
+        #expect(model.plan(request(["p", "k"]), inputs: split).tasks.filter { $0.packages.contains { $0.name == "k" } }.count == 2)
     }
 
     @Test func withoutWorkersItPlansForTheRequestedAmount() {

@@ -63,6 +63,13 @@ import Testing
                 #expect(ran.map(\.taskID) == [runner.id], "\(set)")
             }
             #expect(Set(events.compactMap(\.taskID)).count >= 4, "the sets ran in four tasks at least")
+            // Each task ran its sets in the plan's order, longest estimated first.
+            for task in tasks {
+                let order = try #require(task.work?.packages.first?.setOrder, "\(task.id)")
+                let ran = events.filter { $0.taskID == task.id && $0.attempt == task.attempts }.sorted { $0.emittedAt < $1.emittedAt }
+                    .compactMap(\.set)
+                #expect(ran == order.filter { ran.contains($0) } && Set(ran).isSubset(of: order), "\(ran) against \(order)")
+            }
             // The merged results hold every set once.
             let xml = try await farm.client.results(id: submitted.id, format: "xml")
             let results = try ResultsParser().parse(Data(xml), file: "merged results")

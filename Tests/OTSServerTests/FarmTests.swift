@@ -336,9 +336,9 @@ import Testing
             let works = try #require(testrun.tasks).map { try #require($0.work) }
             #expect(
                 works == [
-                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, skipSets: ["b", "c"])]),
-                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["b"])]),
-                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["c"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, skipSets: ["b", "c"], setOrder: ["a"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["b"], setOrder: ["b"])]),
+                    TaskWork(packages: [TaskWork.Package(name: "p", location: .device, sets: ["c"], setOrder: ["c"])]),
                 ])
             let plan = try #require(testrun.plan)
             #expect(plan.model == "history")
@@ -383,6 +383,59 @@ import Testing
             #expect(plan.taskCostSource == "default")
             #expect(plan.notes.contains("new: its sets are not known (no set history); planned whole"))
             #expect(testrun.tasks?.first?.work?.packages.map(\.sets) == [nil, nil])
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func aDefinitionThatKeepsItsPackageWholeIsPlannedAndRunInOneTask(keepWhole: Bool) async throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/ots-keep-whole-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let sets = ["a", "b", "c"].map { #"<set name="\#($0)"><case name="c-\#($0)"><step>true</step></case></set>"# }
+        let xml = """
+            <?xml version="1.0"?>
+            \(keepWhole ? #"<?ots keep-whole="true"?>"# : "")
+            <testdefinition version="1"><suite name="s">\(sets.joined())</suite></testdefinition>
+            """
+        FileManager.default.createFile(atPath: folder + "/tests.xml", contents: Data(xml.utf8))
+        let url = "file://" + folder + "/tests.xml"
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
+            _ = try await FarmLogicTests.register(farm, "w2", at: now)
+            _ = try await FarmLogicTests.register(farm, "w3", at: now)
+            try await farm.store.transaction { tx in
+                try await tx.recordHistory(
+                    [("a", 40), ("b", 30), ("c", 20)].map {
+                        HistoryRecord(
+                            package: url, setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                            finishedAt: now.addingTimeInterval(-100))
+                    })
+            }
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init())
+            request.testDefinitions = [url]
+            request.distributionModel = "history"
+            let testrun = try await farm.submit(request, at: now)
+            let works = try #require(testrun.tasks).compactMap(\.work)
+            guard keepWhole else {
+                #expect(works.count == 3, "three workers, three sets: one each")
+                return
+            }
+            // One task runs the package whole, in definition order.
+            #expect(works == [TaskWork(packages: [TaskWork.Package(name: url, location: .url)])])
+            #expect(testrun.plan?.estimates == [PlanRecord.Estimate(package: url, set: nil, seconds: 90, source: "set_sum", task: 0)])
+
+            // And balancing leaves it whole: idle workers take nothing.
+            let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
+            let started = MonitorEvent(
+                type: .taskStarted, sender: FarmBalancingTests.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            #expect(
+                try await farm.startSet(
+                    taskID: first.taskID, try JSONCoding.encoder().encode(SetStart(workerID: w1, package: url, set: "a")), at: now
+                ).run)
+            let w4 = try await FarmLogicTests.register(farm, "w4", at: now)
+            #expect(try await farm.claim(workerID: w4, wait: .zero) { now.addingTimeInterval(1) } == nil)
         }
     }
 
@@ -433,7 +486,7 @@ import Testing
 
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
             #expect(first.askBeforeSets == true)
-            #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device)])
+            #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device, setOrder: ["a", "b", "c", "d"])])
             let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
@@ -443,7 +496,8 @@ import Testing
             // 61 s instead of 99 s: 38 s saved; taking c and d saves 30.
             let second = try #require(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) })
             #expect(second.testrunID == testrun.id)
-            #expect(second.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c", "d"])])
+            #expect(
+                second.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b", "c", "d"], setOrder: ["b", "c", "d"])])
             #expect(second.askBeforeSets == true)
 
             // The first task no longer runs them, but still every other set
@@ -500,5 +554,75 @@ import Testing
             // Taking b (2 s) would save 2 s; without statistics a task costs 120 s.
             #expect(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) } == nil)
         }
+    }
+
+    @Test(arguments: [("http://images/build-7.img", true), ("http://images/build-8.img", false)])
+    func aDeviceThatLastFlashedTheImageInAnEarlierTestrunHasNothingToFlash(image: String, same: Bool) async throws {
+        try await FarmLogicTests.withFarm { farm in
+            let now = Date()
+            let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
+            let w2 = try await FarmLogicTests.register(farm, "w2", at: now)
+            try await farm.store.transaction { tx in
+                try await tx.recordHistory(
+                    [("a", 40), ("b", 2)].map {
+                        HistoryRecord(
+                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                            finishedAt: now.addingTimeInterval(-100))
+                    })
+            }
+            // An earlier testrun: w2 flashes `image` and boots.
+            var earlier = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["q"]))
+            earlier.image = image
+            let before = try await farm.submit(earlier, at: now)
+            let flashed = try #require(try await farm.claim(workerID: w2, wait: .zero) { now })
+            #expect(flashed.testrunID == before.id)
+            let events = [EventType.taskStarted, .flashStarted, .flashFinished, .bootStarted].map {
+                MonitorEvent(type: $0, sender: Self.sender("w2"), testrunID: before.id, taskID: flashed.taskID)
+            }
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: events)), at: now)
+            try await farm.finish(
+                taskID: flashed.taskID, try JSONCoding.encoder().encode(TaskFinish(workerID: w2, verdict: .pass)), at: now)
+
+            // One task of build 7: a (40 s) starts; b (2 s) waits.
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.distributionModel = "history"
+            request.image = "http://images/build-7.img"
+            request.maxWorkerAmount = 1
+            let testrun = try await farm.submit(request, at: now)
+            let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
+            #expect(first.testrunID == testrun.id)
+            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
+
+            // Taking b saves 2 s: worth it only with nothing to flash (the
+            // task cost is 120 s without statistics).
+            let second = try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) }
+            if same {
+                #expect(second?.testrunID == testrun.id)
+                #expect(second?.work.packages == [TaskWork.Package(name: "p", location: .device, sets: ["b"], setOrder: ["b"])])
+            } else {
+                #expect(second == nil)
+            }
+        }
+    }
+
+    @Test func theCostOfATakenTaskIsNothingWhenTheDeviceHoldsTheImage() {
+        func request(_ image: String?, _ checksum: String? = nil) -> TestrunRequest {
+            var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
+            request.image = image
+            request.imageChecksum = checksum
+            return request
+        }
+        let build7 = request("http://i/7.img")
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: true, request: build7, lastFlashed: nil) == 0, "it ran a task of the testrun")
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: false, request: build7, lastFlashed: request("http://i/7.img")) == 0)
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: false, request: build7, lastFlashed: request("http://i/8.img")) == 90)
+        #expect(Farm.balancingCost(taskCost: 90, heldTask: false, request: build7, lastFlashed: nil) == 90)
+        #expect(Farm.balancingCost(taskCost: nil, heldTask: false, request: build7, lastFlashed: nil) == 0)
+        let sum = "sha256:" + String(repeating: "ab", count: 32)
+        #expect(Farm.sameImage(request("http://i/7.img", sum), request("http://i/7.img", "sha256:" + String(repeating: "AB", count: 32))))
+        #expect(!Farm.sameImage(request("http://i/7.img", sum), request("http://i/7.img")), "a checksum on one side only")
+        #expect(!Farm.sameImage(request(nil), request(nil)), "no image: nothing known is held")
     }
 }

@@ -63,6 +63,42 @@ import Testing
     }
 
     @Test(arguments: Engine.available)
+    func theImageADeviceHoldsIsThatOfItsLastSuccessfulFlashInAnyTestrun(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            /// A testrun whose one task w1 claims at `seconds` and takes as far as `phases` go.
+            func run(_ phases: [String], at seconds: Double, finish: Bool = true) async throws -> String {
+                try await store.transaction { (tx: StoreTransaction) async throws in
+                    let now = start.addingTimeInterval(seconds)
+                    let (testrunID, taskID) = try await testrun(tx, at: now)
+                    #expect(try await tx.claim(owner: "w1", routingKeys: ["g"], lease: .seconds(10), at: now)?.id == taskID)
+                    for phase in phases {
+                        #expect(
+                            try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(phase: phase, started: true), at: now))
+                    }
+                    if finish { _ = try await tx.finish(taskID: taskID, owner: "w1", state: .finished, verdict: "PASS", at: now) }
+                    return testrunID
+                }
+            }
+            func held(_ owner: String = "w1") async throws -> String? {
+                try await store.transaction { try await $0.lastFlashedTestrun(owner: owner)?.id }
+            }
+            #expect(try await held() == nil, "a device never flashed holds nothing known")
+            let first = try await run(["image", "flash", "boot", "test", "upload"], at: 1)
+            #expect(try await held() == first)
+            // A later testrun that only downloaded its image leaves the device as it was.
+            _ = try await run(["image"], at: 2)
+            #expect(try await held() == first)
+            // One whose flash did not succeed (it never booted): nothing known.
+            _ = try await run(["image", "flash"], at: 3)
+            #expect(try await held() == nil)
+            // Flashed and booted, though its tests are still running.
+            let last = try await run(["image", "flash", "boot"], at: 4, finish: false)
+            #expect(try await held() == last)
+            #expect(try await held("w2") == nil, "another worker's device")
+        }
+    }
+
+    @Test(arguments: Engine.available)
     func filesKeepEveryByteAndAResendReplaces(engine: Engine) async throws {
         try await withStore(engine) { store, _ in
             let bytes = [UInt8](0...255) + [0, 0, 255]

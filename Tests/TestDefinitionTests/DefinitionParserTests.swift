@@ -122,6 +122,40 @@ import Testing
         #expect(errors.errors.allSatisfy { $0.code == .schema })
     }
 
+    @Test func anOTSInstructionKeepsThePackageWhole() throws {
+        // <?ots keep-whole="true"?>: the schema has no attribute for it; an
+        // instruction keeps the file valid (xmllint against both schemas).
+        let definition = try DefinitionParser().parse(contentsOf: fixture("keep-whole.xml"))
+        #expect(definition.keepWhole)
+        #expect(definition.suites[0].sets.map(\.name) == ["prepare", "use"])
+        #expect(try DefinitionParser().parse(contentsOf: fixture("full.xml")).keepWhole == false)
+
+        func parse(_ instruction: String) throws(DefinitionErrors) -> TestDefinition {
+            let xml = """
+                <?xml version="1.0"?>
+                <testdefinition version="1">
+                  \(instruction)
+                  <suite name="s"><set name="t"><case name="c"><step>true</step></case></set></suite>
+                </testdefinition>
+                """
+            return try DefinitionParser().parse(Data(xml.utf8), file: "tests.xml")
+        }
+        #expect(try parse("<?ots keep-whole='true'?>").keepWhole)
+        #expect(try parse("<?ots keep-whole=\"false\"?>").keepWhole == false)
+        #expect(try parse("<?other keep-whole=\"true\"?>").keepWhole == false, "other programs' instructions are theirs")
+        for (instruction, message) in [
+            ("<?ots keep-whole=\"yes\"?>", "<?ots keep-whole?> must be \"true\" or \"false\", not 'yes'"),
+            ("<?ots colour=\"red\"?>", "<?ots?>: unknown setting 'colour' (known: keep-whole)"),
+            ("<?ots keep-whole?>", "<?ots keep-whole?>: write settings as name=\"value\", like <?ots keep-whole=\"true\"?>"),
+        ] {
+            let errors = try #require(throws: DefinitionErrors.self) { try parse(instruction) }
+            #expect(errors.errors.map(\.message) == [message])
+            #expect(errors.errors.first?.location.file == "tests.xml")
+            #expect(errors.errors.first?.location.line == 3)
+            #expect(errors.errors.first?.code == .schema)
+        }
+    }
+
     @Test func semanticModeChecksVocabulariesAndValues() throws {
         // The file follows the syntax schema...
         _ = try DefinitionParser().parse(contentsOf: fixture("semantic-errors.xml"))
