@@ -95,6 +95,9 @@ public enum Migrations {
                     "CREATE INDEX api_tokens_worker ON api_tokens (worker_id)",
                 ]
             }),
+        Migration(
+            version: 9, name: "tasks by owner (the image a device holds)",
+            statements: { _ in ["CREATE INDEX tasks_owner ON tasks (owner, claimed_at)"] }),
     ]
 
     /// Applies every migration the database has not had, in order, each in
