@@ -46,7 +46,7 @@ public struct SetScheduler: Sendable, Hashable {
         let limit = min(maxTasks, seconds.count)
         var best: Schedule?
         for count in 1...limit {
-            let schedule = Self.lpt(seconds, order: order, tasks: count, cost: taskCost)
+            let schedule = Self.skippedFirst(Self.lpt(seconds, order: order, tasks: count, cost: taskCost), seconds)
             if let target, schedule.estimatedMakespan <= target {
                 var met = schedule
                 met.meetsTarget = true
@@ -61,6 +61,22 @@ public struct SetScheduler: Sendable, Hashable {
         var chosen = best!
         if target != nil { chosen.meetsTarget = false }
         return chosen
+    }
+
+    /// Below this estimate a set's cases were skipped rather than run
+    /// (seconds).
+    public static let skippedSeconds = 0.05
+
+    /// Sets whose history says their cases were skipped go first in their
+    /// task: they cost nothing, and should one run for real after all, its
+    /// task learns it while its other sets can still move to idle workers.
+    /// The rest follow longest first.
+    static func skippedFirst(_ schedule: Schedule, _ seconds: [Double]) -> Schedule {
+        var schedule = schedule
+        schedule.tasks = schedule.tasks.map { task in
+            task.filter { seconds[$0] < skippedSeconds } + task.filter { seconds[$0] >= skippedSeconds }
+        }
+        return schedule
     }
 
     /// Indices of `seconds`, longest first; equal ones keep their order.

@@ -12,6 +12,36 @@ import Testing
         #expect(schedule.estimatedMakespan == 12)
     }
 
+    @Test func setsThatRanInNoTimeGoFirstInTheirTask() {
+        // Longest first: 7 → T0, 5 → T1, 4 → T1, 0.002 → T0, 0.001 → T0 (7.002 < 9).
+        // In T0 the two sets that took no time run before the 7 s one.
+        let schedule = SetScheduler(taskCost: 0, maxTasks: 2).plan([0.002, 7, 5, 4, 0.001])
+        #expect(schedule.tasks == [[2, 3], [0, 4, 1]])
+        #expect(schedule.loads[1] > 7 && schedule.loads[1] < 7.01)
+    }
+
+    @Test func aSurpriseInASkippedSetIsSeenWhileItsTaskCanStillBalance() {
+        // Two workers. Planned: T0 = [7], T1 = [0.001, 4, 2], the first set
+        // taken for nothing (it had been skipped) but running 10 s now.
+        // Run first, the surprise is under way when T0 ends at 7, and the
+        // idle worker takes sets of T1 that have not started. Run last
+        // (after 4 + 2 s), nothing is left to take when T0 ends: 16 s.
+        let estimates = [7, 4, 2, 0.001]
+        let actual = [7.0, 4, 2, 10]
+        let schedule = SetScheduler(taskCost: 0, maxTasks: 2).plan(estimates)
+        #expect(schedule.tasks == [[0], [3, 1, 2]])
+        func items(_ tasks: [[Int]]) -> [[ScheduleSimulation.Item]] {
+            tasks.map { $0.map { ScheduleSimulation.Item(estimate: estimates[$0], actual: actual[$0]) } }
+        }
+        let simulation = ScheduleSimulation(workers: 2, taskCost: 0, balancing: true)
+        let first = simulation.run(items(schedule.tasks))
+        let last = simulation.run(items([[0], [1, 2, 3]]))
+        #expect(last.makespan == 16)
+        #expect(last.moves == 0)
+        #expect(first.moves == 1)
+        #expect(first.makespan < last.makespan, "\(first.makespan)")
+    }
+
     @Test func theTaskCostCountsAndTiesGoToMoreTasks() {
         // With 5 s a task: one task 17 s, two 15 s (10 | 1 + 1), three 15 s
         // (10 | 1 | 1): three, the most that are as fast.
