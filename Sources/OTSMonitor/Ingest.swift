@@ -62,7 +62,8 @@ public struct Ingest: Sendable {
                     HistoryRecord(
                         package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
                         duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
-                        finishedAt: event.emittedAt)
+                        finishedAt: event.emittedAt,
+                        keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true")
                 ])
             }
         }

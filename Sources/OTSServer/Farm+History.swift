@@ -45,15 +45,18 @@ extension Farm {
                 structures.append(definition)
                 continue
             }
-            // The sets of the newest testrun that recorded sets of the package.
+            // The sets of the newest testrun that recorded sets of the package,
+            // and whether its definition keeps it whole, as its newest run said.
             let sets = runs.filter { $0.record.package == package.name && $0.record.setName != nil }
+            let whole = runs.first { $0.record.package == package.name && $0.record.setName == nil }?.record.keepWhole ?? false
             if let newest = sets.first?.record.testrunID {
                 var names: [String] = []
                 for run in sets where run.record.testrunID == newest && !names.contains(run.record.setName!) {
                     names.append(run.record.setName!)
                 }
                 structures.append(
-                    PackageStructure(package: package, sets: names.map { PackageStructure.TestSet(name: $0) }, setsAreComplete: false))
+                    PackageStructure(
+                        package: package, sets: names.map { PackageStructure.TestSet(name: $0) }, setsAreComplete: false, whole: whole))
             } else {
                 structures.append(PackageStructure(package: package, sets: nil))
                 notes.append("\(package.name): its sets are not known (no set history); planned whole")

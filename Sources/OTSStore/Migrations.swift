@@ -98,6 +98,9 @@ public enum Migrations {
         Migration(
             version: 9, name: "tasks by owner (the image a device holds)",
             statements: { _ in ["CREATE INDEX tasks_owner ON tasks (owner, claimed_at)"] }),
+        Migration(
+            version: 10, name: "history: packages their definitions keep whole",
+            statements: { _ in ["ALTER TABLE history ADD COLUMN keep_whole INTEGER"] }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

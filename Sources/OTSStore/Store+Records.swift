@@ -132,10 +132,12 @@ public struct HistoryRecord: Sendable, Hashable {
     /// The task that ran it (nil in history recorded before tasks were).
     public var taskID: String?
     public var finishedAt: Date
+    /// A whole package's run: its definition keeps it in one task.
+    public var keepWhole: Bool
 
     public init(
         package: String, setName: String?, deviceGroup: String, duration: Duration, verdict: String, testrunID: String,
-        taskID: String? = nil, finishedAt: Date
+        taskID: String? = nil, finishedAt: Date, keepWhole: Bool = false
     ) {
         self.package = package
         self.setName = setName
@@ -145,6 +147,7 @@ public struct HistoryRecord: Sendable, Hashable {
         self.testrunID = testrunID
         self.taskID = taskID
         self.finishedAt = finishedAt
+        self.keepWhole = keepWhole
     }
 }
 
@@ -304,9 +307,10 @@ extension StoreTransaction {
         for record in records {
             try await db.raw(
                 """
-                INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, task_id, finished_at)
+                INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, task_id, finished_at, keep_whole)
                 VALUES (\(bind: record.package), \(bind: record.setName), \(bind: record.deviceGroup), \(bind: record.duration.milliseconds),
-                        \(bind: record.verdict), \(bind: record.testrunID), \(bind: record.taskID), \(bind: Clock.millis(record.finishedAt)))
+                        \(bind: record.verdict), \(bind: record.testrunID), \(bind: record.taskID), \(bind: Clock.millis(record.finishedAt)),
+                        \(bind: record.keepWhole ? 1 : 0))
                 """
             ).run()
         }
@@ -354,7 +358,7 @@ extension StoreTransaction {
         guard !packages.isEmpty else { return [] }
         let rows = try await db.raw(
             """
-            SELECT h.package, h.set_name, h.device_group, h.duration_ms, h.verdict, h.testrun_id, h.task_id, h.finished_at,
+            SELECT h.package, h.set_name, h.device_group, h.duration_ms, h.verdict, h.testrun_id, h.task_id, h.finished_at, h.keep_whole,
                    t.state AS task_state, t.error_category AS task_category, r.state AS testrun_state
             FROM history h LEFT JOIN tasks t ON t.id = h.task_id LEFT JOIN testruns r ON r.id = h.testrun_id
             WHERE h.device_group = \(bind: deviceGroup) AND h.package IN (\(binds: packages))
@@ -389,7 +393,8 @@ extension StoreTransaction {
                         duration: .milliseconds(try row.decode(column: "duration_ms", as: Int64.self)), verdict: verdict,
                         testrunID: try row.decode(column: "testrun_id", as: String.self),
                         taskID: try row.decode(column: "task_id", as: String?.self),
-                        finishedAt: Clock.date(try row.decode(column: "finished_at", as: Int64.self))),
+                        finishedAt: Clock.date(try row.decode(column: "finished_at", as: Int64.self)),
+                        keepWhole: try row.decode(column: "keep_whole", as: Int?.self) == 1),
                     counts: counts))
         }
         return runs

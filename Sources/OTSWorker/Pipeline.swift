@@ -178,6 +178,9 @@ struct Pipeline: Sendable {
             $0.package = package.name
             $0.verdict = verdict.rawValue
             $0.durationMs = (clock.now - start).milliseconds
+            // The history model learns it here for packages whose
+            // definitions the server cannot read (on the device or host).
+            if definition.keepWhole { $0.details = ["keep_whole": "true"] }
         }
         return .ran(verdict, deviceLost: report.abort == .connectionLost)
     }

@@ -87,6 +87,35 @@ import Testing
         }
     }
 
+    @Test func aDevicePackageItsDefinitionKeepsWholeIsLearnedFromItsRunAndStaysInOneTask() async throws {
+        let workers = (1...4).map { TestFarm.WorkerSpec(name: "w\($0)") }
+        try await TestFarm.with(engine: .sqlite, workers: workers) { farm in
+            _ = try await farm.startMonitor(settings: "missed_heartbeats = 30\n")
+            // The server cannot read a device package's tests.xml; its run says
+            // `<?ots keep-whole="true"?>`, and the monitor records it.
+            let earlier = try await farm.client.submit(request(device: ["kept-whole", "uneven-sets"], model: "perpackage"))
+            #expect(try await farm.waitForEnd(earlier.id).verdict == .pass, "\(farm.logs)")
+            try await farm.waitForSetHistory(testrunID: earlier.id, count: 4 + Self.sets.count)
+            try await farm.waitForWorkers(4)
+
+            let submitted = try await farm.client.submit(request(device: ["kept-whole", "uneven-sets"], model: "history"))
+            let plan = try #require(submitted.plan)
+            #expect(plan.tasks == 4, "\(plan.notes)")
+            let estimates = try #require(plan.estimates)
+            let kept = estimates.filter { $0.package == "kept-whole" }
+            #expect(kept.count == 1 && kept.first?.set == nil, "planned as one item: \(kept)")
+            #expect(plan.notes.contains { $0.contains("kept whole") }, "\(plan.notes)")
+            #expect(estimates.filter { $0.package == "uneven-sets" }.count == Self.sets.count, "the other package is still split")
+
+            let ended = try await farm.waitForEnd(submitted.id)
+            #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            let holders = try #require(ended.tasks).filter { $0.work?.packages.contains { $0.name == "kept-whole" } == true }
+            #expect(holders.count == 1, "one task runs the whole package, balancing moves none of it: \(holders.map(\.id))")
+            let work = try #require(holders.first?.work?.packages.first { $0.name == "kept-whole" })
+            #expect(work.sets == nil && work.skipSets == nil, "all its sets, in definition order")
+        }
+    }
+
     @Test(arguments: FarmEngine.available)
     func idleWorkersTakeSetsNotStartedAndEachRunsOnce(engine: FarmEngine) async throws {
         let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString

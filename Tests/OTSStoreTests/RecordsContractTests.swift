@@ -151,11 +151,12 @@ import Testing
                 records.append(
                     HistoryRecord(
                         package: "a", setName: nil, deviceGroup: "phones", duration: .seconds(30), verdict: "FAIL", testrunID: "gone",
-                        finishedAt: t0))
+                        finishedAt: t0, keepWhole: true))
                 try await tx.recordHistory(records)
             }
             let runs = try await store.transaction { try await $0.historyRuns(deviceGroup: "phones", packages: ["a"]) }
             #expect(runs.map(\.record.duration) == [1, 2, 3, 4, 5, 6, 30].map { Duration.seconds($0) })
+            #expect(runs.map(\.record.keepWhole) == [false, false, false, false, false, false, true], "a package's run says it was kept whole")
             #expect(runs.map(\.counts) == [false, true, false, false, true, false, true])
             #expect(runs[1].record.taskID == "t-ok")
             // At most five that count per set, and five that do not.
