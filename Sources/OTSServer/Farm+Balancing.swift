@@ -114,7 +114,7 @@ extension Farm {
             let lastFlashed = try await tx.lastFlashedTestrun(owner: worker.id).flatMap {
                 try? decoder.decode(TestrunRequest.self, from: Data($0.request.utf8))
             }
-            var best: (move: Rebalancer.Move, views: [BalancingView], testrun: TestrunRecord)?
+            var best: (move: Rebalancer.Move, views: [BalancingView], testrun: TestrunRecord, holdsImage: Bool)?
             for (testrunID, tasks) in Dictionary(grouping: running, by: \.testrunID) {
                 guard let testrun = try await tx.testrun(id: testrunID), let planJSON = testrun.plan,
                     let plan = try? JSONCoding.decoder().decode(PlanRecord.self, from: Data(planJSON.utf8)), plan.model == "history"
@@ -125,13 +125,15 @@ extension Farm {
                     views.append(
                         Self.balancingView(task: task, work: work, plan: plan, started: try await tx.startedSets(taskID: task.id), at: now))
                 }
-                let cost = Self.balancingCost(
-                    taskCost: plan.taskCostSeconds, heldTask: try await tx.hasHeldTask(owner: worker.id, testrunID: testrunID),
-                    request: try? decoder.decode(TestrunRequest.self, from: Data(testrun.request.utf8)), lastFlashed: lastFlashed)
+                let request = try? decoder.decode(TestrunRequest.self, from: Data(testrun.request.utf8))
+                let heldTask = try await tx.hasHeldTask(owner: worker.id, testrunID: testrunID)
+                let cost = Self.balancingCost(taskCost: plan.taskCostSeconds, heldTask: heldTask, request: request, lastFlashed: lastFlashed)
                 guard let move = Rebalancer.decide(views.map(\.view), cost: cost) else { continue }
-                if best == nil || move.saving > best!.move.saving { best = (move, views, testrun) }
+                let holdsImage =
+                    request?.image != nil && (heldTask || (request.flatMap { one in lastFlashed.map { Self.sameImage(one, $0) } } ?? false))
+                if best == nil || move.saving > best!.move.saving { best = (move, views, testrun, holdsImage) }
             }
-            guard let (move, views, testrun) = best else { return nil }
+            guard let (move, views, testrun, holdsImage) = best else { return nil }
             let victim = views[move.task]
             let moved = Array(victim.pending[move.first...])
 
@@ -178,7 +180,9 @@ extension Farm {
             logger.info(
                 "testrun \(testrun.id): \(moved.count) sets of task \(victim.task.id) move to task \(task.id) for \(worker.id), saving about \(Int(move.saving)) s"
             )
-            return try await assign(task, to: worker, testrun: testrun, tx: tx, at: now)
+            var assignment = try await assign(task, to: worker, testrun: testrun, tx: tx, at: now)
+            if holdsImage { assignment.deviceHoldsImage = true }
+            return assignment
         }
     }
 }

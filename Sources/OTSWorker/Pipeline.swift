@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import OTSClient
 import OTSCore
+import Synchronization
 import TestDefinition
 import TestRunner
 
@@ -23,6 +24,23 @@ struct Pipeline: Sendable {
     /// Asks the server before each set when the task says so.
     let client: OTSClient?
     let logger: Logger
+    /// The image the device holds, as far as this instance knows.
+    var device = DeviceMemory()
+
+    /// What this instance flashed and booted last, so that a task balancing
+    /// gives it on the same image need not flash again. Forgotten when the
+    /// process ends, or a flash or boot begins: then the device is flashed.
+    final class DeviceMemory: Sendable {
+        struct Image: Hashable {
+            var url: String
+            var checksum: String?
+        }
+
+        private let held = Mutex<Image?>(nil)
+
+        var image: Image? { held.withLock { $0 } }
+        func set(_ image: Image?) { held.withLock { $0 = image } }
+    }
 
     /// A package that could not be run, and why.
     struct PackageProblem: Error {
@@ -37,29 +55,12 @@ struct Pipeline: Sendable {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try emit(.taskStarted, task)
 
-        var image: String?
-        if let url = task.image {
-            do {
-                image = try await images.path(for: url, checksum: task.imageChecksum)
-            } catch {
-                return try fail(task, .image, error.message)
-            }
-        }
-        if let failure = try await devicePhase(
-            task, tries: adapter.flashTries, started: .flashStarted, finished: .flashFinished,
-            { number in
-                try await adapter.flash(image: image, options: task.flasherOptions ?? [], try: number)
-            })
-        {
-            return try fail(task, .device, "flash failed after \(adapter.flashTries) tries: \(failure)")
-        }
-        if let failure = try await devicePhase(
-            task, tries: adapter.bootTries, started: .bootStarted, finished: .bootFinished,
-            { number in
-                try await adapter.boot(try: number)
-            })
-        {
-            return try fail(task, .device, "boot failed after \(adapter.bootTries) tries: \(failure)")
+        let wanted = task.image.map { DeviceMemory.Image(url: $0, checksum: task.imageChecksum?.lowercased()) }
+        if task.deviceHoldsImage == true, let wanted, device.image == wanted {
+            logger.info("task \(task.taskID): the device holds \(wanted.url) since its last task; not flashed or booted again")
+        } else {
+            if let failure = try await prepareDevice(task) { return failure }
+            device.set(wanted)
         }
 
         var verdict = Verdict.pass
@@ -79,6 +80,7 @@ struct Pipeline: Sendable {
         }
         try emit(.resultsFinished, task)
         if deviceLost {
+            device.set(nil)
             return try fail(task, .device, "the connection to the device was lost during the tests")
         }
         if !problems.isEmpty {
@@ -117,6 +119,37 @@ struct Pipeline: Sendable {
     enum PackageOutcome {
         case ran(Verdict, deviceLost: Bool)
         case problem(String)
+    }
+
+    /// Downloads the image, flashes and boots the device; the task's end
+    /// when one of them fails, nil when the device is ready.
+    private func prepareDevice(_ task: TaskAssignment) async throws -> TaskFinish? {
+        device.set(nil)
+        var image: String?
+        if let url = task.image {
+            do {
+                image = try await images.path(for: url, checksum: task.imageChecksum)
+            } catch {
+                return try fail(task, .image, error.message)
+            }
+        }
+        if let failure = try await devicePhase(
+            task, tries: adapter.flashTries, started: .flashStarted, finished: .flashFinished,
+            { number in
+                try await adapter.flash(image: image, options: task.flasherOptions ?? [], try: number)
+            })
+        {
+            return try fail(task, .device, "flash failed after \(adapter.flashTries) tries: \(failure)")
+        }
+        if let failure = try await devicePhase(
+            task, tries: adapter.bootTries, started: .bootStarted, finished: .bootFinished,
+            { number in
+                try await adapter.boot(try: number)
+            })
+        {
+            return try fail(task, .device, "boot failed after \(adapter.bootTries) tries: \(failure)")
+        }
+        return nil
     }
 
     private func run(_ package: TaskWork.Package, index: Int, of task: TaskAssignment, in folder: String) async throws -> PackageOutcome {

@@ -18,6 +18,11 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
     /// Ask the server before each set (`POST /api/v1/tasks/{id}/sets`):
     /// dynamic balancing may move sets not yet started to another task.
     public var askBeforeSets: Bool?
+    /// Balancing gave this task to a device that holds its image (it ran
+    /// a task of the testrun, or last flashed the same image): the
+    /// instance runs it on the device as it is, without flashing or
+    /// booting, when it knows the device holds that image itself.
+    public var deviceHoldsImage: Bool?
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id"
@@ -30,6 +35,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         case detailLevel = "detail_level"
         case executionTimeout = "execution_timeout"
         case askBeforeSets = "ask_before_sets"
+        case deviceHoldsImage = "device_holds_image"
     }
 
     public init(
