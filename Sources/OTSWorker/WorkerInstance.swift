@@ -114,8 +114,13 @@ public struct WorkerInstance: Service {
             try await Task.sleep(for: state.heartbeat)
             guard let workerID = state.workerID else { continue }
             let task = state.task
+            // Tasks ended whose reports still wait in the spool keep their leases.
+            let spooled = spool.tasksWithReports(of: workerID).filter { $0 != task }.prefix(Heartbeat.spooledLimit)
             do {
-                let reply = try await client.heartbeat(Heartbeat(workerID: workerID, state: task == nil ? "free" : "busy", taskID: task))
+                let reply = try await client.heartbeat(
+                    Heartbeat(
+                        workerID: workerID, state: task == nil ? "free" : "busy", taskID: task,
+                        spooledTaskIDs: spooled.isEmpty ? nil : Array(spooled)))
                 if reply.stopTask, let task {
                     logger.info("the server stops task \(task): \(reply.reason ?? "")")
                     state.stop(task)
@@ -131,6 +136,8 @@ public struct WorkerInstance: Service {
         var backoff = Duration.milliseconds(200)
         while !Task.isCancelled {
             guard let workerID = state.workerID else { return }
+            // No task is taken while its reports could not be kept.
+            try await spool.waitUntilWritable()
             let assignment: TaskAssignment?
             let failure: ClientError?
             do throws(ClientError) {
@@ -263,9 +270,12 @@ public enum OTSWorkerProcess {
         configuration: WorkerConfiguration, logger: Logger, http: HTTPClient = OTSClient.http,
         onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) throws -> [any Service] {
-        let spool = try Spool(directory: configuration.spoolDirectory)
+        let spool = try Spool(directory: configuration.spoolDirectory, logger: logger)
         let client = OTSClient(baseURL: configuration.server, token: configuration.token, http: http)
-        var services: [any Service] = [SpoolSender(spool: spool, client: client, logger: logger)]
+        var services: [any Service] = [
+            SpoolSender(
+                spool: spool, client: client, logger: logger, sender: MonitorEvent.Sender(host: configuration.host, instance: "worker"))
+        ]
         for instance in configuration.instances {
             services.append(
                 WorkerInstance(
