@@ -2,8 +2,11 @@
 /// lanes (the task it tells of); a lane's messages go one at a time, in the
 /// order they were spooled, so that a task's events reach the server before
 /// its results and its results before its finish. Different lanes go side
-/// by side, up to a number of sends at once, and event messages that may go
-/// are merged into one batch.
+/// by side, up to a number of sends at once, and a lane's event messages
+/// that may go are merged into one batch. A batch never mixes lanes: the
+/// server then locks one task and one testrun for it, always in that
+/// order, and on PostgreSQL two batches cannot deadlock by locking two
+/// testruns in opposite orders.
 struct SpoolSchedule: Sendable, Hashable {
     /// A message waiting in the spool, as the schedule sees it.
     struct Entry: Sendable, Hashable {
@@ -40,15 +43,15 @@ struct SpoolSchedule: Sendable, Hashable {
         var free = max(0, slots - sending)
         // Lanes that an earlier message still waiting (or on its way) holds.
         var blocked = busy
-        // The batch of events being built, and the lanes in it.
-        var batch: Int?
+        // The batches of events being built, by their lanes, and all their lanes.
+        var batches: [Set<String>: (send: Int, events: Int)] = [:]
         var batchLanes: Set<String> = []
-        var batchEvents = 0
         for entry in entries {
-            if let events = entry.events, let index = batch, batchEvents + events <= batchLimit, entry.lanes.isDisjoint(with: blocked) {
-                sends[index].append(entry.name)
-                batchLanes.formUnion(entry.lanes)
-                batchEvents += events
+            if let events = entry.events, let batch = batches[entry.lanes], batch.events + events <= batchLimit,
+                entry.lanes.isDisjoint(with: blocked)
+            {
+                sends[batch.send].append(entry.name)
+                batches[entry.lanes]?.events += events
                 continue
             }
             guard free > 0, entry.lanes.isDisjoint(with: blocked), entry.lanes.isDisjoint(with: batchLanes) else {
@@ -57,10 +60,9 @@ struct SpoolSchedule: Sendable, Hashable {
             }
             sends.append([entry.name])
             free -= 1
-            if let events = entry.events, batch == nil {
-                batch = sends.count - 1
-                batchLanes = entry.lanes
-                batchEvents = events
+            if let events = entry.events {
+                batches[entry.lanes] = (sends.count - 1, events)
+                batchLanes.formUnion(entry.lanes)
             } else {
                 blocked.formUnion(entry.lanes)
             }

@@ -39,8 +39,9 @@ import Testing
         let sends = Self.schedule.next(entries, busy: [], sending: 0)
 
         // a's results wait for a's first events; a's later events wait for
-        // its results; b's results wait for b's events in the batch.
-        #expect(sends == [["e1", "e2", "e4", "e5"]])
+        // its results; b's results wait for b's events. A batch holds one
+        // task's events only.
+        #expect(sends == [["e1"], ["e2"], ["e4"], ["e5"]])
     }
 
     @Test func aTasksEventsInARowGoInOneBatch() {
@@ -51,9 +52,15 @@ import Testing
 
     @Test func aBatchHoldsAtMostTheLimit() {
         let schedule = SpoolSchedule(slots: 8, batchLimit: 5)
-        let entries = [Self.events("e1", "a", count: 3), Self.events("e2", "b", count: 3), Self.events("e3", "c", count: 2)]
+        let entries = [Self.events("e1", "a", count: 3), Self.events("e2", "a", count: 2), Self.events("e3", "a", count: 1)]
 
-        #expect(schedule.next(entries, busy: [], sending: 0) == [["e1", "e3"], ["e2"]])
+        #expect(schedule.next(entries, busy: [], sending: 0) == [["e1", "e2"]], "e3 waits for the next batch")
+    }
+
+    @Test func eachTasksEventsMakeABatchOfTheirOwn() {
+        let entries = [Self.events("e1", "a"), Self.events("e2", "b"), Self.events("e3", "a"), Self.events("e4", "b")]
+
+        #expect(Self.schedule.next(entries, busy: [], sending: 0) == [["e1", "e3"], ["e2", "e4"]])
     }
 
     @Test func sendsOnTheirWayTakeSlots() {
