@@ -51,10 +51,16 @@ extension Farm {
     }
 
     /// Records a heartbeat and renews the lease of the task the worker
-    /// holds; tells it to stop a task it no longer holds.
+    /// holds, and of the tasks whose reports wait in its spool; tells it to
+    /// stop a task it no longer holds.
     public func heartbeat(_ body: Data, at now: Date = Date()) async throws -> HeartbeatReply {
         let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
         let workerID = heartbeat.workerID
+        let spooled = heartbeat.spooledTaskIDs ?? []
+        if spooled.count > Heartbeat.spooledLimit {
+            throw APIError(
+                .badRequest, "spooled_task_ids: at most \(Heartbeat.spooledLimit), not \(spooled.count)", field: "spooled_task_ids")
+        }
         return try await store.transaction { tx in
             let before = try await tx.worker(id: workerID)
             guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now),
@@ -67,6 +73,11 @@ extension Farm {
                 try await !tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now)
             {
                 reply = HeartbeatReply(stopTask: true, reason: try await Self.whyStop(taskID: taskID, tx: tx))
+            }
+            // A lease the worker no longer holds stays lost: these renew
+            // only tasks still claimed by this worker.
+            for taskID in Set(spooled) where taskID != heartbeat.taskID {
+                _ = try await tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now)
             }
             let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
                 .consumedRoutingKeys

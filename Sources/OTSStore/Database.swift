@@ -23,7 +23,7 @@ public final class Database: Sendable {
     // called from any thread (AsyncKit's own database wrappers share it).
     private enum Pool: @unchecked Sendable {
         case sqlite(EventLoopGroupConnectionPool<SQLiteSource>)
-        case postgres(EventLoopGroupConnectionPool<PostgresConnectionSource>)
+        case postgres(PostgresPool)
     }
 
     private let pool: Pool
@@ -80,13 +80,7 @@ public final class Database: Sendable {
             } catch {
                 throw StoreError(.invalidURL, "database URL '\(url)' is not a PostgreSQL URL OTS can use: \(error)")
             }
-            let pool = EventLoopGroupConnectionPool(
-                source: PostgresConnectionSource(sqlConfiguration: configuration),
-                maxConnectionsPerEventLoop: connections,
-                requestTimeout: .seconds(30),
-                logger: logger,
-                on: group
-            )
+            let pool = PostgresPool(configuration: configuration, limit: connections * System.coreCount, group: group, logger: logger)
             return Database(pool: .postgres(pool), dialect: .postgres, url: url, logger: logger)
         }
     }
@@ -99,8 +93,13 @@ public final class Database: Sendable {
             defer { pool.releaseConnection(connection, logger: logger) }
             return try await body(connection.sql())
         case .postgres(let pool):
-            let connection = try await request(pool)
-            defer { pool.releaseConnection(connection, logger: logger) }
+            let connection: PostgresConnection
+            do {
+                connection = try await pool.take()
+            } catch {
+                throw StoreError(.unavailable, "cannot connect to the database \(url): \(error)")
+            }
+            defer { pool.release(connection) }
             return try await body(connection.sql())
         }
     }
@@ -132,8 +131,32 @@ public final class Database: Sendable {
     }
 
     private func unguardedTransaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        do {
+            return try await transactionOnce(body)
+        } catch let error as StaleConnection {
+            // The connection was closed under it (PostgreSQL restarted):
+            // nothing ran, so once more on a new connection.
+            logger.debug("a pooled connection was closed (\(error.underlying)); once more on a new one")
+            do {
+                return try await transactionOnce(body)
+            } catch let error as StaleConnection {
+                throw error.underlying
+            }
+        }
+    }
+
+    private struct StaleConnection: Error {
+        var underlying: any Error
+    }
+
+    private func transactionOnce<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
         try await withConnection { db in
-            try await db.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+            do {
+                try await db.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+            } catch {
+                guard dialect == .postgres else { throw error }
+                throw StaleConnection(underlying: error)
+            }
             do {
                 let result = try await body(db)
                 try await db.raw("COMMIT").run()
@@ -149,7 +172,7 @@ public final class Database: Sendable {
     public func shutdown() async {
         switch pool {
         case .sqlite(let pool): try? await pool.shutdownAsync()
-        case .postgres(let pool): try? await pool.shutdownAsync()
+        case .postgres(let pool): await pool.shutdown()
         }
     }
 }

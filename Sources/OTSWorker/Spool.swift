@@ -1,13 +1,20 @@
 import Foundation
 import Logging
-import OTSClient
 import OTSCore
-import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a worker sends the server that must not be lost: events, results,
 /// fetched files and task ends. Each waits in a file of its own, in order,
 /// until the server has it; a worker restart sends what is left.
+///
+/// A message is written to a temporary file and renamed into place, so a
+/// write that fails (a full disk) leaves no partial message behind; the
+/// first failure is logged once, with the folder and the system's reason,
+/// and kept for the sender to report to the server.
 public final class Spool: Sendable {
     public enum Message: Sendable, Hashable, Codable {
         case events([MonitorEvent])
@@ -19,56 +26,212 @@ public final class Spool: Sendable {
     }
 
     public let directory: String
-    private let next: Mutex<UInt64>
+    let logger: Logger
+
+    private struct State {
+        var next: UInt64
+        /// The messages waiting, by file name.
+        var entries: [String: SpoolSchedule.Entry]
+        /// Why writing fails, while it does.
+        var failure: String?
+        /// A failure the server has not been told of yet.
+        var unreported: String?
+    }
+
+    private let state: Mutex<State>
     private let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
-    public init(directory: String) throws(WorkerError) {
+    public init(directory: String, logger: Logger = Logger(label: "ots.worker.spool", factory: { _ in SwiftLogNoOpLogHandler() }))
+        throws(WorkerError)
+    {
         self.directory = directory
+        self.logger = logger
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: directory + "/rejected", withIntermediateDirectories: true)
         } catch {
             throw WorkerError(.spool, "cannot create the spool folder \(directory): \(error.localizedDescription)")
         }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        // A write cut short (the worker killed in the middle) left only a
+        // temporary file: the message was never added.
+        for name in names where name.hasSuffix(Self.temporarySuffix) {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
+        var entries: [String: SpoolSchedule.Entry] = [:]
+        for name in names where Self.sequence(name) != nil {
+            if let message = try? Self.decode(Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))) {
+                entries[name] = Self.entry(name, message)
+            } else {
+                // Sent on its own, so that it is set aside without holding up others.
+                entries[name] = SpoolSchedule.Entry(name: name, lanes: ["unreadable " + name])
+            }
+        }
         // Numbers go on after those set aside too, so no name is used twice.
-        let names =
-            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            + ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/rejected")) ?? [])
-        next = Mutex((names.compactMap(Self.sequence).max() ?? 0) + 1)
+        let rejected = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/rejected")) ?? []
+        let next = ((names + rejected).compactMap(Self.sequence).max() ?? 0) + 1
+        state = Mutex(State(next: next, entries: entries))
     }
+
+    static let temporarySuffix = ".tmp"
 
     static func sequence(_ name: String) -> UInt64? {
         guard name.hasSuffix(".json") else { return nil }
         return UInt64(name.dropLast(5))
     }
 
+    static func decode(_ json: Data) throws -> Message {
+        try JSONCoding.decoder().decode(Message.self, from: json)
+    }
+
+    /// How the sender sees a message: the task it tells of (its lane), and
+    /// whose report it is.
+    static func entry(_ name: String, _ message: Message) -> SpoolSchedule.Entry {
+        switch message {
+        case .events(let events):
+            let lanes = Set(events.map { $0.taskID.map { "task " + $0 } ?? "worker" })
+            return SpoolSchedule.Entry(name: name, lanes: lanes.isEmpty ? ["worker"] : lanes, events: events.count)
+        case .results(let taskID, let workerID, _), .file(let taskID, let workerID, _, _):
+            return SpoolSchedule.Entry(name: name, lanes: ["task " + taskID], worker: workerID, task: taskID)
+        case .finish(let taskID, let finish):
+            return SpoolSchedule.Entry(name: name, lanes: ["task " + taskID], worker: finish.workerID, task: taskID)
+        }
+    }
+
     /// Adds a message (and its data) durably; the sender takes it from here.
+    /// Throws a `spool` error naming the folder and the reason when it
+    /// cannot be written; nothing of the message is left then.
     public func add(_ message: Message, data: [UInt8]? = nil) throws(WorkerError) {
-        let number = next.withLock { value -> UInt64 in
-            defer { value += 1 }
-            return value
-        }
-        let name = String(format: "%016llu", number)
+        let json: Data
         do {
-            if let data {
-                try Data(data).write(to: URL(fileURLWithPath: directory + "/" + name + ".data"), options: .atomic)
-            }
-            let json = try JSONCoding.encoder().encode(message)
-            try json.write(to: URL(fileURLWithPath: directory + "/" + name + ".json"), options: .atomic)
+            json = try JSONCoding.encoder().encode(message)
         } catch {
-            throw WorkerError(.spool, "cannot write to the spool \(directory): \(error.localizedDescription)")
+            throw WorkerError(.spool, "cannot encode a message for the spool \(directory): \(error)")
         }
+        let number = state.withLock { state -> UInt64 in
+            defer { state.next += 1 }
+            return state.next
+        }
+        let stem = String(format: "%016llu", number)
+        let base = directory + "/" + stem
+        do throws(WriteError) {
+            if let data { try Self.write(data, to: base + ".data") }
+            do throws(WriteError) {
+                try Self.write(json, to: base + ".json")
+            } catch {
+                unlink(base + ".data")
+                throw error
+            }
+        } catch {
+            throw failed("cannot write to the spool folder \(directory): \(error.reason)")
+        }
+        let name = stem + ".json"
+        let recovered = state.withLock { state -> Bool in
+            state.entries[name] = Self.entry(name, message)
+            defer { state.failure = nil }
+            return state.failure != nil
+        }
+        if recovered { logger.notice("the spool folder \(directory) can be written again") }
         continuation.yield()
+    }
+
+    /// Records a write failure; logs it when it is new.
+    private func failed(_ text: String) -> WorkerError {
+        let new = state.withLock { state -> Bool in
+            defer { state.failure = text }
+            guard state.failure == nil else { return false }
+            state.unreported = text
+            return true
+        }
+        if new { logger.error("\(text); the worker takes no task until it can write there again") }
+        return WorkerError(.spool, text)
+    }
+
+    /// Why the spool cannot be written, while it cannot.
+    public var failure: String? { state.withLock { $0.failure } }
+
+    /// A write failure the server has not been told of.
+    var unreportedFailure: String? { state.withLock { $0.unreported } }
+
+    /// The server has been told of `failure`.
+    func reported(_ failure: String) {
+        state.withLock { if $0.unreported == failure { $0.unreported = nil } }
+    }
+
+    /// Returns at once while the spool can be written; otherwise tries a
+    /// small write every `interval` until one succeeds.
+    public func waitUntilWritable(interval: Duration = .seconds(1)) async throws {
+        while failure != nil {
+            try await Task.sleep(for: interval)
+            let probe = directory + "/probe" + Self.temporarySuffix
+            do {
+                try Self.write(Data("probe\n".utf8), to: probe)
+                unlink(probe)
+                state.withLock { $0.failure = nil }
+                logger.notice("the spool folder \(directory) can be written again")
+            } catch {
+                unlink(probe)
+            }
+        }
+    }
+
+    struct WriteError: Error {
+        var reason: String
+    }
+
+    /// Writes a whole file under a temporary name, then renames it into
+    /// place: `path` holds all of `bytes` or does not exist.
+    static func write(_ bytes: some ContiguousBytes, to path: String) throws(WriteError) {
+        let temporary = path + temporarySuffix
+        let name = (temporary as NSString).lastPathComponent
+        func failure(_ what: String) -> WriteError {
+            let code = errno
+            unlink(temporary)
+            return WriteError(reason: "\(String(cString: strerror(code))) (errno \(code), \(what) \(name))")
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("creating") }
+        let written = bytes.withUnsafeBytes { buffer -> Bool in
+            var offset = 0
+            while offset < buffer.count {
+                let count = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += count
+            }
+            return true
+        }
+        guard written else {
+            let error = failure("writing")
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else { throw failure("writing") }
+        guard rename(temporary, path) == 0 else { throw failure("renaming") }
     }
 
     /// Messages waiting, oldest first.
     public var pending: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { Self.sequence($0) != nil }.sorted()
+        state.withLock { $0.entries.keys.sorted() }
+    }
+
+    /// Messages waiting, oldest first, as the sender plans with them.
+    var entries: [SpoolSchedule.Entry] {
+        state.withLock { $0.entries.values.sorted { $0.name < $1.name } }
+    }
+
+    /// The tasks of `workerID` whose reports (results, files, finish) wait
+    /// in the spool: the instance keeps their leases until they are sent.
+    public func tasksWithReports(of workerID: String) -> [String] {
+        state.withLock { state in
+            Set(state.entries.values.filter { $0.worker == workerID }.compactMap(\.task)).sorted()
+        }
     }
 
     func read(_ name: String) throws -> (Message, Data?) {
-        let json = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
-        let message = try JSONCoding.decoder().decode(Message.self, from: json)
+        let message = try Self.decode(Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
         let dataPath = directory + "/" + name.dropLast(5) + ".data"
         let data = FileManager.default.fileExists(atPath: dataPath) ? try Data(contentsOf: URL(fileURLWithPath: dataPath)) : nil
         return (message, data)
@@ -77,6 +240,7 @@ public final class Spool: Sendable {
     func remove(_ name: String) {
         try? FileManager.default.removeItem(atPath: directory + "/" + name)
         try? FileManager.default.removeItem(atPath: directory + "/" + name.dropLast(5) + ".data")
+        _ = state.withLock { $0.entries.removeValue(forKey: name) }
     }
 
     /// Sets a message aside in `rejected/`; when that fails, removes it, so
@@ -95,9 +259,10 @@ public final class Spool: Sendable {
                 try? FileManager.default.removeItem(atPath: source)
             }
         }
+        _ = state.withLock { $0.entries.removeValue(forKey: name) }
     }
 
-    /// Waits until something is added, or `timeout` passes.
+    /// Waits until something is added, or `timeout` passes. One waiter at a time.
     func waitForMessages(upTo timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -108,103 +273,5 @@ public final class Spool: Sendable {
             await group.next()
             group.cancelAll()
         }
-    }
-}
-
-/// Sends the spool to the server in order, merging runs of events into
-/// batches; waits and retries while the server cannot be reached, and sets
-/// aside what the server refuses (with a log line) so it blocks nothing.
-public struct SpoolSender: Service {
-    let spool: Spool
-    let client: OTSClient
-    /// The instances' tokens: each message goes with its instance's.
-    let credentials: WorkerCredentials?
-    let logger: Logger
-
-    public init(spool: Spool, client: OTSClient, credentials: WorkerCredentials? = nil, logger: Logger) {
-        self.spool = spool
-        self.client = client
-        self.credentials = credentials
-        self.logger = logger
-    }
-
-    /// The client to send a message of `workerID` with.
-    func client(for workerID: String) -> OTSClient {
-        credentials.map { client.acting(for: workerID, credentials: $0) } ?? client
-    }
-
-    public func run() async throws {
-        // Shutdown cancels the loop; what is left waits on disk for next time.
-        await cancelWhenGracefulShutdown {
-            var backoff = Duration.milliseconds(100)
-            while !Task.isCancelled {
-                let sent = await sendSome()
-                switch sent {
-                case .idle:
-                    await spool.waitForMessages(upTo: .seconds(1))
-                case .progress:
-                    backoff = .milliseconds(100)
-                case .unreachable:
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
-                }
-            }
-        }
-    }
-
-    enum Progress { case idle, progress, unreachable }
-
-    /// Sends the oldest message (or run of event messages).
-    func sendSome() async -> Progress {
-        let pending = spool.pending
-        guard let first = pending.first else { return .idle }
-        do {
-            let (message, data) = try spool.read(first)
-            var sent = [first]
-            switch message {
-            case .events(let events):
-                // A batch holds one instance's events: it goes with that
-                // instance's token.
-                let sender = events.first.map(Self.workerID) ?? ""
-                var batch = events
-                for name in pending.dropFirst() {
-                    guard batch.count < EventBatch.limit / 2, case (.events(let more), _) = try spool.read(name),
-                        more.allSatisfy({ Self.workerID($0) == sender })
-                    else { break }
-                    batch += more
-                    sent.append(name)
-                }
-                _ = try await client(for: sender).post(events: batch)
-            case .results(let taskID, let workerID, let package):
-                try await client(for: workerID).uploadResults(
-                    taskID: taskID, workerID: workerID, package: package, xml: [UInt8](data ?? Data()))
-            case .file(let taskID, let workerID, let package, let name):
-                try await client(for: workerID).uploadFile(
-                    taskID: taskID, workerID: workerID, package: package, name: name, content: [UInt8](data ?? Data()))
-            case .finish(let taskID, let finish):
-                try await client(for: finish.workerID).finish(taskID: taskID, finish)
-            }
-            sent.forEach(spool.remove)
-            return .progress
-        } catch let error as ClientError where error.isTransient || error.status == 401 {
-            // 401: the instance has not enrolled again yet since a restart,
-            // or enrolled anew since the token was read; it will have one.
-            logger.warning("cannot send now, \(pending.count) messages wait in the spool: \(error.message)")
-            return .unreachable
-        } catch let error as ClientError {
-            logger.error("the server refused spooled message \(first), set aside in \(spool.directory)/rejected: \(error.message)")
-            spool.reject(first)
-            return .progress
-        } catch {
-            logger.error("spooled message \(first) cannot be read, set aside: \(error)")
-            spool.reject(first)
-            return .progress
-        }
-    }
-}
-
-extension SpoolSender {
-    static func workerID(_ event: MonitorEvent) -> String {
-        "\(event.sender.host)/\(event.sender.instance)"
     }
 }

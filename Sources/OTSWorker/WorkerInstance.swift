@@ -121,8 +121,13 @@ public struct WorkerInstance: Service {
             try await Task.sleep(for: state.heartbeat)
             guard let workerID = state.workerID else { continue }
             let task = state.task
+            // Tasks ended whose reports still wait in the spool keep their leases.
+            let spooled = spool.tasksWithReports(of: workerID).filter { $0 != task }.prefix(Heartbeat.spooledLimit)
             do {
-                let reply = try await instanceClient.heartbeat(Heartbeat(workerID: workerID, state: task == nil ? "free" : "busy", taskID: task))
+                let reply = try await instanceClient.heartbeat(
+                    Heartbeat(
+                        workerID: workerID, state: task == nil ? "free" : "busy", taskID: task,
+                        spooledTaskIDs: spooled.isEmpty ? nil : Array(spooled)))
                 if reply.stopTask, let task {
                     logger.info("the server stops task \(task): \(reply.reason ?? "")")
                     state.stop(task)
@@ -138,6 +143,8 @@ public struct WorkerInstance: Service {
         var backoff = Duration.milliseconds(200)
         while !Task.isCancelled {
             guard let workerID = state.workerID else { return }
+            // No task is taken while its reports could not be kept.
+            try await spool.waitUntilWritable()
             let assignment: TaskAssignment?
             let failure: ClientError?
             do throws(ClientError) {
@@ -271,10 +278,13 @@ public enum OTSWorkerProcess {
         configuration: WorkerConfiguration, logger: Logger, http: HTTPClient = OTSClient.http,
         onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) throws -> [any Service] {
-        let spool = try Spool(directory: configuration.spoolDirectory)
+        let spool = try Spool(directory: configuration.spoolDirectory, logger: logger)
         let client = OTSClient(baseURL: configuration.server, token: configuration.enrollmentSecret, http: http)
         let credentials = WorkerCredentials()
-        var services: [any Service] = [SpoolSender(spool: spool, client: client, credentials: credentials, logger: logger)]
+        // The spool is the process's; its own failure events go in the name
+        // of its first instance, whose token they need.
+        let sender = MonitorEvent.Sender(host: configuration.host, instance: configuration.instances.first?.name ?? "worker")
+        var services: [any Service] = [SpoolSender(spool: spool, client: client, credentials: credentials, logger: logger, sender: sender)]
         for instance in configuration.instances {
             services.append(
                 WorkerInstance(

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OTSClient
 import OTSCore
+import OTSHTTP
 import OTSStore
 
 /// `ots bench load`: many simulated worker instances and thousands of tasks
@@ -71,8 +72,13 @@ struct BenchLoadCommand: AsyncParsableCommand {
         let url = try database.map(parseDatabaseURL) ?? .sqlite(path: folder + "/ots.sqlite")
         let binary = ownExecutable
 
+        // As deployed: workers enroll with a secret, clients send a token.
+        let secret = ["OTS_ENROLLMENT_SECRET": APIToken.make(name: "enrollment", scope: .worker).token]
+        let token = try await Self.adminToken(url)
+
         printError("starting a server, a monitor and \(workerProcesses) worker processes with \(instances) instances on \(url)")
-        let server = try LoadProcess.start(binary, ["server", "--database", url.description, "--port", "0"], logs: folder + "/server")
+        let server = try LoadProcess.start(
+            binary, ["server", "--database", url.description, "--port", "0"], environment: secret, logs: folder + "/server")
         var processes = [server]
         defer { processes.forEach { $0.stop() } }
         let serverURL = try await server.listeningURL()
@@ -85,12 +91,12 @@ struct BenchLoadCommand: AsyncParsableCommand {
             let config = folder + "/worker-\(index).toml"
             try workerConfiguration(server: serverURL, index: index, instances: count, folder: folder)
                 .write(toFile: config, atomically: true, encoding: .utf8)
-            let worker = try LoadProcess.start(binary, ["worker", "--config", config], logs: folder + "/worker-\(index)")
+            let worker = try LoadProcess.start(binary, ["worker", "--config", config], environment: secret, logs: folder + "/worker-\(index)")
             workers.append(worker)
             processes.append(worker)
         }
-        let client = OTSClient(baseURL: serverURL)
-        let monitorClient = OTSClient(baseURL: monitorURL)
+        let client = OTSClient(baseURL: serverURL, token: token)
+        let monitorClient = OTSClient(baseURL: monitorURL, token: token)
         try await waitForWorkers(monitorClient, count: instances)
 
         let testruns = tasks / packagesPerTestrun
@@ -123,6 +129,23 @@ struct BenchLoadCommand: AsyncParsableCommand {
         report(
             engine: store.dialect.rawValue, elapsed: elapsed, drained: drained, check: check, memory: memory, errorLines: errorLines)
         guard check.problems.isEmpty && errorLines.isEmpty else { throw ExitCode(1) }
+    }
+
+    /// A new admin token in the database (migrated first, as the server
+    /// would).
+    static func adminToken(_ url: DatabaseURL) async throws -> String {
+        var logger = Logger(label: "ots.bench")
+        logger.logLevel = .warning
+        let store = try await Store.open(url, logger: logger)
+        let (token, record) = APIToken.make(name: "ots bench load", scope: .admin)
+        do {
+            try await store.transaction { tx in try await tx.insertToken(record) }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        return token
     }
 
     private func workerConfiguration(server: String, index: Int, instances count: Int, folder: String) -> String {
@@ -302,7 +325,9 @@ final class LoadProcess: @unchecked Sendable {
     let process = Process()
     let logs: String
 
-    static func start(_ binary: String, _ arguments: [String], logs: String) throws -> LoadProcess {
+    static func start(_ binary: String, _ arguments: [String], environment extra: [String: String] = [:], logs: String) throws
+        -> LoadProcess
+    {
         let child = LoadProcess(logs: logs)
         FileManager.default.createFile(atPath: logs + ".out", contents: nil)
         FileManager.default.createFile(atPath: logs + ".err", contents: nil)
@@ -310,7 +335,7 @@ final class LoadProcess: @unchecked Sendable {
         child.process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OTS_LOG_LEVEL"] = environment["OTS_LOG_LEVEL"] ?? "warning"
-        child.process.environment = environment
+        child.process.environment = environment.merging(extra) { $1 }
         child.process.standardOutput = FileHandle(forWritingAtPath: logs + ".out")
         child.process.standardError = FileHandle(forWritingAtPath: logs + ".err")
         try child.process.run()

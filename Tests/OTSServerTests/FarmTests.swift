@@ -88,6 +88,42 @@ import Testing
         }
     }
 
+    @Test func aHeartbeatKeepsTheLeasesOfTasksWhoseReportsWaitInTheSpool() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            let other = try await Self.register(farm, "w2", at: start)
+            _ = try await Self.submit(farm, packages: ["a"], at: start)
+            _ = try await Self.submit(farm, packages: ["b"], at: start)
+            let ended = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
+            let others = try #require(try await farm.claim(workerID: other, wait: .zero) { start })
+
+            // The instance is free; its task's reports wait in its spool.
+            // It cannot keep a task another worker holds.
+            let beat = try JSONCoding.encoder().encode(
+                Heartbeat(workerID: worker, state: "free", spooledTaskIDs: [ended.taskID, others.taskID, "no-such-task"]))
+            #expect(try await farm.heartbeat(beat, at: start.addingTimeInterval(8)).stopTask == false)
+
+            let swept = try await farm.sweep(at: start.addingTimeInterval(15))
+            #expect(swept.requeued == 1, "only the other worker's task, not renewed, ran out")
+            let states = try await farm.store.transaction { tx in
+                [try await tx.task(id: ended.taskID)?.state, try await tx.task(id: others.taskID)?.state]
+            }
+            #expect(states == [.claimed, .queued])
+        }
+    }
+
+    @Test func aHeartbeatWithTooManySpooledTasksIsRefusedNamingTheField() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            let ids = (0...Heartbeat.spooledLimit).map { "t\($0)" }
+            let beat = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "free", spooledTaskIDs: ids))
+
+            let error = try await #require(throws: APIError.self) { try await farm.heartbeat(beat, at: start) }
+
+            #expect(error.field == "spooled_task_ids")
+        }
+    }
+
     @Test func queueAndTestrunTimeoutsEndInError() async throws {
         try await Self.withFarm { farm in
             let waiting = try await Self.submit(farm, packages: ["a"], group: "nobody", at: start)

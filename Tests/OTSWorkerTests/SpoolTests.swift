@@ -135,3 +135,111 @@ import Testing
         #expect(error.message.contains(blocker + "/spool"))
     }
 }
+
+@Suite struct SpoolReportTests {
+    @Test func theTasksWithReportsWaitingAreTheInstancesOwn() throws {
+        let folder = try TemporaryDirectory()
+        let spool = try Spool(directory: folder.path)
+        try spool.add(SpoolTests.events)
+        try spool.add(.results(taskID: "t1", workerID: "w1", package: "net-tests"), data: [1])
+        try spool.add(.finish(taskID: "t1", TaskFinish(workerID: "w1", verdict: .pass)))
+        try spool.add(.finish(taskID: "t2", TaskFinish(workerID: "w2", verdict: .pass)))
+        try spool.add(.file(taskID: "t3", workerID: "w1", package: "net-tests", name: "dmesg.txt"), data: [2])
+
+        #expect(spool.tasksWithReports(of: "w1") == ["t1", "t3"])
+        #expect(spool.tasksWithReports(of: "w2") == ["t2"])
+
+        spool.remove(SpoolTests.name(2))
+        spool.reject(SpoolTests.name(5))
+        #expect(spool.tasksWithReports(of: "w1") == ["t1"], "t1's finish still waits")
+        spool.remove(SpoolTests.name(3))
+        #expect(spool.tasksWithReports(of: "w1").isEmpty)
+    }
+
+    @Test func theTasksWithReportsWaitingSurviveARestart() throws {
+        let folder = try TemporaryDirectory()
+        let before = try Spool(directory: folder.path)
+        try before.add(.finish(taskID: "t1", TaskFinish(workerID: "w1", verdict: .pass)))
+
+        let after = try Spool(directory: folder.path)
+
+        #expect(after.tasksWithReports(of: "w1") == ["t1"])
+    }
+
+    @Test func aWriteCutShortLeavesNoMessage() throws {
+        let folder = try TemporaryDirectory()
+        try folder.write(SpoolTests.name(1) + ".tmp", "{\"fini")
+        try folder.write(SpoolTests.name(1, "data") + ".tmp", "<resu")
+
+        let spool = try Spool(directory: folder.path)
+
+        #expect(spool.pending.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["rejected"])
+    }
+}
+
+/// The spool on a disk that fills up: a tmpfs of its own.
+@Suite(.serialized) struct SpoolDiskFullTests {
+    /// Every file in the spool folder is a whole message or its data.
+    static func expectNoPartialFile(in path: String) throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0 != "rejected" && $0 != "filler" }
+        for file in files {
+            #expect(file.hasSuffix(".json") || file.hasSuffix(".data"), "no temporary or partial file: \(file)")
+            if file.hasSuffix(".json") {
+                #expect(throws: Never.self) {
+                    try JSONCoding.decoder().decode(Spool.Message.self, from: Data(contentsOf: URL(fileURLWithPath: path + "/" + file)))
+                }
+            } else {
+                #expect(files.contains(String(file.dropLast(5)) + ".json"), "\(file) belongs to a message")
+            }
+        }
+    }
+
+    @Test func aFullDiskIsAClearErrorThatLeavesTheSpoolWholeAndPasses() throws {
+        let folder = try TemporaryDirectory()
+        guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 256) else { return }
+        defer { disk.unmount() }
+        let spool = try Spool(directory: disk.path + "/spool")
+        try spool.add(SpoolTests.events)
+        try spool.add(SpoolTests.results, data: Array("<results/>".utf8))
+        disk.fill()
+
+        let big = [UInt8](repeating: 0x41, count: 64 * 1024)
+        let error = try #require(throws: WorkerError.self) { try spool.add(SpoolTests.file, data: big) }
+        let again = try #require(throws: WorkerError.self) { try spool.add(SpoolTests.finish) }
+
+        #expect(error.code == .spool)
+        #expect(error.message.contains(disk.path + "/spool"), "\(error.message)")
+        #expect(error.message.contains("No space left on device"), "\(error.message)")
+        #expect(again.message.contains("No space left on device"))
+        #expect(spool.failure == error.message || spool.failure == again.message)
+        #expect(spool.unreportedFailure == error.message, "the first failure waits to be reported")
+        #expect(spool.pending == [SpoolTests.name(1), SpoolTests.name(2)], "what was spooled before is still there")
+        try Self.expectNoPartialFile(in: disk.path + "/spool")
+
+        disk.free()
+        try spool.add(SpoolTests.finish)
+
+        #expect(spool.failure == nil)
+        #expect(spool.pending == [SpoolTests.name(1), SpoolTests.name(2), SpoolTests.name(5)])
+        #expect(try spool.pending.map { try spool.read($0).0 } == [SpoolTests.events, SpoolTests.results, SpoolTests.finish])
+        #expect(try spool.read(SpoolTests.name(2)).1 == Data("<results/>".utf8))
+        try Self.expectNoPartialFile(in: disk.path + "/spool")
+    }
+
+    @Test func theSpoolWaitsUntilItCanBeWrittenAgain() async throws {
+        let folder = try TemporaryDirectory()
+        guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 64) else { return }
+        defer { disk.unmount() }
+        let spool = try Spool(directory: disk.path + "/spool")
+        disk.fill()
+        #expect(throws: WorkerError.self) { try spool.add(SpoolTests.finish) }
+        #expect(spool.failure != nil)
+
+        disk.free()
+        try await spool.waitUntilWritable(interval: .milliseconds(10))
+
+        #expect(spool.failure == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: disk.path + "/spool") == ["rejected"], "the probe leaves nothing")
+    }
+}

@@ -59,22 +59,32 @@ public struct WorkerRegistered: Sendable, Hashable, Codable {
     }
 }
 
-/// A worker instance's heartbeat: its state and the task it holds.
+/// A worker instance's heartbeat: its state, the task it holds, and the
+/// tasks it has ended whose reports still wait in its spool.
 public struct Heartbeat: Sendable, Hashable, Codable {
     public var workerID: String
     public var state: String
     public var taskID: String?
+    /// Tasks the instance has ended whose results or finish still wait in
+    /// its spool: the server keeps their leases while it still holds them,
+    /// so that a slow spool does not hand them to another worker.
+    public var spooledTaskIDs: [String]?
+
+    /// Most tasks in `spooled_task_ids`.
+    public static let spooledLimit = 1000
 
     enum CodingKeys: String, CodingKey {
         case workerID = "worker_id"
         case state
         case taskID = "task_id"
+        case spooledTaskIDs = "spooled_task_ids"
     }
 
-    public init(workerID: String, state: String, taskID: String? = nil) {
+    public init(workerID: String, state: String, taskID: String? = nil, spooledTaskIDs: [String]? = nil) {
         self.workerID = workerID
         self.state = state
         self.taskID = taskID
+        self.spooledTaskIDs = spooledTaskIDs
     }
 }
 
