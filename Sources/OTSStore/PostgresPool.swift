@@ -87,11 +87,50 @@ final class PostgresPool: Sendable {
             return connection
         case .slot:
             do {
-                return try await PostgresConnectionSource(sqlConfiguration: configuration).makeConnection(logger: logger, on: group.any())
-                    .get()
+                return try await connect()
             } catch {
                 freeSlot()
                 throw error
+            }
+        }
+    }
+
+    /// Most time to open a connection, start-up and authentication included
+    /// (the connect timeout covers only the TCP connection).
+    static let connectTimeout = TimeAmount.seconds(10)
+
+    /// Opens a connection, or fails after `connectTimeout`; a connection
+    /// that comes after that is closed.
+    private func connect() async throws -> PostgresConnection {
+        let eventLoop = group.any()
+        let promise = eventLoop.makePromise(of: PostgresConnection.self)
+        let first = FirstOnly()
+        let timeout = eventLoop.scheduleTask(in: Self.connectTimeout) {
+            if first.claim() {
+                promise.fail(
+                    PoolError(description: "connecting to PostgreSQL took longer than \(Self.connectTimeout.nanoseconds / 1_000_000_000) s")
+                )
+            }
+        }
+        PostgresConnectionSource(sqlConfiguration: configuration).makeConnection(logger: logger, on: eventLoop).whenComplete { result in
+            timeout.cancel()
+            guard first.claim() else {
+                if case .success(let connection) = result { _ = connection.close() as EventLoopFuture<Void> }
+                return
+            }
+            promise.completeWith(result)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    /// Lets only the first of several callers through.
+    private final class FirstOnly: Sendable {
+        private let done = Mutex(false)
+
+        func claim() -> Bool {
+            done.withLock { done in
+                defer { done = true }
+                return !done
             }
         }
     }

@@ -89,7 +89,7 @@ import Testing
         // comes back to the queue when it runs out.
         try await TestFarm.with(engine: .postgres, serverSettings: ["lease_seconds": "30"], workers: workers, postgresBase: cluster.url) {
             farm in
-            let (_, url) = try await farm.startMonitor()
+            let (monitor, url) = try await farm.startMonitor()
             var ids: [String] = []
             for number in 0..<12 {
                 let packages = number % 2 == 0 ? ["shell-basics", "process-checks"] : ["filesystem-checks", "shell-basics"]
@@ -110,7 +110,9 @@ import Testing
             let client = OTSClient(baseURL: url)
             try await Self.waitForMonitor(client)
             let finished = try await client.events(type: "testrun.finished", limit: 1000)
-            #expect(Set(finished.compactMap(\.testrunID)) == Set(ids), "the monitor reconnected and stored every testrun's end")
+            #expect(
+                Set(finished.compactMap(\.testrunID)) == Set(ids),
+                "the monitor reconnected and stored every testrun's end\nmonitor log:\n\(monitor.stdout)\(monitor.stderr)")
             // Every request reconnects at once after the restart: no task
             // waits out its lease, so every testrun passes.
             #expect(verdicts.allSatisfy { $0 == .pass }, "\(verdicts)\n\(farm.logs)")
