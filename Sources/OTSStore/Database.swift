@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresKit
+import PostgresNIO
 import SQLKit
 import SQLiteKit
 
@@ -23,7 +25,9 @@ public final class Database: Sendable {
     // called from any thread (AsyncKit's own database wrappers share it).
     private enum Pool: @unchecked Sendable {
         case sqlite(EventLoopGroupConnectionPool<SQLiteSource>)
-        case postgres(PostgresPool)
+        /// PostgresNIO's client and the task that runs its pool, from open
+        /// to shutdown.
+        case postgres(PostgresClient, Task<Void, Never>)
     }
 
     private let pool: Pool
@@ -80,8 +84,19 @@ public final class Database: Sendable {
             } catch {
                 throw StoreError(.invalidURL, "database URL '\(url)' is not a PostgreSQL URL OTS can use: \(error)")
             }
-            let pool = PostgresPool(configuration: configuration, limit: connections * System.coreCount, group: group, logger: logger)
-            return Database(pool: .postgres(pool), dialect: .postgres, url: url, logger: logger)
+            let core = configuration.coreConfiguration
+            var client = PostgresClient.Configuration(
+                host: core.host ?? "localhost", port: core.port ?? 5432, username: core.username, password: core.password,
+                database: core.database, tls: Self.tls(text))
+            client.options.maximumConnections = connections * System.coreCount
+            // A server that does not answer is reported in seconds.
+            client.options.connectTimeout = .seconds(5)
+            let postgres = PostgresClient(configuration: client, eventLoopGroup: group, backgroundLogger: logger)
+            // The pool runs for the database's life: it is opened before a
+            // component's services start (migrations) and closed after they
+            // stop, so it cannot be one of them; `shutdown` ends it.
+            let running = Task { await postgres.run() }
+            return Database(pool: .postgres(postgres, running), dialect: .postgres, url: url, logger: logger)
         }
     }
 
@@ -92,15 +107,19 @@ public final class Database: Sendable {
             let connection = try await request(pool)
             defer { pool.releaseConnection(connection, logger: logger) }
             return try await body(connection.sql())
-        case .postgres(let pool):
-            let connection: PostgresConnection
-            do {
-                connection = try await pool.take()
-            } catch {
-                throw StoreError(.unavailable, "cannot connect to the database \(url): \(error)")
-            }
-            defer { pool.release(connection) }
-            return try await body(connection.sql())
+        case .postgres(let client, _):
+            return try await client.withConnection { connection in try await body(connection.sql()) }
+        }
+    }
+
+    /// The TLS of a PostgreSQL URL's `tlsmode` (or `sslmode`): disable,
+    /// prefer (the default) or require.
+    static func tls(_ url: String) -> PostgresClient.Configuration.TLS {
+        let query = URLComponents(string: url)?.queryItems ?? []
+        switch query.first(where: { $0.name == "tlsmode" || $0.name == "sslmode" })?.value {
+        case "disable": return .disable
+        case "require", "verify-ca", "verify-full": return .require(.makeClientConfiguration())
+        default: return .prefer(.makeClientConfiguration())
         }
     }
 
@@ -172,7 +191,9 @@ public final class Database: Sendable {
     public func shutdown() async {
         switch pool {
         case .sqlite(let pool): try? await pool.shutdownAsync()
-        case .postgres(let pool): await pool.shutdown()
+        case .postgres(_, let running):
+            running.cancel()
+            await running.value
         }
     }
 }
