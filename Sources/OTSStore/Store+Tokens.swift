@@ -72,7 +72,7 @@ extension StoreTransaction {
         ).all().count
     }
 
-    private static func tokenRecord(_ row: any SQLRow) throws -> TokenRecord {
+    static func tokenRecord(_ row: any SQLRow) throws -> TokenRecord {
         let text = try row.decode(column: "scope", as: String.self)
         guard let scope = TokenScope(rawValue: text) else {
             throw StoreError(.conflict, "api_tokens: unknown scope '\(text)'; this OTS is older than the database")
@@ -82,5 +82,16 @@ extension StoreTransaction {
             scope: scope, workerID: try row.decode(column: "worker_id", as: String?.self),
             hash: try row.decode(column: "hash", as: String.self), createdAt: Clock.date(try row.decode(column: "created_at", as: Int64.self)),
             revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Clock.date))
+    }
+}
+
+extension Store {
+    /// A token by id, read outside a transaction: every request that
+    /// carries a token not seen lately asks, and on SQLite a transaction
+    /// would wait for the write lock.
+    public func token(id: String) async throws -> TokenRecord? {
+        try await database.withConnection { db in
+            try await db.raw("SELECT * FROM api_tokens WHERE id = \(bind: id)").first().map(StoreTransaction.tokenRecord)
+        }
     }
 }

@@ -24,7 +24,7 @@ public final class TokenAuthenticator: Sendable {
             return principal
         }
         var principal: Principal?
-        if let (id, secret) = APIToken.parse(text), let record = try await store.transaction({ try await $0.token(id: id) }),
+        if let (id, secret) = APIToken.parse(text), let record = try await store.token(id: id),
             record.revokedAt == nil, APIToken.matches(secret, hash: record.hash)
         {
             principal = Principal(tokenID: record.id, name: record.name, scope: record.scope, workerID: record.workerID)
