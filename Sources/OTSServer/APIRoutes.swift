@@ -113,16 +113,7 @@ struct APIRoutes {
             return try JSONResponse.make(assignment)
         }
         workers.post("events") { request, context in
-            let body = try await body(request)
-            if let worker = context.principal?.workerID {
-                let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
-                for (index, event) in batch.events.enumerated() where "\(event.sender.host)/\(event.sender.instance)" != worker {
-                    throw APIError(
-                        .forbidden, "events[\(index)].sender: the token of worker \(worker) cannot send another worker's events",
-                        field: "events[\(index)].sender")
-                }
-            }
-            return try JSONResponse.make(try await farm.receive(body))
+            try JSONResponse.make(try await farm.receive(try await body(request), from: context.principal?.workerID))
         }
         workers.put("tasks/:id/results") { request, context in
             let query = request.uri.queryParameters

@@ -11,8 +11,7 @@ extension Farm {
     }
 
     public func createToken(_ request: TokenRequest, at now: Date = Date()) async throws -> CreatedToken {
-        let (text, record) = APIToken.make(name: request.name, scope: request.scope, at: now)
-        try await store.transaction { tx in try await tx.insertToken(record) }
+        let (text, record) = try await store.createToken(name: request.name, scope: request.scope, at: now)
         logger.info("token \(record.id) '\(record.name)' created with the \(record.scope) scope")
         return CreatedToken(token: text, info: record.info)
     }

@@ -220,8 +220,17 @@ extension Farm {
 
     /// Accepts a batch of a worker's events: each once by id, in order, onto
     /// the monitor queue, updating the progress of the tasks they tell of.
-    public func receive(_ body: Data, at now: Date = Date()) async throws -> EventBatchReply {
+    /// With `worker` (the instance a worker token belongs to), every event
+    /// must be that instance's.
+    public func receive(_ body: Data, from worker: String? = nil, at now: Date = Date()) async throws -> EventBatchReply {
         let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
+        if let worker {
+            for (index, event) in batch.events.enumerated() where "\(event.sender.host)/\(event.sender.instance)" != worker {
+                throw APIError(
+                    .forbidden, "events[\(index)].sender: the token of worker \(worker) cannot send another worker's events",
+                    field: "events[\(index)].sender")
+            }
+        }
         if batch.events.count > EventBatch.limit {
             throw APIError(.badRequest, "events: at most \(EventBatch.limit) in one batch, not \(batch.events.count)", field: "events")
         }

@@ -42,10 +42,6 @@ extension StoreTransaction {
         ).run()
     }
 
-    public func token(id: String) async throws -> TokenRecord? {
-        try await db.raw("SELECT * FROM api_tokens WHERE id = \(bind: id)").first().map(Self.tokenRecord)
-    }
-
     /// Every token, oldest first; revoked ones only when asked.
     public func tokens(includeRevoked: Bool = false) async throws -> [TokenRecord] {
         let filter: SQLQueryString = includeRevoked ? "" : " WHERE revoked_at IS NULL"

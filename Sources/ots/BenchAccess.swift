@@ -10,9 +10,7 @@ enum BenchAccess {
     /// for the benchmark's clients.
     static func prepare(_ store: Store, server: inout ServerConfiguration) async throws -> String {
         server.access = AccessPolicy(mode: .tokens)
-        server.enrollmentSecret = APIToken.make(name: "enrollment", scope: .worker).token
-        let (token, record) = APIToken.make(name: "ots bench", scope: .admin)
-        try await store.transaction { tx in try await tx.insertToken(record) }
-        return token
+        server.enrollmentSecret = APIToken.randomSecret()
+        return try await store.createToken(name: "ots bench", scope: .admin).token
     }
 }

@@ -73,7 +73,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
         let binary = ownExecutable
 
         // As deployed: workers enroll with a secret, clients send a token.
-        let secret = ["OTS_ENROLLMENT_SECRET": APIToken.make(name: "enrollment", scope: .worker).token]
+        let secret = ["OTS_ENROLLMENT_SECRET": APIToken.randomSecret()]
         let token = try await Self.adminToken(url)
 
         printError("starting a server, a monitor and \(workerProcesses) worker processes with \(instances) instances on \(url)")
@@ -137,15 +137,14 @@ struct BenchLoadCommand: AsyncParsableCommand {
         var logger = Logger(label: "ots.bench")
         logger.logLevel = .warning
         let store = try await Store.open(url, logger: logger)
-        let (token, record) = APIToken.make(name: "ots bench load", scope: .admin)
         do {
-            try await store.transaction { tx in try await tx.insertToken(record) }
+            let token = try await store.createToken(name: "ots bench load", scope: .admin).token
+            await store.close()
+            return token
         } catch {
             await store.close()
             throw error
         }
-        await store.close()
-        return token
     }
 
     private func workerConfiguration(server: String, index: Int, instances count: Int, folder: String) -> String {

@@ -76,7 +76,7 @@ struct EmbeddedFarm {
         server.port = serverPort
         server.access = access
         // The simulated instances live in this process: a new secret each time.
-        server.enrollmentSecret = APIToken.make(name: "enrollment", scope: .worker).token
+        server.enrollmentSecret = APIToken.randomSecret()
         var monitor = MonitorConfiguration()
         monitor.database = database
         monitor.host = host
@@ -133,14 +133,11 @@ struct EmbeddedFarm {
     /// it, else a new one written there (readable by its owner only).
     func adminToken(_ store: Store) async throws -> String {
         if let text = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-            let (id, secret) = APIToken.parse(text),
-            let record = try await store.transaction({ try await $0.token(id: id) }), record.revokedAt == nil,
-            APIToken.matches(secret, hash: record.hash)
+            (try? await TokenAuthenticator(store: store).principal(token: text)) != nil
         {
             return text
         }
-        let (text, record) = APIToken.make(name: "ots up", scope: .admin)
-        try await store.transaction { tx in try await tx.insertToken(record) }
+        let text = try await store.createToken(name: "ots up", scope: .admin).token
         FileManager.default.createFile(atPath: tokenFile, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
         guard (try? String(contentsOfFile: tokenFile, encoding: .utf8)) == text + "\n" else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: tokenFile])

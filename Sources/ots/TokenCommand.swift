@@ -61,8 +61,7 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (text, record) = APIToken.make(name: name, scope: scope)
-            try await options.withStore { store in try await store.transaction { tx in try await tx.insertToken(record) } }
+            let (text, record) = try await options.withStore { store in try await store.createToken(name: name, scope: scope) }
             if json {
                 try printJSON(CreatedToken(token: text, info: record.info))
             } else {

@@ -20,8 +20,8 @@ import Testing
             try await store.transaction { tx in
                 for token in [admin, first, second] { try await tx.insertToken(token) }
             }
-            #expect(try await store.transaction { try await $0.token(id: "aaaaaaaaaaaa") } == admin)
-            #expect(try await store.transaction { try await $0.token(id: "nothere00000") } == nil)
+            #expect(try await store.token(id: "aaaaaaaaaaaa") == admin)
+            #expect(try await store.token(id: "nothere00000") == nil)
             #expect(try await store.transaction { try await $0.tokens() }.map(\.id) == ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"])
 
             // Enrolling again revokes an instance's earlier tokens, and only its.
@@ -37,7 +37,7 @@ import Testing
             #expect(try await store.transaction { try await $0.revokeToken(id: "aaaaaaaaaaaa", at: made.addingTimeInterval(20)) })
             #expect(try await !store.transaction { try await $0.revokeToken(id: "aaaaaaaaaaaa") }, "revoking twice says so")
             #expect(try await !store.transaction { try await $0.revokeToken(id: "nothere00000") })
-            #expect(try await store.transaction { try await $0.token(id: "aaaaaaaaaaaa") }?.revokedAt == made.addingTimeInterval(20))
+            #expect(try await store.token(id: "aaaaaaaaaaaa")?.revokedAt == made.addingTimeInterval(20))
             #expect(try await store.transaction { try await $0.tokens() }.isEmpty)
         }
     }

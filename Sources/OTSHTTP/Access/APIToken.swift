@@ -48,8 +48,26 @@ public enum APIToken {
         return difference == 0
     }
 
+    /// A secret of 256 random bits, hex: for an enrollment secret made on
+    /// the spot (`ots up`, benchmarks).
+    public static func randomSecret() -> String {
+        randomHex(bytes: 32)
+    }
+
     private static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+}
+
+extension Store {
+    /// Makes a token and keeps its record; returns its text (shown once)
+    /// and the record.
+    public func createToken(name: String, scope: TokenScope, at now: Date = Date()) async throws -> (
+        token: String, record: TokenRecord
+    ) {
+        let made = APIToken.make(name: name, scope: scope, at: now)
+        try await transaction { tx in try await tx.insertToken(made.record) }
+        return made
     }
 }
