@@ -76,9 +76,9 @@ extension Farm {
             }
             // A lease the worker no longer holds stays lost: these renew
             // only tasks still claimed by this worker.
-            for taskID in Set(spooled) where taskID != heartbeat.taskID {
-                _ = try await tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now)
-            }
+            try await tx.renewLeases(
+                taskIDs: Set(spooled).subtracting([heartbeat.taskID].compactMap { $0 }), owner: workerID,
+                lease: .seconds(configuration.leaseSeconds), at: now)
             let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
                 .consumedRoutingKeys
             var beat = MonitorEvent(type: .workerHeartbeat, sender: Self.sender(of: worker), taskID: heartbeat.taskID)

@@ -124,6 +124,18 @@ extension StoreTransaction {
         return !rows.isEmpty
     }
 
+    /// Renews the leases of those of `taskIDs` the owner still holds, in
+    /// one statement (a heartbeat's tasks whose reports wait in the spool).
+    public func renewLeases(taskIDs: Set<String>, owner: String, lease: Duration, at now: Date = Date()) async throws {
+        guard !taskIDs.isEmpty else { return }
+        try await db.raw(
+            """
+            UPDATE tasks SET lease_expires_at = \(bind: Clock.millis(now) + lease.milliseconds)
+            WHERE id IN (\(binds: taskIDs.sorted())) AND owner = \(bind: owner) AND state = 'claimed'
+            """
+        ).run()
+    }
+
     /// Ends a task its owner holds: `finished` with a verdict, or `failed`
     /// with an error. Throws `conflict` when the owner no longer holds it.
     public func finish(
