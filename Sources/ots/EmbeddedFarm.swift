@@ -138,8 +138,10 @@ struct EmbeddedFarm {
             return text
         }
         let text = try await store.createToken(name: "ots up", scope: .admin).token
-        FileManager.default.createFile(atPath: tokenFile, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        guard (try? String(contentsOfFile: tokenFile, encoding: .utf8)) == text + "\n" else {
+        guard
+            FileManager.default.createFile(atPath: tokenFile, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600]),
+            (try? String(contentsOfFile: tokenFile, encoding: .utf8)) == text + "\n"
+        else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: tokenFile])
         }
         return text
