@@ -95,21 +95,61 @@ public final class Database: Sendable {
             // The pool runs for the database's life: it is opened before a
             // component's services start (migrations) and closed after they
             // stop, so it cannot be one of them; `shutdown` ends it.
-            let running = Task { await postgres.run() }
+            // Started at once (run marks the client running before its first
+            // suspension), so a lease right after opening finds it running.
+            let running = Task.immediate { await postgres.run() }
             return Database(pool: .postgres(postgres, running), dialect: .postgres, url: url, logger: logger)
         }
     }
 
     /// Runs `body` on one connection of the pool.
     public func withConnection<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        do {
+            return try await lease(body)
+        } catch {
+            throw described(error)
+        }
+    }
+
+    /// A connection from the pool for `body`. A PostgreSQL connection that
+    /// closed while it sat in the pool is passed over for another.
+    private func lease<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
         switch pool {
         case .sqlite(let pool):
             let connection = try await request(pool)
             defer { pool.releaseConnection(connection, logger: logger) }
             return try await body(connection.sql())
         case .postgres(let client, _):
-            return try await client.withConnection { connection in try await body(connection.sql()) }
+            var attempts = 0
+            while true {
+                attempts += 1
+                let outcome: Leased<R> = try await client.withConnection { connection in
+                    if connection.isClosed && attempts < 3 { return .closed }
+                    return .done(try await body(OpenConnection(connection)))
+                }
+                if case .done(let result) = outcome { return result }
+            }
         }
+    }
+
+    private enum Leased<R: Sendable>: Sendable {
+        case closed
+        case done(R)
+    }
+
+    /// PostgreSQL's errors as the store's, naming the database and saying
+    /// what happened (PostgresNIO's own text says only "see the details").
+    private func described(_ error: any Error) -> any Error {
+        if let lost = ConnectionLost(error) {
+            return StoreError(.unavailable, "no connection to the database \(url): \(lost.reason)")
+        }
+        if let error = error as? PSQLError {
+            let info = error.serverInfo
+            let what = info?[.message] ?? "\(error.code)"
+            let state = info?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return StoreError(.refused, "the database \(url) refused a statement: \(what)\(state)")
+        }
+        return error
     }
 
     /// The TLS of a PostgreSQL URL's `tlsmode` (or `sslmode`): disable,
@@ -137,15 +177,19 @@ public final class Database: Sendable {
     /// once (BEGIN IMMEDIATE), so concurrent writers wait their turn
     /// instead of failing.
     public func transaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
-        guard let writeLock else { return try await unguardedTransaction(body) }
-        await writeLock.lock()
         do {
-            let result = try await unguardedTransaction(body)
-            await writeLock.unlock()
-            return result
+            guard let writeLock else { return try await unguardedTransaction(body) }
+            await writeLock.lock()
+            do {
+                let result = try await unguardedTransaction(body)
+                await writeLock.unlock()
+                return result
+            } catch {
+                await writeLock.unlock()
+                throw error
+            }
         } catch {
-            await writeLock.unlock()
-            throw error
+            throw described(error)
         }
     }
 
@@ -169,11 +213,11 @@ public final class Database: Sendable {
     }
 
     private func transactionOnce<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
-        try await withConnection { db in
+        try await lease { db in
             do {
                 try await db.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
             } catch {
-                guard dialect == .postgres else { throw error }
+                guard ConnectionLost(error) != nil else { throw error }
                 throw StaleConnection(underlying: error)
             }
             do {
@@ -181,7 +225,11 @@ public final class Database: Sendable {
                 try await db.raw("COMMIT").run()
                 return result
             } catch {
-                try? await db.raw("ROLLBACK").run()
+                // A lost connection took its transaction with it: there is
+                // nothing to roll back, and nowhere to send the ROLLBACK.
+                if ConnectionLost(error) == nil {
+                    try? await db.raw("ROLLBACK").run()
+                }
                 throw error
             }
         }

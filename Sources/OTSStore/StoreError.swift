@@ -7,6 +7,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             case schemaTooNew
             case notFound
             case conflict
+            case refused
         }
 
         let base: Base
@@ -21,6 +22,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let notFound = Code(base: .notFound)
         /// The record is not in a state that allows the change.
         public static let conflict = Code(base: .conflict)
+        /// The database refused a statement.
+        public static let refused = Code(base: .refused)
 
         public var description: String { base.rawValue }
     }

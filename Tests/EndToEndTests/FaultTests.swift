@@ -108,34 +108,16 @@ import Testing
                 #expect(ended.state == "finished", "no testrun is lost: \(ended.summaryText)")
                 verdicts.append(ended.verdict)
             }
-            // Intermittent, cause not found yet: in some runs the monitor's
-            // queue loop stops after the restart, silently, while its HTTP
-            // API still answers from the database (seen with AsyncKit's
-            // pool, a pool of our own and PostgresNIO's client alike).
-            await withKnownIssue("the monitor's queue loop can stall after a PostgreSQL restart", isIntermittent: true) {
-                let client = OTSClient(baseURL: url)
-                try await Self.waitForMonitor(client)
-                let finished = try await client.events(type: "testrun.finished", limit: 1000)
-                var sessions = ""
-                if Set(finished.compactMap(\.testrunID)) != Set(ids) {
-                    do {
-                        try await TestFarm.admin(cluster.url) { db in
-                        sessions = try await db.raw(
-                            "SELECT pid, datname, state, wait_event_type, wait_event, left(query, 160) AS query FROM pg_stat_activity WHERE datname IS NOT NULL"
-                        ).all().map { row in
-                            ["pid", "datname", "state", "wait_event_type", "wait_event", "query"].map {
-                                (try? row.decode(column: $0, as: String?.self)).flatMap { $0 } ?? String((try? row.decode(column: $0, as: Int.self)) ?? 0)
-                            }.joined(separator: " | ")
-                        }.joined(separator: "\n")
-                        }
-                    } catch {
-                        sessions = "cannot list them: \(error)"
-                    }
-                }
-                #expect(
-                    Set(finished.compactMap(\.testrunID)) == Set(ids),
-                    "the monitor reconnected and stored every testrun's end\nmonitor log:\n\(monitor.stdout)\(monitor.stderr)\nsessions:\n\(sessions)")
-            }
+            // The monitor's queue loop reconnects too. (It once stalled here:
+            // a statement written to a connection that had just closed was
+            // never answered; `OpenConnection` sends only on open ones.)
+            let client = OTSClient(baseURL: url)
+            try await Self.waitForMonitor(client)
+            let finished = try await client.events(type: "testrun.finished", limit: 1000)
+            #expect(
+                Set(finished.compactMap(\.testrunID)) == Set(ids),
+                "the monitor reconnected and stored every testrun's end\nmonitor log:\n\(monitor.stdout)\(monitor.stderr)")
+            #expect(!monitor.stderr.contains("without an answer from the database"), "no step of its loop hung: \(monitor.stderr)")
             // Every request reconnects at once after the restart: no task
             // waits out its lease, so every testrun passes.
             #expect(verdicts.allSatisfy { $0 == .pass }, "\(verdicts)\n\(farm.logs)")
@@ -160,7 +142,7 @@ import Testing
             _ = try await farm.waitFor(first.id, "the gated step to run") { $0.tasks?.first?.phase == "test" }
             farm.server.kill(SIGKILL)
             farm.server.process.waitUntilExit()
-            FileManager.default.createFile(atPath: gate, contents: nil)
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
             let deadline = Date().addingTimeInterval(30)
             while !farm.spooledFinish("w1") && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
             #expect(farm.spooledFinish("w1"), "the task's end waits in the spool\n\(farm.logs)")
