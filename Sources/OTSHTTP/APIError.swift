@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import OTSCore
+import OTSStore
 
 /// A request the server refuses, or a failure it reports: what happened,
 /// the field at fault where there is one, and the HTTP status it maps to.
@@ -194,6 +195,11 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 context.logger.error("\(request.method) \(request.uri.path): \(error.message)")
             }
             return try JSONResponse.make(error.problem, status: error.status)
+        } catch let error as StoreError where error.code == .unavailable {
+            // The database is away (restarting, say): worth trying again.
+            context.logger.error("\(request.method) \(request.uri.path): \(error.message)")
+            let problem = APIError(.unavailable, "the database is unavailable; try again shortly").problem
+            return try JSONResponse.make(problem, status: .serviceUnavailable)
         } catch let error as HTTPError {
             let problem = APIProblem(
                 error: error.status == .notFound ? "not_found" : "http", message: error.body ?? error.status.reasonPhrase)
