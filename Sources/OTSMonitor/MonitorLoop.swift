@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OTSStore
 import ServiceLifecycle
+import Synchronization
 
 /// The monitor's work, until shutdown: drain the queue batch by batch,
 /// and between batches decide liveness and bound the queue.
@@ -11,38 +12,93 @@ struct MonitorLoop: Service {
     let store: Store
     let configuration: MonitorConfiguration
     let logger: Logger
+    /// A step that has not returned after this long is logged, once per
+    /// period, naming the step: a stuck loop is never silent.
+    var stallWarning: Duration = .seconds(30)
 
     func run() async throws {
+        let step = Step()
         await cancelWhenGracefulShutdown {
-            let clock = ContinuousClock()
-            var lastSweep = clock.now - .seconds(3600)
-            var lastRetention = clock.now
-            var backoff = Duration.milliseconds(100)
-            while !Task.isCancelled {
-                do {
-                    let taken = try await ingest.next()
-                    backoff = .milliseconds(100)
-                    if clock.now - lastSweep >= .seconds(1) {
-                        try await liveness.sweep()
-                        lastSweep = clock.now
-                    }
-                    if clock.now - lastRetention >= .seconds(60) {
-                        let report = try await store.applyRetention(
-                            maxAge: .seconds(configuration.retentionSeconds), maxMessages: configuration.retentionEvents)
-                        if report.dropped > 0 {
-                            logger.error("the monitor queue dropped \(report.dropped) unread events (retention)")
-                        }
-                        lastRetention = clock.now
-                    }
-                    if taken < configuration.batchSize {
-                        try? await Task.sleep(for: .milliseconds(Int64(configuration.pollInterval * 1000)))
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    logger.error("monitor: \(error); trying again in \(backoff)")
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await watch(step) }
+                await work(step)
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func work(_ step: Step) async {
+        let clock = ContinuousClock()
+        var lastSweep = clock.now - .seconds(3600)
+        var lastRetention = clock.now
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                step.begin("taking a batch of events off the queue")
+                let taken = try await ingest.next()
+                backoff = .milliseconds(100)
+                if clock.now - lastSweep >= .seconds(1) {
+                    step.begin("deciding worker liveness")
+                    try await liveness.sweep()
+                    lastSweep = clock.now
                 }
+                if clock.now - lastRetention >= .seconds(60) {
+                    step.begin("applying the queue's retention")
+                    let report = try await store.applyRetention(
+                        maxAge: .seconds(configuration.retentionSeconds), maxMessages: configuration.retentionEvents)
+                    if report.dropped > 0 {
+                        logger.error("the monitor queue dropped \(report.dropped) unread events (retention)")
+                    }
+                    lastRetention = clock.now
+                }
+                step.end()
+                if taken < configuration.batchSize {
+                    try? await Task.sleep(for: .milliseconds(Int64(configuration.pollInterval * 1000)))
+                }
+            } catch {
+                step.end()
+                if Task.isCancelled { break }
+                logger.error("monitor: \(error); trying again in \(backoff)")
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func watch(_ step: Step) async {
+        let period = stallWarning
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period / 6)
+            if let (name, elapsed) = step.overdue(after: period) {
+                logger.warning("the monitor has been \(name) for \(elapsed.formatted(.units(allowed: [.seconds], width: .narrow))) without an answer from the database")
+            }
+        }
+    }
+
+    /// The step under way and since when; read by the watchdog.
+    final class Step: Sendable {
+        private struct State {
+            var name: String?
+            var since = ContinuousClock.now
+            var reported = ContinuousClock.now
+        }
+        private let state = Mutex(State())
+
+        func begin(_ name: String) {
+            state.withLock { $0 = State(name: name, since: .now, reported: .now) }
+        }
+
+        func end() {
+            state.withLock { $0.name = nil }
+        }
+
+        /// The step's name and age, when it has run `period` since it began
+        /// or was last reported.
+        func overdue(after period: Duration) -> (String, Duration)? {
+            state.withLock { state in
+                guard let name = state.name, ContinuousClock.now - state.reported >= period else { return nil }
+                state.reported = .now
+                return (name, ContinuousClock.now - state.since)
             }
         }
     }

@@ -66,6 +66,24 @@ import Testing
         }
     }
 
+    @Test func aStepThatDoesNotReturnIsReportedOncePerPeriod() async throws {
+        let step = MonitorLoop.Step()
+        let period = Duration.milliseconds(500)
+        #expect(step.overdue(after: period) == nil, "no step under way")
+        step.begin("taking a batch of events off the queue")
+        #expect(step.overdue(after: period) == nil, "not overdue yet")
+        try await Task.sleep(for: period * 2)
+        let first = try #require(step.overdue(after: period))
+        #expect(first.0 == "taking a batch of events off the queue")
+        #expect(first.1 >= period * 2)
+        #expect(step.overdue(after: period) == nil, "reported once per period")
+        try await Task.sleep(for: period)
+        #expect(step.overdue(after: period)?.1 ?? .zero >= period * 3, "and again, with its whole age")
+        step.end()
+        try await Task.sleep(for: period)
+        #expect(step.overdue(after: period) == nil, "an ended step is not overdue")
+    }
+
     @Test func aRetentionNoticeBecomesAnEvent() {
         let message = QueueMessage(
             sequence: 9, eventID: "n1", appendedAt: start,
