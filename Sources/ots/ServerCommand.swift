@@ -19,7 +19,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var options: ComponentOptions
 
     func run() async throws {
-        var configuration: ServerConfiguration = try options.configuration(for: "server")
+        let configuration: ServerConfiguration = try options.configuration(for: "server")
         do {
             try configuration.validate()
         } catch {
