@@ -22,6 +22,10 @@ public struct MonitorEvent: Sendable, Hashable, Codable {
             self.version = version
         }
 
+        /// The worker id it names (`host/instance`), as the server knows
+        /// the instance.
+        public var workerID: String { "\(host)/\(instance)" }
+
         /// This process, as the named component.
         public static func this(_ instance: String) -> Sender {
             Sender(host: ProcessInfo.processInfo.hostName, instance: instance)

@@ -96,7 +96,7 @@ public struct Ingest: Sendable {
             receivedAt: event.receivedAt ?? event.emittedAt,
             testrunID: event.testrunID,
             taskID: event.taskID,
-            worker: "\(event.sender.host)/\(event.sender.instance)",
+            worker: event.sender.workerID,
             signature: event.error?.signature,
             payload: try JSONCoding.string(event),
             sequence: sequence,

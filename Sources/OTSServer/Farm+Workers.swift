@@ -225,7 +225,7 @@ extension Farm {
     public func receive(_ body: Data, from worker: String? = nil, at now: Date = Date()) async throws -> EventBatchReply {
         let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
         if let worker {
-            for (index, event) in batch.events.enumerated() where "\(event.sender.host)/\(event.sender.instance)" != worker {
+            for (index, event) in batch.events.enumerated() where event.sender.workerID != worker {
                 throw APIError(
                     .forbidden, "events[\(index)].sender: the token of worker \(worker) cannot send another worker's events",
                     field: "events[\(index)].sender")
@@ -258,7 +258,7 @@ extension Farm {
     /// server's own events it causes.
     private func apply(_ event: MonitorEvent, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
         guard let taskID = event.taskID else { return [] }
-        let owner = "\(event.sender.host)/\(event.sender.instance)"
+        let owner = event.sender.workerID
         var progress = TaskProgress()
         switch event.type {
         case .taskStarted: progress = TaskProgress(phase: "image", started: true)

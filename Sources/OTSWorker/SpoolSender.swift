@@ -37,10 +37,6 @@ public struct SpoolSender: Service {
         credentials.map { client.acting(for: workerID, credentials: $0) } ?? client
     }
 
-    static func workerID(_ sender: MonitorEvent.Sender) -> String {
-        "\(sender.host)/\(sender.instance)"
-    }
-
     public func run() async throws {
         // Shutdown cancels the loop; what is left waits on disk for next time.
         await cancelWhenGracefulShutdown { await sendAll() }
@@ -146,10 +142,10 @@ public struct SpoolSender: Service {
             case .events(let events):
                 // A batch holds one instance's events: it goes with that
                 // instance's token.
-                let worker = events.first.map { Self.workerID($0.sender) } ?? ""
+                let worker = events.first.map { $0.sender.workerID } ?? ""
                 var batch = events
                 for name in names.dropFirst() {
-                    guard case (.events(let more), _) = try spool.read(name), more.allSatisfy({ Self.workerID($0.sender) == worker })
+                    guard case (.events(let more), _) = try spool.read(name), more.allSatisfy({ $0.sender.workerID == worker })
                     else { break }
                     batch += more
                     sent.append(name)
@@ -189,7 +185,7 @@ public struct SpoolSender: Service {
         event.error = MonitorEvent.Failure(category: .infrastructure, message: failure)
         event.details = ["spool": spool.directory]
         do {
-            _ = try await client(for: Self.workerID(sender)).post(events: [event])
+            _ = try await client(for: sender.workerID).post(events: [event])
             spool.reported(failure)
         } catch {
             logger.warning("cannot tell the server that the spool cannot be written: \(error.message)")

@@ -52,7 +52,7 @@ struct EventsCommand: AsyncParsableCommand {
     static func line(_ event: MonitorEvent) -> String {
         var parts = [
             (event.receivedAt ?? event.emittedAt).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
-            event.type.rawValue, "\(event.sender.host)/\(event.sender.instance)",
+            event.type.rawValue, event.sender.workerID,
         ]
         if let testrun = event.testrunID { parts.append("testrun \(testrun.prefix(8))") }
         if let package = event.package { parts.append(package) }

@@ -336,7 +336,7 @@ struct DashboardPages {
             return FailureRow(
                 time: DashboardFormat.time(event.receivedAt ?? event.emittedAt), category: error.category.rawValue,
                 owner: DashboardFormat.owner(error.category), message: error.message, link: Self.errorLink(error.signature),
-                worker: "\(event.sender.host)/\(event.sender.instance)")
+                worker: event.sender.workerID)
         }
         return TestrunPage(
             title: "Testrun \(id)",
@@ -506,7 +506,7 @@ struct DashboardPages {
             Dictionary(grouping: names, by: { $0 }).map { Count(name: $0.key, count: $0.value.count, link: link($0.key)) }
                 .sorted { ($0.count, $1.name) > ($1.count, $0.name) }
         }
-        let workers = events.map { "\($0.sender.host)/\($0.sender.instance)" }
+        let workers = events.map { $0.sender.workerID }
         let groups = records.compactMap(\.deviceGroup)
         return ErrorPage(
             title: "Error \(signature)", signature: signature, category: newest?.category.rawValue ?? "-",
@@ -518,7 +518,7 @@ struct DashboardPages {
                 Occurrence(
                     time: DashboardFormat.time(event.receivedAt ?? event.emittedAt), testrun: event.testrunID ?? "-",
                     testrunLink: event.testrunID.map(Self.testrunLink), package: event.package ?? "-",
-                    worker: "\(event.sender.host)/\(event.sender.instance)", message: event.error?.message ?? "")
+                    worker: event.sender.workerID, message: event.error?.message ?? "")
             },
             shown: events.count, generated: DashboardFormat.time(now))
     }
