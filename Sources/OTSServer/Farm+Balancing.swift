@@ -88,16 +88,14 @@ extension Farm {
     /// image in an earlier testrun (`lastFlashed`, its request); else the
     /// plan's task cost.
     static func balancingCost(taskCost: Double?, heldTask: Bool, request: TestrunRequest?, lastFlashed: TestrunRequest?) -> Double {
-        if heldTask { return 0 }
-        if let request, let lastFlashed, sameImage(request, lastFlashed) { return 0 }
-        return taskCost ?? 0
+        heldTask || sameImage(request, lastFlashed) ? 0 : taskCost ?? 0
     }
 
     /// Whether two requests flash the same image: the same URL, with the
-    /// same checksum or none on either. Without an image nothing known is
-    /// flashed, so no device holds it.
-    static func sameImage(_ one: TestrunRequest, _ other: TestrunRequest) -> Bool {
-        guard let image = one.image, image == other.image else { return false }
+    /// same checksum or none on either. Without an image (or a request)
+    /// nothing known is flashed, so no device holds it.
+    static func sameImage(_ one: TestrunRequest?, _ other: TestrunRequest?) -> Bool {
+        guard let one, let other, let image = one.image, image == other.image else { return false }
         return one.imageChecksum?.lowercased() == other.imageChecksum?.lowercased()
     }
 
@@ -129,8 +127,7 @@ extension Farm {
                 let heldTask = try await tx.hasHeldTask(owner: worker.id, testrunID: testrunID)
                 let cost = Self.balancingCost(taskCost: plan.taskCostSeconds, heldTask: heldTask, request: request, lastFlashed: lastFlashed)
                 guard let move = Rebalancer.decide(views.map(\.view), cost: cost) else { continue }
-                let holdsImage =
-                    request?.image != nil && (heldTask || (request.flatMap { one in lastFlashed.map { Self.sameImage(one, $0) } } ?? false))
+                let holdsImage = request?.image != nil && (heldTask || Self.sameImage(request, lastFlashed))
                 if best == nil || move.saving > best!.move.saving { best = (move, views, testrun, holdsImage) }
             }
             guard let (move, views, testrun, holdsImage) = best else { return nil }
