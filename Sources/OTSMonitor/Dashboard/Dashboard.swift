@@ -48,7 +48,7 @@ struct Dashboard {
         router.post("login") { request, _ in
             var request = request
             let form = String(buffer: try await request.collectBody(upTo: 16 * 1024))
-            let token = Self.formValue("token", in: form) ?? ""
+            let token = (try? URLEncodedFormDecoder().decode(LoginForm.self, from: form))?.token ?? ""
             guard let principal = try? await authenticator.principal(token: token), principal.scope.grants(.read) else {
                 return page("login", Login(message: "That token is unknown, revoked, or cannot read."), status: .unauthorized)
             }
@@ -108,14 +108,9 @@ struct Dashboard {
         var message: String?
     }
 
-    /// A value of an `application/x-www-form-urlencoded` body.
-    static func formValue(_ name: String, in form: String) -> String? {
-        for pair in form.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, parts[0] == name else { continue }
-            return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-        }
-        return nil
+    /// The sign-in form's body (`application/x-www-form-urlencoded`).
+    struct LoginForm: Decodable {
+        var token: String
     }
 
     /// Shows a browser without a valid token the sign-in page instead of
