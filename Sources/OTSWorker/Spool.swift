@@ -126,12 +126,8 @@ public final class Spool: Sendable {
             throw failed("cannot write to the spool folder \(directory): \(error.reason)")
         }
         let name = stem + ".json"
-        let recovered = state.withLock { state -> Bool in
-            state.entries[name] = Self.entry(name, message)
-            defer { state.failure = nil }
-            return state.failure != nil
-        }
-        if recovered { logger.notice("the spool folder \(directory) can be written again") }
+        state.withLock { $0.entries[name] = Self.entry(name, message) }
+        writable()
         continuation.yield()
     }
 
@@ -145,6 +141,15 @@ public final class Spool: Sendable {
         }
         if new { logger.error("\(text); the worker takes no task until it can write there again") }
         return WorkerError(.spool, text)
+    }
+
+    /// Records that writing works (again); logs it when it had failed.
+    private func writable() {
+        let recovered = state.withLock { state -> Bool in
+            defer { state.failure = nil }
+            return state.failure != nil
+        }
+        if recovered { logger.notice("the spool folder \(directory) can be written again") }
     }
 
     /// Why the spool cannot be written, while it cannot.
@@ -167,8 +172,7 @@ public final class Spool: Sendable {
             do {
                 try Self.write(Data("probe\n".utf8), to: probe)
                 unlink(probe)
-                state.withLock { $0.failure = nil }
-                logger.notice("the spool folder \(directory) can be written again")
+                writable()
             } catch {
                 unlink(probe)
             }

@@ -4,7 +4,7 @@ struct SchemaReader {
     private(set) var errors: [DefinitionError] = []
 
     mutating func error(_ element: XMLElement, _ message: String) {
-        errors.append(DefinitionError(.schema, at: element.location, message))
+        error(at: element.location, message)
     }
 
     mutating func error(at location: SourceLocation, _ message: String) {

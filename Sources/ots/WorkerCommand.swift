@@ -24,7 +24,6 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "The server's URL (overrides the file; environment: OTS_SERVER).")
     var server: String?
 
-
     func run() async throws {
         var configuration: WorkerConfiguration
         do {
@@ -33,9 +32,8 @@ struct WorkerCommand: AsyncParsableCommand {
             printError("ots worker: \(error)")
             throw ExitCode(1)
         }
-        let environment = ProcessInfo.processInfo.environment
-        if let server = server ?? environment["OTS_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) { configuration.server = server }
-        if let secret = environment["OTS_ENROLLMENT_SECRET"], !secret.isEmpty { configuration.enrollmentSecret = secret }
+        if let server = server ?? environment("OTS_SERVER") { configuration.server = server }
+        if let secret = environment("OTS_ENROLLMENT_SECRET") { configuration.enrollmentSecret = secret }
         let logger = Logger(label: "ots.worker")
         let services: [any Service]
         do {
