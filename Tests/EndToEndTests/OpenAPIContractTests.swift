@@ -105,7 +105,8 @@ import Testing
             let enrolled = try await api.call(.POST, "/api/v1/workers", body: registration)
             #expect(enrolled.status == 201)
             #expect(try await api.call(.POST, "/api/v1/workers", body: #"{"host": "probe"}"#).status == 400)
-            api.token = try #require(try JSONCoding.decoder().decode(WorkerRegistered.self, from: enrolled.body).token)
+            let workerToken = try #require(try JSONCoding.decoder().decode(WorkerRegistered.self, from: enrolled.body).token)
+            api.token = workerToken
             let worker = "probe/p1"
             try await api.call(.POST, "/api/v1/workers/heartbeat", body: #"{"worker_id": "\#(worker)", "state": "free"}"#)
             #expect(
@@ -113,7 +114,6 @@ import Testing
                 "a worker's token acts for that worker only")
             #expect(
                 try await api.call(.POST, "/api/v1/workers/claim", body: #"{"worker_id": "\#(worker)", "wait_seconds": 0}"#).status == 204)
-            let workerToken = api.token
             #expect(try await api.call(.POST, "/api/v1/testruns", body: submit).status == 403, "a worker's token submits nothing")
             api.token = farm.token
             let probeRun = try await api.call(

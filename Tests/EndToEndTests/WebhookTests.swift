@@ -24,7 +24,7 @@ import Testing
 
         init(folder: String, secret: String) throws {
             log = folder + "/deliveries.jsonl"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            try Data().write(to: URL(fileURLWithPath: log))
             port = try SSHServer.freePort()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [

@@ -40,6 +40,16 @@ import Testing
         return try await farm.register(try JSONCoding.encoder().encode(registration), at: now).workerID
     }
 
+    /// Passed runs of a package's sets (name, seconds) in device group g,
+    /// from an earlier testrun.
+    static func setHistory(package: String = "p", _ sets: [(String, Double)], at now: Date) -> [HistoryRecord] {
+        sets.map {
+            HistoryRecord(
+                package: package, setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
+                finishedAt: now.addingTimeInterval(-100))
+        }
+    }
+
     static func submit(_ farm: Farm, packages: [String], group: String = "g", timeout: Int? = nil, at now: Date) async throws -> TestrunView
     {
         var request = TestrunRequest(device: DeviceProperties(devicegroup: group), packages: .init(device: packages))
@@ -433,7 +443,7 @@ import Testing
             \(keepWhole ? #"<?ots keep-whole="true"?>"# : "")
             <testdefinition version="1"><suite name="s">\(sets.joined())</suite></testdefinition>
             """
-        FileManager.default.createFile(atPath: folder + "/tests.xml", contents: Data(xml.utf8))
+        try Data(xml.utf8).write(to: URL(fileURLWithPath: folder + "/tests.xml"))
         let url = "file://" + folder + "/tests.xml"
         try await FarmLogicTests.withFarm { farm in
             let now = Date()
@@ -441,12 +451,7 @@ import Testing
             _ = try await FarmLogicTests.register(farm, "w2", at: now)
             _ = try await FarmLogicTests.register(farm, "w3", at: now)
             try await farm.store.transaction { tx in
-                try await tx.recordHistory(
-                    [("a", 40), ("b", 30), ("c", 20)].map {
-                        HistoryRecord(
-                            package: url, setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
-                            finishedAt: now.addingTimeInterval(-100))
-                    })
+                try await tx.recordHistory(FarmLogicTests.setHistory(package: url, [("a", 40), ("b", 30), ("c", 20)], at: now))
             }
             var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init())
             request.testDefinitions = [url]
@@ -499,12 +504,7 @@ import Testing
             let now = Date()
             let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
             try await farm.store.transaction { tx in
-                try await tx.recordHistory(
-                    [("a", 40), ("b", 30), ("c", 20), ("d", 10)].map {
-                        HistoryRecord(
-                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
-                            finishedAt: now.addingTimeInterval(-100))
-                    })
+                try await tx.recordHistory(FarmLogicTests.setHistory([("a", 40), ("b", 30), ("c", 20), ("d", 10)], at: now))
                 try await tx.storeEvents([
                     EventRecord(
                         id: "f1", type: "device.flash.finished", emittedAt: now, receivedAt: now, payload: "{}", durationMs: 600,
@@ -572,12 +572,7 @@ import Testing
             let now = Date()
             let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
             try await farm.store.transaction { tx in
-                try await tx.recordHistory(
-                    [("a", 40), ("b", 2)].map {
-                        HistoryRecord(
-                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
-                            finishedAt: now.addingTimeInterval(-100))
-                    })
+                try await tx.recordHistory(FarmLogicTests.setHistory([("a", 40), ("b", 2)], at: now))
             }
             var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
             request.distributionModel = "history"
@@ -599,12 +594,7 @@ import Testing
             let w1 = try await FarmLogicTests.register(farm, "w1", at: now)
             let w2 = try await FarmLogicTests.register(farm, "w2", at: now)
             try await farm.store.transaction { tx in
-                try await tx.recordHistory(
-                    [("a", 40), ("b", 2)].map {
-                        HistoryRecord(
-                            package: "p", setName: $0.0, deviceGroup: "g", duration: .seconds($0.1), verdict: "PASS", testrunID: "earlier",
-                            finishedAt: now.addingTimeInterval(-100))
-                    })
+                try await tx.recordHistory(FarmLogicTests.setHistory([("a", 40), ("b", 2)], at: now))
             }
             // An earlier testrun: w2 flashes `image` and boots.
             var earlier = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["q"]))
