@@ -180,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OTSMonitorTests",
-            dependencies: ["OTSMonitor", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

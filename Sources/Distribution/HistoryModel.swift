@@ -160,6 +160,6 @@ public struct HistoryModel: DistributionModel {
     }
 
     static func seconds(_ value: Double) -> String {
-        value >= 120 ? "\(Int((value / 60).rounded())) min" : "\(Int(value.rounded())) s"
+        value >= 120 ? "\(Int(saturating: value / 60)) min" : "\(Int(saturating: value)) s"
     }
 }

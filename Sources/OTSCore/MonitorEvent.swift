@@ -43,6 +43,16 @@ public struct MonitorEvent: Sendable, Hashable, Codable {
             self.message = message
             self.signature = ErrorSignature(message).text
         }
+
+        enum CodingKeys: String, CodingKey { case category, message, signature }
+
+        /// A sender need not give the signature; the server computes it anew.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            category = try container.decode(ErrorCategory.self, forKey: .category)
+            message = try container.decode(String.self, forKey: .message)
+            signature = try container.decodeIfPresent(String.self, forKey: .signature) ?? ErrorSignature(message).text
+        }
     }
 
     public var id: String
@@ -104,18 +114,91 @@ public struct MonitorEvent: Sendable, Hashable, Codable {
         self.attempt = attempt
     }
 
+    /// The ranges of what a sender gives, documented in docs/events.md.
+    public enum Limits {
+        /// `duration_ms`: up to 365 days.
+        public static let durationMs: ClosedRange<Int64> = 0...31_536_000_000
+        /// `try`: a device phase's try, from 1.
+        public static let tryNumber: ClosedRange<Int> = 1...1000
+        /// `attempt`: a task's attempt, from 1.
+        public static let attempt: ClosedRange<Int> = 1...1000
+        /// `emitted_at`: from 2000-01-01 to 9999-12-31 (UTC).
+        public static let emittedAt: ClosedRange<Date> =
+            Date(timeIntervalSince1970: 946_684_800)...Date(timeIntervalSince1970: 253_402_300_799)
+        /// Keys and values of `details`.
+        public static let details = 50
+        public static let detailKeyLength = 100
+        /// `outcome` of a device phase.
+        public static let outcomes: Set<String> = ["ok", "failed"]
+        /// `verdict` of an event: a testrun's, a package's or a case's or step's result.
+        public static let verdicts: Set<String> = ["PASS", "FAIL", "ERROR", "N/A"]
+    }
+
     /// Problems with an event as a sender gives it, each naming its field.
     public var problems: [String] {
         var problems: [String] = []
-        if id.isEmpty || id.count > 100 { problems.append("id: must have 1 to 100 characters") }
-        if type.rawValue.isEmpty || type.rawValue.count > 100 { problems.append("type: must have 1 to 100 characters") }
+        if UUID(uuidString: id) == nil { problems.append("id: must be a UUID") }
+        if let problem = type.problem { problems.append("type: \(problem)") }
+        if let problem = Self.nameProblem(sender.host) { problems.append("sender.host: \(problem)") }
+        if let problem = Self.nameProblem(sender.instance) { problems.append("sender.instance: \(problem)") }
+        if sender.pid < 0 { problems.append("sender.pid: must be 0 or more, not \(sender.pid)") }
+        if sender.version.isEmpty || sender.version.count > TestrunRequest.Limits.nameLength
+            || sender.version.containsControlCharacters
+        {
+            problems.append("sender.version: must have 1 to \(TestrunRequest.Limits.nameLength) characters, none a control character")
+        }
+        if !Limits.emittedAt.contains(emittedAt) {
+            problems.append("emitted_at: must be from 2000-01-01 to 9999-12-31")
+        }
+        for (field, value) in [("testrun_id", testrunID), ("task_id", taskID)] {
+            if let value, UUID(uuidString: value) == nil { problems.append("\(field): must be a UUID") }
+        }
+        if let attempt, !Limits.attempt.contains(attempt) {
+            problems.append("attempt: must be from \(Limits.attempt.lowerBound) to \(Limits.attempt.upperBound), not \(attempt)")
+        }
+        if let durationMs, !Limits.durationMs.contains(durationMs) {
+            problems.append(
+                "duration_ms: must be from \(Limits.durationMs.lowerBound) to \(Limits.durationMs.upperBound) (365 days), not \(durationMs)"
+            )
+        }
+        if let tryNumber, !Limits.tryNumber.contains(tryNumber) {
+            problems.append("try: must be from \(Limits.tryNumber.lowerBound) to \(Limits.tryNumber.upperBound), not \(tryNumber)")
+        }
+        if let outcome, !Limits.outcomes.contains(outcome) {
+            problems.append("outcome: must be ok or failed")
+        }
+        if let verdict, !Limits.verdicts.contains(verdict) {
+            problems.append("verdict: must be PASS, FAIL, ERROR or N/A")
+        }
         for (field, value) in [("package", package), ("set", set), ("case", testCase), ("error.message", error?.message)] {
             if let value, value.count > TestrunRequest.Limits.textLength {
                 problems.append("\(field): at most \(TestrunRequest.Limits.textLength) characters")
             }
         }
-        if (details?.count ?? 0) > 50 { problems.append("details: at most 50 entries") }
+        if let details {
+            if details.count > Limits.details { problems.append("details: at most \(Limits.details) entries") }
+            if details.contains(where: { $0.key.isEmpty || $0.key.count > Limits.detailKeyLength }) {
+                problems.append("details: a key must have 1 to \(Limits.detailKeyLength) characters")
+            }
+            if details.values.contains(where: { $0.count > TestrunRequest.Limits.textLength }) {
+                problems.append("details: a value has at most \(TestrunRequest.Limits.textLength) characters")
+            }
+        }
         return problems
+    }
+
+    /// Why a host or instance name cannot be one: names become parts of
+    /// worker ids, paths and log lines, so they follow the rule of device
+    /// names, dots allowed (host names have them), and are never `.` or `..`.
+    public static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty || name.count > TestrunRequest.Limits.nameLength {
+            return "must have 1 to \(TestrunRequest.Limits.nameLength) characters"
+        }
+        if name == "." || name == ".." { return "may not be '.' or '..'" }
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            return "may hold only letters, digits, '-', '_' and '.'"
+        }
+        return nil
     }
 }
 
@@ -132,6 +215,20 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     }
 
     public var description: String { rawValue }
+
+    /// Why a name cannot be an event type: dotted lower-case words.
+    public var problem: String? {
+        guard !rawValue.isEmpty, rawValue.count <= 100,
+            rawValue.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._".contains($0)) })
+        else { return "must have 1 to 100 characters, lower-case letters, digits, '.' and '_'" }
+        return nil
+    }
+
+    /// The types a worker sends (docs/events.md); the server sends the rest.
+    public static let sentByWorkers: Set<EventType> = [
+        .taskStarted, .flashStarted, .flashFinished, .bootStarted, .bootFinished, .packageStarted, .packageFinished,
+        .setFinished, .caseFinished, .stepFinished, .resultsStarted, .resultsFinished, .failure,
+    ]
 
     public static let testrunRequested: EventType = "testrun.requested"
     /// How the testrun was split into tasks, and on what data.
@@ -168,6 +265,8 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let workerBusy: EventType = "worker.busy"
     public static let workerFree: EventType = "worker.free"
     public static let workerOffline: EventType = "worker.offline"
+    /// The server refused events a worker sent (forged, or not its own).
+    public static let workerRefused: EventType = "worker.refused"
 
     public static let failure: EventType = "failure"
 }

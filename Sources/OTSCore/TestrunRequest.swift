@@ -83,6 +83,7 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         public static let nameLength = 200
         public static let textLength = 4096
         public static let maximumTimeout = 7 * 86_400
+        public static let maximumWorkers = 10_000
     }
 
     /// A problem with one field.
@@ -141,11 +142,11 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         if let timeout, !(1...Limits.maximumTimeout).contains(timeout) {
             add("timeout", "must be from 1 to \(Limits.maximumTimeout) seconds, not \(timeout)")
         }
-        if let targetExecutionTime, targetExecutionTime < 1 {
-            add("target_execution_time", "must be at least 1 second")
+        if let targetExecutionTime, !(1...Limits.maximumTimeout).contains(targetExecutionTime) {
+            add("target_execution_time", "must be from 1 to \(Limits.maximumTimeout) seconds, not \(targetExecutionTime)")
         }
-        if let maxWorkerAmount, maxWorkerAmount < 1 {
-            add("max_worker_amount", "must be at least 1")
+        if let maxWorkerAmount, !(1...Limits.maximumWorkers).contains(maxWorkerAmount) {
+            add("max_worker_amount", "must be from 1 to \(Limits.maximumWorkers), not \(maxWorkerAmount)")
         }
         if let priority, !(-100...100).contains(priority) {
             add("priority", "must be from -100 to 100, not \(priority)")

@@ -50,7 +50,7 @@ public struct Ingest: Sendable {
                     if event.type == .taskClaimed, let taskID = event.taskID, let task = try await tx.task(id: taskID),
                         let claimed = task.claimedAt
                     {
-                        wait = .milliseconds(Int64((claimed.timeIntervalSince(task.enqueuedAt) * 1000).rounded()))
+                        wait = .milliseconds(Int64(saturating: claimed.timeIntervalSince(task.enqueuedAt) * 1000))
                     }
                     metrics.observe(event, queueWait: wait)
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import OTSCore
+import OTSHTTP
 import OTSStore
 
 /// How a monitor runs: its database, address, and how it consumes and
@@ -57,6 +58,10 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var publish = true
     /// The key that signs deliveries to testruns' `callback_url`s.
     public var callbackSecret: String?
+    /// The hosts a testrun's `callback_url` may name (a name, an address,
+    /// or `*.domain` for every host under it); empty allows any. A
+    /// callback to the monitor itself is never delivered.
+    public var callbackAllowedHosts: [String] = []
     /// Tries of one delivery before it is set aside as a dead letter.
     public var deliveryAttempts = 5
     /// The first wait before a retry (seconds); it doubles each time.
@@ -83,6 +88,10 @@ public struct MonitorConfiguration: Sendable, Hashable {
         retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
         callbackSecret = try reader.string("callback_secret") ?? callbackSecret
+        callbackAllowedHosts = try reader.strings("callback_allowed_hosts") ?? callbackAllowedHosts
+        if let index = callbackAllowedHosts.firstIndex(where: { $0.isEmpty || $0.contains("/") || $0.containsControlCharacters }) {
+            throw reader.error("callback_allowed_hosts", "entry \(index) is not a host name, an address or *.domain")
+        }
         publish = try reader.bool("publish") ?? publish
         deliveryAttempts = try reader.int("delivery_attempts", in: 1...100) ?? deliveryAttempts
         retrySeconds = try reader.seconds("retry_seconds") ?? retrySeconds
@@ -119,6 +128,19 @@ public struct MonitorConfiguration: Sendable, Hashable {
         if let value = environment["OTS_MONITOR_PORT"], !value.isEmpty {
             port = try ConfigurationError.port(value, in: "OTS_MONITOR_PORT")
         }
+    }
+
+    /// Why a testrun's callback URL may not be delivered to; nil when it may.
+    func callbackRefusal(_ url: String, own: OwnAddress) -> String? {
+        if own.isOwn(url) { return "callback_url \(url.prefix(200)) points at this monitor" }
+        guard !callbackAllowedHosts.isEmpty else { return nil }
+        let host = OwnAddress.canonical(URLComponents(string: url)?.host ?? "")
+        let allowed = callbackAllowedHosts.contains { entry in
+            let entry = OwnAddress.canonical(entry)
+            if entry.hasPrefix("*.") { return host.hasSuffix(entry.dropFirst()) }
+            return host == entry
+        }
+        return allowed ? nil : "callback_url host '\(host.prefix(200))' is not in callback_allowed_hosts"
     }
 
     /// How long without a heartbeat makes a worker offline.

@@ -19,6 +19,7 @@ public final class MonitorMetrics: Sendable {
     private let lag: Gauge
     private let backlog: Gauge
     private let dropped: Counter
+    private let refused: [String: Counter]
     private let droppedSeen = Mutex(0)
 
     static let phaseBuckets: [Duration] = [
@@ -67,6 +68,15 @@ public final class MonitorMetrics: Sendable {
             })
         lag = registry.makeGauge(descriptor: name("monitor_lag", "seconds", "How long the oldest unread event has waited."), labels: [])
         backlog = registry.makeGauge(descriptor: name("monitor_backlog_events", "", "Events the monitor has not read yet."), labels: [])
+        refused = Dictionary(
+            uniqueKeysWithValues: ["type", "sender", "task", "attempt", "package"].map {
+                (
+                    $0,
+                    registry.makeCounter(
+                        descriptor: name("events_refused", "total", "Worker event batches the server refused, by the rule they broke."),
+                        labels: [("reason", $0)])
+                )
+            })
         dropped = registry.makeCounter(
             descriptor: name("events_dropped", "total", "Events the queue's retention dropped before the monitor read them."), labels: [])
     }
@@ -84,6 +94,8 @@ public final class MonitorMetrics: Sendable {
             if let duration = event.durationMs { phases["test"]?.record(.milliseconds(duration)) }
         case .taskClaimed:
             if let queueWait { phases["queue_wait"]?.record(queueWait) }
+        case .workerRefused:
+            if let reason = event.details?["reason"] { refused[reason]?.increment() }
         default:
             break
         }

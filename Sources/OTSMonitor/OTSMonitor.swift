@@ -24,6 +24,7 @@ public struct OTSMonitor {
     /// The services to run in one group: the queue loop and the HTTP API.
     public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let metrics = MonitorMetrics()
+        let own = OwnAddress(host: configuration.host, port: configuration.port)
         let router = Router(context: OTSRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         let authenticator = TokenAuthenticator(store: store)
@@ -39,7 +40,11 @@ public struct OTSMonitor {
             router: router,
             server: try .ots(tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots-monitor"),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                own.listening(on: port)
+                await onListening(port)
+            },
             logger: logger
         )
         let loop = MonitorLoop(
@@ -48,10 +53,13 @@ public struct OTSMonitor {
             store: store, configuration: configuration, logger: logger)
         var services: [any Service] = [loop, app]
         if configuration.publish {
-            services.append(Publisher(target: .callbacks, store: store, configuration: configuration, http: OTSClient.http, logger: logger))
+            services.append(
+                Publisher(target: .callbacks, store: store, configuration: configuration, http: Publisher.http, own: own, logger: logger))
             for webhook in configuration.webhooks {
                 services.append(
-                    Publisher(target: .webhook(webhook), store: store, configuration: configuration, http: OTSClient.http, logger: logger))
+                    Publisher(
+                        target: .webhook(webhook), store: store, configuration: configuration, http: Publisher.http, own: own,
+                        logger: logger))
             }
         }
         return services

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import OTSCore
+import OTSHTTP
 import OTSStore
 import ServiceLifecycle
 
@@ -23,6 +24,8 @@ struct Publisher: Service {
     let store: Store
     let configuration: MonitorConfiguration
     let http: HTTPClient
+    /// Where this monitor listens: callbacks never go there.
+    let own: OwnAddress
     let logger: Logger
     /// This replica, as the holder of the publisher's lease.
     let owner = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
@@ -94,7 +97,11 @@ struct Publisher: Service {
                 }
             }
             if let destination, let event {
-                await deliver(event, payload: payload, to: destination.url, secret: destination.secret)
+                if case .callbacks = target, let refusal = configuration.callbackRefusal(destination.url, own: own) {
+                    await setAside(event, payload: payload, to: destination.url, attempts: 0, error: "not delivered: \(refusal)")
+                } else {
+                    await deliver(event, payload: payload, to: destination.url, secret: destination.secret)
+                }
             }
             let held = try await store.transaction { tx in
                 guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return false }
@@ -136,20 +143,27 @@ struct Publisher: Service {
                 wait = wait * 2
             }
         }
-        logger.error(
-            "publisher \(name): event \(event.id) to \(url) failed \(configuration.deliveryAttempts) times (\(lastError)); kept as a dead letter"
-        )
+        await setAside(
+            event, payload: payload, to: url, attempts: configuration.deliveryAttempts,
+            error: "failed \(configuration.deliveryAttempts) times (\(lastError))")
+    }
+
+    /// Keeps a delivery that did not happen as a dead letter, and says so.
+    func setAside(_ event: MonitorEvent, payload: String, to url: String, attempts: Int, error: String) async {
+        logger.error("publisher \(name): event \(event.id) to \(url) \(error); kept as a dead letter")
         do {
             try await store.transaction { tx in
                 try await tx.recordDeadLetter(
-                    DeadLetter(
-                        publisher: name, url: url, eventID: event.id, payload: payload, attempts: configuration.deliveryAttempts,
-                        error: lastError))
+                    DeadLetter(publisher: name, url: url, eventID: event.id, payload: payload, attempts: attempts, error: error))
             }
         } catch {
             logger.error("publisher \(name): cannot record the dead letter of event \(event.id): \(error)")
         }
     }
+
+    /// The client deliveries go with: it never follows a redirect, so a
+    /// receiver cannot send a delivery somewhere the checks did not see.
+    static let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
 
     /// Lower-case hex of HMAC-SHA256 of the body with the key.
     static func signature(of body: String, key: String) -> String {

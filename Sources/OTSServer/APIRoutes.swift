@@ -4,6 +4,7 @@ import Hummingbird
 import OTSCore
 import OTSHTTP
 import OTSStore
+import Synchronization
 import TestDefinition
 
 /// The REST API under `/api/v1` (see `openapi.json`).
@@ -22,8 +23,8 @@ struct APIRoutes {
 
         let api = open.group().add(middleware: AccessMiddleware(.read, policy: access, authenticator: authenticator))
         let submit = open.group().add(middleware: AccessMiddleware(.submit, policy: access, authenticator: authenticator))
-        submit.post("testruns") { request, _ in
-            try JSONResponse.make(try await farm.submit(try await body(request)), status: .created)
+        submit.post("testruns") { request, context in
+            try JSONResponse.make(try await farm.submit(try await body(request), scope: context.principal?.scope), status: .created)
         }
         api.get("testruns") { request, _ in
             let query = request.uri.queryParameters
@@ -104,12 +105,21 @@ struct APIRoutes {
             return try JSONResponse.make(["offline": true])
         }
         workers.post("workers/claim") { request, context in
-            let claim = try APIError.decodeBody(ClaimRequest.self, from: try await body(request), what: "the claim")
-            try context.acts(for: claim.workerID)
-            let wait = min(max(claim.waitSeconds ?? farm.configuration.claimWait, 0), farm.configuration.claimWait)
-            guard let assignment = try await farm.claim(workerID: claim.workerID, wait: .milliseconds(Int64(wait * 1000))) else {
-                return Response(status: .noContent)
+            // A claim whose worker has gone (its connection closed) is not
+            // granted: the body is read through the handler that tells.
+            let connection = ClaimConnection()
+            let assignment = try await request.body.consumeWithInboundCloseHandler { body in
+                defer { connection.finish() }
+                let claim = try APIError.decodeBody(ClaimRequest.self, from: try await collect(body), what: "the claim")
+                if let problem = claim.problem { throw APIError(.badRequest, problem.description, field: problem.field) }
+                try context.acts(for: claim.workerID)
+                let wait = min(claim.waitSeconds ?? farm.configuration.claimWait, farm.configuration.claimWait)
+                return try await farm.claim(
+                    workerID: claim.workerID, wait: .milliseconds(Int64(wait * 1000)), connected: { connection.isOpen })
+            } onInboundClosed: {
+                if connection.close() { farm.wakeClaims() }
             }
+            guard let assignment else { return Response(status: .noContent) }
             return try JSONResponse.make(assignment)
         }
         workers.post("events") { request, context in
@@ -121,7 +131,8 @@ struct APIRoutes {
             try context.acts(for: worker)
             let stored = try await farm.saveResults(
                 taskID: try context.parameters.require("id"), workerID: worker,
-                package: try required(query, "package"), xml: try await body(request, limit: limits.results, what: "results", key: "max_results_bytes"))
+                package: try required(query, "package"),
+                xml: try await body(request, limit: limits.results, what: "results", key: "max_results_bytes"))
             return try JSONResponse.make(["stored": stored])
         }
         workers.put("tasks/:id/files") { request, context in
@@ -151,7 +162,8 @@ struct APIRoutes {
     private func enrolled(_ request: Request) throws {
         guard access.mode == .tokens else { return }
         guard let header = request.headers[.authorization] else {
-            throw APIError(.unauthorized, "authorization: a worker enrolls with the farm's enrollment secret (Authorization: Bearer SECRET)")
+            throw APIError(
+                .unauthorized, "authorization: a worker enrolls with the farm's enrollment secret (Authorization: Bearer SECRET)")
         }
         guard let secret = enrollmentSecret, APIToken.constantTimeEqual(header, "Bearer \(secret)") else {
             throw APIError(.unauthorized, "authorization: wrong enrollment secret")
@@ -162,10 +174,15 @@ struct APIRoutes {
     private func body(_ request: Request, limit: Int? = nil, what: String = "request body", key: String = "max_request_bytes")
         async throws -> Data
     {
+        try await collect(request.body, limit: limit, what: what, key: key)
+    }
+
+    private func collect(_ body: RequestBody, limit: Int? = nil, what: String = "request body", key: String = "max_request_bytes")
+        async throws -> Data
+    {
         let limit = limit ?? limits.request
-        var request = request
         do {
-            let buffer = try await request.collectBody(upTo: limit)
+            let buffer = try await body.collect(upTo: limit)
             return Data(buffer.readableBytesView)
         } catch {
             throw APIError(.tooLarge, "body: the \(what) is over the server's limit of \(limit) bytes (\(key))", field: "body")
@@ -177,6 +194,29 @@ struct APIRoutes {
             throw APIError(.badRequest, "\(name): required query parameter is missing", field: name)
         }
         return value
+    }
+}
+
+/// Whether a waiting claim's connection is still open: the claim is
+/// granted only while it is.
+final class ClaimConnection: Sendable {
+    private enum State { case waiting, closed, done }
+    private let state = Mutex(State.waiting)
+
+    var isOpen: Bool { state.withLock { $0 != .closed } }
+
+    /// The connection closed; true when a claim was still waiting on it.
+    func close() -> Bool {
+        state.withLock { state in
+            guard state == .waiting else { return false }
+            state = .closed
+            return true
+        }
+    }
+
+    /// The claim has its answer: a close after this is the connection's own end.
+    func finish() {
+        state.withLock { state in if state == .waiting { state = .done } }
     }
 }
 

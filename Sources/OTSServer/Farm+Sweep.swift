@@ -63,7 +63,7 @@ extension Farm {
             }
             for testrun in try await tx.overdueTestruns(at: now) {
                 var lifecycle = TestrunLifecycle(record: testrun)
-                let timeout = Int(((testrun.deadline ?? now).timeIntervalSince(testrun.createdAt)).rounded())
+                let timeout = Int(saturating: (testrun.deadline ?? now).timeIntervalSince(testrun.createdAt))
                 guard lifecycle.handle(.timeout(seconds: timeout)) == .transitionAndCancelTasks,
                     case .finished(let decision) = lifecycle.state
                 else { continue }

@@ -57,9 +57,8 @@ extension Farm {
         let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
         let workerID = heartbeat.workerID
         let spooled = heartbeat.spooledTaskIDs ?? []
-        if spooled.count > Heartbeat.spooledLimit {
-            throw APIError(
-                .badRequest, "spooled_task_ids: at most \(Heartbeat.spooledLimit), not \(spooled.count)", field: "spooled_task_ids")
+        if let problem = heartbeat.problems.first {
+            throw APIError(.badRequest, problem.description, field: problem.field)
         }
         return try await store.transaction { tx in
             let before = try await tx.worker(id: workerID)
@@ -134,8 +133,12 @@ extension Farm {
     // MARK: Claims
 
     /// Hands the worker the next task for its routing keys, waiting up to
-    /// `wait` for one; nil when none came.
-    public func claim(workerID: String, wait: Duration, at now: @Sendable () -> Date = { Date() }) async throws -> TaskAssignment? {
+    /// `wait` for one; nil when none came, or when the worker stopped
+    /// waiting (`connected` turned false: its connection closed). A task
+    /// claimed just as the worker went is put back as it was.
+    public func claim(
+        workerID: String, wait: Duration, at now: @Sendable () -> Date = { Date() }, connected: @Sendable () -> Bool = { true }
+    ) async throws -> TaskAssignment? {
         let worker = try await store.transaction { tx in
             let worker = try await tx.worker(id: workerID)
             if worker != nil {
@@ -152,11 +155,18 @@ extension Farm {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: wait)
         while true {
-            let generation = signal.generation
-            if let assignment = try await claimOnce(worker: worker, keys: keys, at: now()) {
-                return assignment
+            guard connected() else {
+                logger.info("worker \(workerID) stopped waiting for a task (its connection closed)")
+                return nil
             }
-            if let assignment = try await rebalance(worker: worker, keys: keys, at: now()) {
+            let generation = signal.generation
+            var assignment = try await claimOnce(worker: worker, keys: keys, at: now())
+            if assignment == nil { assignment = try await rebalance(worker: worker, keys: keys, at: now()) }
+            if let assignment {
+                guard connected() else {
+                    try await putBack(assignment, from: worker, at: now())
+                    return nil
+                }
                 return assignment
             }
             let remaining = clock.now.duration(to: deadline)
@@ -168,6 +178,32 @@ extension Farm {
                 self.signal.notify()
             }
         }
+    }
+
+    /// Wakes the waiting claims, so that they look again.
+    func wakeClaims() {
+        signal.notify()
+    }
+
+    /// Puts a task whose worker went before it heard of it back in the
+    /// queue as it was before the claim: the attempt does not count.
+    private func putBack(_ assignment: TaskAssignment, from worker: WorkerRecord, at now: Date) async throws {
+        let reason = "the worker's connection closed before the task reached it"
+        try await store.transaction { tx in
+            guard try await tx.unclaim(taskID: assignment.taskID, owner: worker.id, attempt: assignment.attempt) else { return }
+            _ = try await tx.heartbeat(workerID: worker.id, state: "free", currentTask: nil, at: now)
+            try await append(
+                [
+                    event(
+                        .taskRequeued, testrunID: assignment.testrunID, taskID: assignment.taskID, attempt: assignment.attempt,
+                        details: ["worker": worker.id, "reason": reason]),
+                    event(
+                        .workerFree, testrunID: assignment.testrunID, taskID: assignment.taskID, attempt: assignment.attempt,
+                        details: ["worker": worker.id]),
+                ], tx: tx, at: now)
+        }
+        logger.info("task \(assignment.taskID) put back in the queue: \(reason) (\(worker.id))")
+        signal.notify()
     }
 
     private func claimOnce(worker: WorkerRecord, keys: [String], at now: Date) async throws -> TaskAssignment? {
@@ -214,68 +250,6 @@ extension Farm {
             // Balancing may move the sets of a history plan.
             askBeforeSets: plan?.model == "history" ? true : nil
         )
-    }
-
-    // MARK: Events
-
-    /// Accepts a batch of a worker's events: each once by id, in order, onto
-    /// the monitor queue, updating the progress of the tasks they tell of.
-    /// With `worker` (the instance a worker token belongs to), every event
-    /// must be that instance's.
-    public func receive(_ body: Data, from worker: String? = nil, at now: Date = Date()) async throws -> EventBatchReply {
-        let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
-        if let worker {
-            for (index, event) in batch.events.enumerated() where event.sender.workerID != worker {
-                throw APIError(
-                    .forbidden, "events[\(index)].sender: the token of worker \(worker) cannot send another worker's events",
-                    field: "events[\(index)].sender")
-            }
-        }
-        if batch.events.count > EventBatch.limit {
-            throw APIError(.badRequest, "events: at most \(EventBatch.limit) in one batch, not \(batch.events.count)", field: "events")
-        }
-        for (index, event) in batch.events.enumerated() {
-            if let problem = event.problems.first {
-                throw APIError(.badRequest, "events[\(index)].\(problem)", field: "events[\(index)]")
-            }
-        }
-        let reply = try await store.transaction { tx in
-            let new = try await tx.receiveEvents(ids: batch.events.map(\.id), at: now)
-            var accepted: [MonitorEvent] = []
-            for event in batch.events where new.contains(event.id) {
-                var event = event
-                event.receivedAt = now
-                accepted.append(event)
-                accepted += try await apply(event, tx: tx, at: now)
-            }
-            try await append(accepted, tx: tx, at: now)
-            return EventBatchReply(accepted: new.count, duplicates: batch.events.count - new.count)
-        }
-        return reply
-    }
-
-    /// What a worker's event means for its task and testrun; returns the
-    /// server's own events it causes.
-    private func apply(_ event: MonitorEvent, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
-        guard let taskID = event.taskID else { return [] }
-        let owner = event.sender.workerID
-        var progress = TaskProgress()
-        switch event.type {
-        case .taskStarted: progress = TaskProgress(phase: "image", started: true)
-        case .flashStarted: progress = TaskProgress(phase: "flash", flashTry: event.tryNumber ?? 1)
-        case .bootStarted: progress = TaskProgress(phase: "boot", bootTry: event.tryNumber ?? 1)
-        case .packageStarted: progress = TaskProgress(phase: "test")
-        case .packageFinished: progress = TaskProgress(packageDone: true)
-        case .resultsStarted: progress = TaskProgress(phase: "upload")
-        default: return []
-        }
-        guard try await tx.recordProgress(taskID: taskID, owner: owner, progress, at: now), event.type == .taskStarted,
-            let testrunID = event.testrunID, let testrun = try await tx.lockTestrun(id: testrunID)
-        else { return [] }
-        var lifecycle = TestrunLifecycle(record: testrun)
-        guard lifecycle.handle(.taskStarted) == .transition else { return [] }
-        try await tx.updateTestrun(id: testrunID, state: "running", started: true, at: now)
-        return [self.event(.testrunStarted, testrunID: testrunID)]
     }
 
     // MARK: Results and files
@@ -341,6 +315,9 @@ extension Farm {
         let finish = try APIError.decodeBody(TaskFinish.self, from: body, what: "the finish report")
         guard finish.verdict != nil || finish.error != nil else {
             throw APIError(.badRequest, "verdict: give a verdict or an error", field: "verdict")
+        }
+        if let message = finish.error?.message, message.count > TestrunRequest.Limits.textLength {
+            throw APIError(.badRequest, "error.message: at most \(TestrunRequest.Limits.textLength) characters", field: "error.message")
         }
         try await store.transaction { tx in
             guard let task = try await tx.task(id: taskID) else { throw APIError(.notFound, "no task \(taskID)") }

@@ -15,6 +15,8 @@ public final class Farm: Sendable {
     let logger: Logger
     let signal = TaskSignal()
     let sender = MonitorEvent.Sender.this("server")
+    /// Where this server listens: a callback may not point back at it.
+    let address: OwnAddress
 
     public init(store: Store, configuration: ServerConfiguration, models: DistributionModels = .builtIn, logger: Logger) {
         self.store = store
@@ -24,21 +26,38 @@ public final class Farm: Sendable {
             models.model(named: "history") == nil
             ? models.adding(Self.historyModel(store: store, configuration: configuration)) : models
         self.logger = logger
+        self.address = OwnAddress(host: configuration.host, port: configuration.port)
     }
 
     // MARK: Testruns
 
     /// Validates a request, plans its tasks and queues them, all in one
     /// transaction; a rejected request stores nothing.
-    public func submit(_ body: Data, at now: Date = Date()) async throws -> TestrunView {
+    ///
+    /// `scope` is the submitter's (nil when tokens are not checked): with
+    /// `require_host_scope`, a request that runs commands on a worker host
+    /// needs `submit-host`.
+    public func submit(_ body: Data, scope: TokenScope? = nil, at now: Date = Date()) async throws -> TestrunView {
         let request = try APIError.decodeBody(TestrunRequest.self, from: body, what: "the testrun request")
-        return try await submit(request, at: now)
+        return try await submit(request, scope: scope, at: now)
     }
 
-    public func submit(_ request: TestrunRequest, at now: Date = Date()) async throws -> TestrunView {
+    public func submit(_ request: TestrunRequest, scope: TokenScope? = nil, at now: Date = Date()) async throws -> TestrunView {
         let problems = request.problems(models: models.names)
         if let first = problems.first {
             throw APIError(.badRequest, problems.map(\.description).joined(separator: "; "), field: first.field)
+        }
+        if let url = request.callbackURL, address.isOwn(url) {
+            throw APIError(.badRequest, "callback_url: '\(url.prefix(200))' points at this server", field: "callback_url")
+        }
+        if configuration.requireHostScope, let scope, !scope.grants(.submitHost) {
+            let field = !request.packages.host.isEmpty ? "packages.host" : "test_definitions"
+            if !request.packages.host.isEmpty || !(request.testDefinitions ?? []).isEmpty {
+                throw APIError(
+                    .forbidden,
+                    "\(field): this farm runs host packages and test definitions by URL only for tokens with the submit-host scope (require_host_scope); this token has \(scope)",
+                    field: field)
+            }
         }
         let modelName = request.distributionModel ?? DistributionModels.defaultName
         guard let model = models.model(named: modelName) else {

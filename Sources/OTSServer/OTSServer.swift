@@ -33,7 +33,11 @@ public struct OTSServer {
             router: router,
             server: try .ots(tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ots"),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { [farm] channel in
+                let port = channel.localAddress?.port ?? 0
+                farm.address.listening(on: port)
+                await onListening(port)
+            },
             logger: logger
         )
         let sweeper = Sweeper(farm: farm, interval: .milliseconds(Int64(configuration.sweepInterval * 1000)), logger: logger)

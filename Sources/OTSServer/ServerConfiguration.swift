@@ -15,6 +15,9 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// The secret a worker instance enrolls with (`Authorization: Bearer
     /// SECRET` on `POST /api/v1/workers`); it gets a token of its own back.
     public var enrollmentSecret: String?
+    /// Requests with host packages or test definitions by URL (which run
+    /// commands on a worker host) need the `submit-host` scope.
+    public var requireHostScope = false
     /// Certificate and key files (PEM): with both, the server speaks HTTPS.
     public var tls: TLSFiles?
     /// Largest JSON request body (bytes).
@@ -59,6 +62,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         port = try reader.int("port", in: 0...65535) ?? port
         try access.load(&reader)
         enrollmentSecret = try reader.string("enrollment_secret") ?? enrollmentSecret
+        requireHostScope = try reader.bool("require_host_scope") ?? requireHostScope
         tls = try TLSFiles.load(&reader) ?? tls
         maxRequestBytes = try reader.int("max_request_bytes", in: 64 * 1024...1 << 30) ?? maxRequestBytes
         maxResultsBytes = try reader.int("max_results_bytes", in: 64 * 1024...1 << 32) ?? maxResultsBytes

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OTSCore
 import SQLKit
 
 /// The versioned schema. Each migration is a list of statements for a
@@ -101,6 +102,22 @@ public enum Migrations {
         Migration(
             version: 10, name: "history: packages their definitions keep whole",
             statements: { _ in ["ALTER TABLE history ADD COLUMN keep_whole INTEGER"] }),
+        Migration(
+            version: 11, name: "task attempts: who held each attempt of a task",
+            statements: { _ in
+                [
+                    """
+                    CREATE TABLE task_attempts (
+                        task_id TEXT NOT NULL, attempt INTEGER NOT NULL, owner TEXT NOT NULL, claimed_at BIGINT NOT NULL,
+                        PRIMARY KEY (task_id, attempt))
+                    """,
+                    // The attempts of tasks from before: their last one, whose owner is known.
+                    """
+                    INSERT INTO task_attempts (task_id, attempt, owner, claimed_at)
+                    SELECT id, attempts, owner, COALESCE(claimed_at, enqueued_at) FROM tasks WHERE owner IS NOT NULL AND attempts > 0
+                    """,
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in
@@ -333,7 +350,7 @@ extension Migrations {
 /// Times in the store are milliseconds since 1970, UTC.
 enum Clock {
     static func millis(_ date: Date = Date()) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded())
+        Int64(saturating: date.timeIntervalSince1970 * 1000)
     }
 
     static func date(_ millis: Int64) -> Date {

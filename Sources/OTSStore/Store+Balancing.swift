@@ -98,7 +98,7 @@ extension StoreTransaction {
     /// queued.
     public func claim(taskID: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
         let expires = Clock.millis(now) + lease.milliseconds
-        return try await db.raw(
+        let task = try await db.raw(
             """
             UPDATE tasks SET state = 'claimed', owner = \(bind: owner), lease_expires_at = \(bind: expires),
                 claimed_at = \(bind: Clock.millis(now)), attempts = attempts + 1
@@ -106,6 +106,8 @@ extension StoreTransaction {
             RETURNING \(unsafeRaw: Self.taskColumns)
             """
         ).first().map(Self.task)
+        if let task { try await recordAttempt(task, at: now) }
+        return task
     }
 }
 

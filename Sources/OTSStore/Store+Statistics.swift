@@ -162,6 +162,7 @@ extension StoreTransaction {
         let flash = try await median("device.flash.finished")
         let boot = try await median("device.boot.finished")
         guard flash != nil || boot != nil else { return nil }
-        return .milliseconds(Int64(((flash ?? 0) + (boot ?? 0)).rounded()))
+        // Stored durations are whatever was sent: the sum must not trap.
+        return .milliseconds(Int64(saturating: (flash ?? 0) + (boot ?? 0)))
     }
 }

@@ -108,7 +108,29 @@ extension StoreTransaction {
             RETURNING \(unsafeRaw: Self.taskColumns)
             """
         guard let row = try await db.raw(query).first() else { return nil }
-        return try Self.task(row)
+        let task = try Self.task(row)
+        try await recordAttempt(task, at: now)
+        return task
+    }
+
+    /// Keeps who holds this attempt of a task: events about an attempt are
+    /// accepted only from the worker that held it.
+    func recordAttempt(_ task: TaskRecord, at now: Date) async throws {
+        guard let owner = task.owner else { return }
+        try await db.raw(
+            """
+            INSERT INTO task_attempts (task_id, attempt, owner, claimed_at)
+            VALUES (\(bind: task.id), \(bind: task.attempts), \(bind: owner), \(bind: Clock.millis(now)))
+            """
+        ).run()
+    }
+
+    /// The attempts of a task that `owner` held (or holds).
+    public func heldAttempts(taskID: String, owner: String) async throws -> Set<Int> {
+        Set(
+            try await db.raw(
+                "SELECT attempt FROM task_attempts WHERE task_id = \(bind: taskID) AND owner = \(bind: owner)"
+            ).all().map { try $0.decode(column: "attempt", as: Int.self) })
     }
 
     /// Extends the lease of a task its owner still holds; false when the
@@ -160,6 +182,22 @@ extension StoreTransaction {
             throw StoreError(.conflict, "task \(taskID) is not held by \(owner)")
         }
         return try Self.task(row)
+    }
+
+    /// Undoes a claim whose worker never heard of it: the task is queued
+    /// again as it was, the attempt not counted. False when the claim is no
+    /// longer that one.
+    public func unclaim(taskID: String, owner: String, attempt: Int) async throws -> Bool {
+        let rows = try await db.raw(
+            """
+            UPDATE tasks SET state = 'queued', owner = NULL, lease_expires_at = NULL, claimed_at = NULL, attempts = attempts - 1
+            WHERE id = \(bind: taskID) AND owner = \(bind: owner) AND state = 'claimed' AND attempts = \(bind: attempt)
+            RETURNING id
+            """
+        ).all()
+        guard !rows.isEmpty else { return false }
+        try await db.raw("DELETE FROM task_attempts WHERE task_id = \(bind: taskID) AND attempt = \(bind: attempt)").run()
+        return true
     }
 
     /// Puts a claimed task back in the queue (its attempts are kept).

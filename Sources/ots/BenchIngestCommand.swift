@@ -46,7 +46,7 @@ struct BenchIngestCommand: AsyncParsableCommand {
         let store = try await Store.open(url, logger: logger)
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.port = 0
-        // The events come from made-up senders, not enrolled instances.
+        // The events come from an instance registered without enrolling.
         serverConfiguration.access = AccessPolicy(mode: .off)
         var monitorConfiguration = MonitorConfiguration()
         monitorConfiguration.port = 0
@@ -91,9 +91,18 @@ struct BenchIngestCommand: AsyncParsableCommand {
 
     private func measure(client: OTSClient, store: Store) async throws -> (Double, Double, [Double]) {
         let sender = MonitorEvent.Sender(host: "bench", instance: "sender")
+        // A worker tells only of a task it holds: the sender holds one.
+        _ = try await client.register(
+            WorkerRegistration(
+                host: sender.host, instance: sender.instance, pid: sender.pid, device: DeviceProperties(devicegroup: "bench")))
+        _ = try await client.submit(TestrunRequest(device: DeviceProperties(devicegroup: "bench"), packages: .init(device: ["bench"])))
+        guard let task = try await client.claim(workerID: sender.workerID, wait: 5) else {
+            throw ValidationError("the bench's own task was not handed out")
+        }
         func batchOf(_ count: Int) -> [MonitorEvent] {
             (0..<count).map { _ in
-                var event = MonitorEvent(type: .caseFinished, sender: sender)
+                var event = MonitorEvent(
+                    type: .caseFinished, sender: sender, testrunID: task.testrunID, taskID: task.taskID, attempt: task.attempt)
                 event.package = "bench"
                 event.set = "set"
                 event.testCase = "case"

@@ -10,7 +10,8 @@ struct OTSCommand: AsyncParsableCommand {
         abstract: "OTS, the Open Test Solution: run test packages on devices across a farm, and watch it all.",
         version: OTSVersion.current,
         subcommands: [
-            UpCommand.self, DemoCommand.self, ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self, StatusCommand.self, ListCommand.self,
+            UpCommand.self, DemoCommand.self, ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self,
+            StatusCommand.self, ListCommand.self,
             CancelCommand.self,
             ResultsCommand.self, EventsCommand.self, WorkersCommand.self, StatsCommand.self, ErrorsCommand.self, RunCommand.self,
             ValidateCommand.self, MigrateCommand.self, TokenCommand.self,
@@ -25,7 +26,7 @@ struct OTSCommand: AsyncParsableCommand {
             var handler = StreamLogHandler.standardError(label: label)
             let level = ProcessInfo.processInfo.environment["OTS_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
             handler.logLevel = level ?? .info
-            return handler
+            return LineSafeLogHandler(base: handler)
         }
         do {
             var command = try parseAsRoot()

@@ -51,7 +51,8 @@ struct TokenCommand: AsyncParsableCommand {
 
         @OptionGroup var options: DatabaseOption
         @Option(help: "Who or what holds it, like ci-bot or alice (1 to 100 characters).") var name: String
-        @Option(help: "read, submit or admin.") var scope: TokenScope
+        @Option(help: "read, submit, submit-host (host packages and definitions by URL, where require_host_scope asks for it) or admin.")
+        var scope: TokenScope
         @Flag(help: "Print the token and its record as JSON.") var json = false
 
         func validate() throws {

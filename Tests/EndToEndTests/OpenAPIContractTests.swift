@@ -129,7 +129,8 @@ import Testing
             #expect(String(decoding: heartbeat.body, as: UTF8.self).contains(#""stop_task":false"#))
 
             let event = MonitorEvent(
-                type: .taskStarted, sender: .init(host: "probe", instance: "p1"), testrunID: probeID, taskID: task.taskID)
+                type: .taskStarted, sender: .init(host: "probe", instance: "p1"), testrunID: probeID, taskID: task.taskID,
+                attempt: task.attempt)
             let batch = String(decoding: try JSONCoding.encoder().encode(EventBatch(events: [event])), as: UTF8.self)
             let first = try await api.call(.POST, "/api/v1/events", body: batch)
             let again = try await api.call(.POST, "/api/v1/events", body: batch)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import OTSClient
 import OTSCore
 import Subprocess
@@ -38,7 +39,9 @@ import Testing
 
     /// Runs schemathesis against the document at `url`; fails the test on
     /// any failure it reports.
-    static func run(_ command: [String], document url: String, extra: [String], in workspace: Workspace, name: String) async throws {
+    static func run(
+        _ command: [String], document url: String, extra: [String], examples: String = examples, in workspace: Workspace, name: String
+    ) async throws {
         let arguments =
             Array(command.dropFirst()) + [
                 "run", url,
@@ -75,6 +78,21 @@ import Testing
             try await Self.run(
                 command, document: farm.baseURL + "/api/v1/openapi.json",
                 extra: ["--header", "Authorization: Bearer \(farm.token)"], in: farm.workspace, name: "server")
+            // The worker protocol with a worker's own token, harder: every
+            // number a worker sends must get an answer, never a crash.
+            let enrolled = try await SecurityTests.call(
+                .POST, farm.baseURL + "/api/v1/workers", token: TestFarm.enrollmentSecret,
+                body: #"{"host": "fuzz", "instance": "f1", "version": "0.1.0", "pid": 1, "device": {"devicegroup": "e2e"}}"#)
+            let workerToken = try #require(try JSONCoding.decoder().decode(WorkerRegistered.self, from: Data(enrolled.body.utf8)).token)
+            try await Self.run(
+                command, document: farm.baseURL + "/api/v1/openapi.json",
+                extra: [
+                    "--header", "Authorization: Bearer \(workerToken)",
+                    "--include-path-regex", "^/api/v1/(events|workers/(heartbeat|claim|offline)|tasks/.*)$",
+                ],
+                examples: String(max(50, Int(Self.examples) ?? 5)), in: farm.workspace, name: "worker protocol")
+            let planned = try await farm.client.submit(request(device: ["shell-basics"], model: "history"))
+            #expect(try await farm.waitForEnd(planned.id).verdict == .pass, "a history testrun after the fuzzing")
             // The live stream never ends: its answers to bad input are
             // checked by MonitorContractTests.
             try await Self.run(

@@ -122,7 +122,7 @@ import Testing
             let bad = try await OTSBinary.run(
                 ["token", "create", "--database", farm.databaseURL, "--name", "x", "--scope", "worker"], in: folder)
             #expect(bad.status != 0)
-            #expect(bad.stderr.contains("--scope: must be read, submit or admin"), "\(bad.stderr)")
+            #expect(bad.stderr.contains("--scope: must be read, submit, submit-host or admin"), "\(bad.stderr)")
 
             // The CLI without a token says what is missing, in one line.
             let status = try await OTSBinary.run(["list", "--server", farm.baseURL], in: folder)

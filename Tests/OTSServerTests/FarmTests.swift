@@ -110,7 +110,7 @@ import Testing
             // The instance is free; its task's reports wait in its spool.
             // It cannot keep a task another worker holds.
             let beat = try JSONCoding.encoder().encode(
-                Heartbeat(workerID: worker, state: "free", spooledTaskIDs: [ended.taskID, others.taskID, "no-such-task"]))
+                Heartbeat(workerID: worker, state: "free", spooledTaskIDs: [ended.taskID, others.taskID, UUID().uuidString.lowercased()]))
             #expect(try await farm.heartbeat(beat, at: start.addingTimeInterval(8)).stopTask == false)
 
             let swept = try await farm.sweep(at: start.addingTimeInterval(15))
@@ -160,15 +160,19 @@ import Testing
             let worker = try await Self.register(farm, "w1", at: start)
             let testrun = try await Self.submit(farm, packages: ["a"], at: start)
             let task = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
-            var started = MonitorEvent(
-                type: .taskStarted, sender: .init(host: "h", instance: "w1"), testrunID: testrun.id, taskID: task.taskID)
-            started.id = "event-1"
+            let started = MonitorEvent(
+                type: .taskStarted, sender: .init(host: "h", instance: "w1"), testrunID: testrun.id, taskID: task.taskID,
+                attempt: task.attempt)
             var flash = MonitorEvent(
-                type: .flashStarted, sender: .init(host: "h", instance: "intruder"), testrunID: testrun.id, taskID: task.taskID)
+                type: .flashStarted, sender: .init(host: "h", instance: "intruder"), testrunID: testrun.id, taskID: task.taskID,
+                attempt: task.attempt)
             flash.tryNumber = 3
-            let batch = try JSONCoding.encoder().encode(EventBatch(events: [started, flash]))
-            #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 2, duplicates: 0))
-            #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 0, duplicates: 2))
+            let batch = try JSONCoding.encoder().encode(EventBatch(events: [started]))
+            #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 1, duplicates: 0))
+            #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 0, duplicates: 1))
+            await #expect(throws: APIError.self, "another worker's event is refused") {
+                try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [flash])), at: start)
+            }
 
             let view = try await farm.testrun(id: testrun.id)
             #expect(view.state == "running", "task.started starts the testrun")
@@ -469,7 +473,8 @@ import Testing
             // And balancing leaves it whole: idle workers take nothing.
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
             let started = MonitorEvent(
-                type: .taskStarted, sender: FarmBalancingTests.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+                type: .taskStarted, sender: FarmBalancingTests.sender("w1"), testrunID: testrun.id, taskID: first.taskID,
+                attempt: first.attempt)
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
             #expect(
                 try await farm.startSet(
@@ -523,7 +528,8 @@ import Testing
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
             #expect(first.askBeforeSets == true)
             #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device, setOrder: ["a", "b", "c", "d"])])
-            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            let started = MonitorEvent(
+                type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID, attempt: first.attempt)
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
 
@@ -579,7 +585,8 @@ import Testing
             let testrun = try await farm.submit(request, at: now)
             let w2 = try await FarmLogicTests.register(farm, "w2", at: now)
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
-            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            let started = MonitorEvent(
+                type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID, attempt: first.attempt)
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
             // Taking b (2 s) would save 2 s; without statistics a task costs 120 s.
@@ -603,7 +610,7 @@ import Testing
             let flashed = try #require(try await farm.claim(workerID: w2, wait: .zero) { now })
             #expect(flashed.testrunID == before.id)
             let events = [EventType.taskStarted, .flashStarted, .flashFinished, .bootStarted].map {
-                MonitorEvent(type: $0, sender: Self.sender("w2"), testrunID: before.id, taskID: flashed.taskID)
+                MonitorEvent(type: $0, sender: Self.sender("w2"), testrunID: before.id, taskID: flashed.taskID, attempt: flashed.attempt)
             }
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: events)), at: now)
             try await farm.finish(
@@ -617,7 +624,8 @@ import Testing
             let testrun = try await farm.submit(request, at: now)
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
             #expect(first.testrunID == testrun.id)
-            let started = MonitorEvent(type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID)
+            let started = MonitorEvent(
+                type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID, attempt: first.attempt)
             _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
 

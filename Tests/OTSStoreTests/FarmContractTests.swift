@@ -163,3 +163,57 @@ import Testing
         }
     }
 }
+
+/// Who held which attempt of a task: a worker's events about an attempt
+/// count only from the worker that held it.
+@Suite struct TaskAttemptContractTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test(arguments: Engine.available)
+    func eachClaimIsAnAttemptOfItsOwnerAndAnUnclaimLeavesNoTrace(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let taskID = try await store.transaction { (tx: StoreTransaction) async throws in
+                try await FarmContractTests().testrun(tx, at: start).1
+            }
+            try await store.transaction { (tx: StoreTransaction) async throws in
+                let first = try #require(try await tx.claim(owner: "w1", routingKeys: ["g"], lease: .seconds(10), at: start))
+                #expect(first.attempts == 1)
+                _ = try await tx.requeue(taskID: taskID, at: start)
+                let second = try #require(try await tx.claim(taskID: taskID, owner: "w2", lease: .seconds(10), at: start))
+                #expect(second.attempts == 2)
+            }
+            try await store.transaction { (tx: StoreTransaction) async throws in
+                #expect(try await tx.heldAttempts(taskID: taskID, owner: "w1") == [1])
+                #expect(try await tx.heldAttempts(taskID: taskID, owner: "w2") == [2])
+                #expect(try await tx.heldAttempts(taskID: taskID, owner: "w3") == [])
+                #expect(try await tx.unclaim(taskID: taskID, owner: "w1", attempt: 2) == false, "not w1's claim")
+                #expect(try await tx.unclaim(taskID: taskID, owner: "w2", attempt: 1) == false, "not this attempt")
+                #expect(try await tx.unclaim(taskID: taskID, owner: "w2", attempt: 2))
+                #expect(try await tx.heldAttempts(taskID: taskID, owner: "w2") == [])
+                let task = try #require(try await tx.task(id: taskID))
+                #expect(task.state == .queued)
+                #expect(task.attempts == 1)
+                #expect(task.owner == nil)
+                let again = try #require(try await tx.claim(owner: "w3", routingKeys: ["g"], lease: .seconds(10), at: start))
+                #expect(again.attempts == 2, "the undone attempt's number is used again")
+                #expect(try await tx.heldAttempts(taskID: taskID, owner: "w3") == [2])
+            }
+        }
+    }
+
+    @Test(arguments: Engine.available)
+    func aTaskCostFromAbsurdStoredDurationsDoesNotTrap(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            try await store.transaction { (tx: StoreTransaction) async throws in
+                let records = ["device.flash.finished", "device.boot.finished"].enumerated().map { index, type in
+                    EventRecord(
+                        id: UUID().uuidString, type: type, emittedAt: start, receivedAt: start, payload: "{}", sequence: Int64(index + 1),
+                        durationMs: .max, tryNumber: 1, deviceGroup: "g")
+                }
+                _ = try await tx.storeNewEvents(records)
+            }
+            let cost = try await store.transaction { try await $0.taskCost(deviceGroup: "g", since: start.addingTimeInterval(-60)) }
+            #expect(cost == .milliseconds(Int64.max))
+        }
+    }
+}

@@ -6,6 +6,10 @@ import Foundation
 public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     case read
     case submit
+    /// Submits requests that run commands on a worker host too (host
+    /// packages, definitions by URL), where the server's
+    /// `require_host_scope` asks for it.
+    case submitHost = "submit-host"
     case admin
     case worker
 
@@ -15,6 +19,7 @@ public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable, Custo
         case (.worker, .worker): true
         case (.worker, _), (_, .worker): false
         case (.admin, _): true
+        case (.submitHost, .read), (.submitHost, .submit), (.submitHost, .submitHost): true
         case (.submit, .read), (.submit, .submit): true
         case (.read, .read): true
         default: false
@@ -22,7 +27,7 @@ public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable, Custo
     }
 
     /// The scopes a person may create with `ots token create`.
-    public static let personal: [TokenScope] = [.read, .submit, .admin]
+    public static let personal: [TokenScope] = [.read, .submit, .submitHost, .admin]
 
     public var description: String { rawValue }
 }
@@ -79,7 +84,7 @@ public struct TokenRequest: Sendable, Hashable, Codable {
     /// What is wrong with the request, if anything.
     public var problem: (field: String, message: String)? {
         if name.isEmpty || name.count > 100 { return ("name", "must have 1 to 100 characters") }
-        if !TokenScope.personal.contains(scope) { return ("scope", "must be read, submit or admin") }
+        if !TokenScope.personal.contains(scope) { return ("scope", "must be read, submit, submit-host or admin") }
         return nil
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A worker instance introduces itself (`POST /api/v1/workers`).
 public struct WorkerRegistration: Sendable, Hashable, Codable {
     public var host: String
@@ -19,13 +21,14 @@ public struct WorkerRegistration: Sendable, Hashable, Codable {
 
     public var problems: [TestrunRequest.Problem] {
         var problems: [TestrunRequest.Problem] = []
-        for (field, value) in [("host", host), ("instance", instance), ("version", version)] {
-            if value.isEmpty || value.count > TestrunRequest.Limits.nameLength {
-                problems.append(.init(field: field, message: "must have 1 to \(TestrunRequest.Limits.nameLength) characters"))
-            } else if value.contains("/") && field != "version" {
-                problems.append(.init(field: field, message: "may not hold '/'"))
-            }
+        for (field, value) in [("host", host), ("instance", instance)] {
+            if let problem = MonitorEvent.nameProblem(value) { problems.append(.init(field: field, message: problem)) }
         }
+        if version.isEmpty || version.count > TestrunRequest.Limits.nameLength || version.containsControlCharacters {
+            problems.append(
+                .init(field: "version", message: "must have 1 to \(TestrunRequest.Limits.nameLength) characters, none a control character"))
+        }
+        if pid < 0 { problems.append(.init(field: "pid", message: "must be 0 or more, not \(pid)")) }
         for problem in device.problems {
             let field = problem.split(separator: " ").first.map(String.init) ?? "device"
             problems.append(.init(field: "device.\(field)", message: problem))
@@ -73,6 +76,26 @@ public struct Heartbeat: Sendable, Hashable, Codable {
     /// Most tasks in `spooled_task_ids`.
     public static let spooledLimit = 1000
 
+    /// The states an instance reports.
+    public static let states: Set<String> = ["free", "busy", "spool_full"]
+
+    /// Problems with a heartbeat, each naming its field.
+    public var problems: [TestrunRequest.Problem] {
+        var problems: [TestrunRequest.Problem] = []
+        if !Self.states.contains(state) {
+            problems.append(.init(field: "state", message: "must be one of \(Self.states.sorted().joined(separator: ", "))"))
+        }
+        if let taskID, UUID(uuidString: taskID) == nil { problems.append(.init(field: "task_id", message: "must be a UUID")) }
+        let spooled = spooledTaskIDs ?? []
+        if spooled.count > Self.spooledLimit {
+            problems.append(.init(field: "spooled_task_ids", message: "at most \(Self.spooledLimit), not \(spooled.count)"))
+        }
+        if let index = spooled.firstIndex(where: { UUID(uuidString: $0) == nil }) {
+            problems.append(.init(field: "spooled_task_ids[\(index)]", message: "must be a UUID"))
+        }
+        return problems
+    }
+
     enum CodingKeys: String, CodingKey {
         case workerID = "worker_id"
         case state
@@ -102,6 +125,18 @@ public struct ClaimRequest: Sendable, Hashable, Codable {
     public init(workerID: String, waitSeconds: Double? = nil) {
         self.workerID = workerID
         self.waitSeconds = waitSeconds
+    }
+
+    /// The longest `wait_seconds` accepted (the server waits at most its
+    /// own `claim_wait`).
+    public static let waitLimit = 3600.0
+
+    /// A problem with the claim, naming its field.
+    public var problem: TestrunRequest.Problem? {
+        if let waitSeconds, !(waitSeconds.isFinite && (0...Self.waitLimit).contains(waitSeconds)) {
+            return .init(field: "wait_seconds", message: "must be from 0 to \(Int(Self.waitLimit)) seconds")
+        }
+        return nil
     }
 }
 

@@ -22,12 +22,13 @@ enum DashboardFormat {
     /// fraction.
     static func duration(_ seconds: Double?, coarse: Bool = false) -> String {
         guard let seconds, seconds.isFinite else { return "-" }
+        let whole = Int(saturating: seconds.rounded(.down))
         switch seconds {
         case ..<10 where !coarse: return String(format: "%.2f s", seconds)
-        case ..<60: return "\(Int(seconds)) s"
-        case ..<3600: return "\(Int(seconds) / 60) min \(Int(seconds) % 60) s"
-        case ..<86_400: return "\(Int(seconds) / 3600) h \(Int(seconds) % 3600 / 60) min"
-        default: return "\(Int(seconds) / 86_400) d \(Int(seconds) % 86_400 / 3600) h"
+        case ..<60: return "\(whole) s"
+        case ..<3600: return "\(whole / 60) min \(whole % 60) s"
+        case ..<86_400: return "\(whole / 3600) h \(whole % 3600 / 60) min"
+        default: return "\(whole / 86_400) d \(whole % 86_400 / 3600) h"
         }
     }
 
