@@ -34,6 +34,9 @@ public struct RunConfiguration: Sendable {
     public var setGate: (@Sendable (SetReference) async throws -> Bool)?
     /// `-H` turns this off: ask the target for its product and build.
     public var collectHardwareInfo = true
+    /// `-i`: ask this target, not the one steps run on, for the product
+    /// and build.
+    public var hardwareInfoTarget: ExecutionTarget?
     /// `-M` turns this off: a measurement beyond its failure limit fails
     /// its case.
     public var measurementVerdict = true

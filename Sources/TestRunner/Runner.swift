@@ -168,8 +168,10 @@ private struct Execution {
             description: definition.description
         )
         if configuration.collectHardwareInfo {
-            results.hwproduct = await query(Runner.productCommand) ?? "unknown"
-            results.hwbuild = await query(Runner.buildCommand) ?? "unknown"
+            // -i: testrunner-lite asks another host for them.
+            let infoTarget = configuration.hardwareInfoTarget ?? target
+            results.hwproduct = await query(Runner.productCommand, on: infoTarget) ?? "unknown"
+            results.hwbuild = await query(Runner.buildCommand, on: infoTarget) ?? "unknown"
         }
         if let detect = definition.hwiddetect {
             results.hwiddetect = detect
@@ -254,8 +256,9 @@ private struct Execution {
 
     /// Runs a short command on the target; its trimmed output (or first
     /// line), or nil when it failed.
-    private func query(_ command: String, firstLineOnly: Bool = true) async -> String? {
-        guard let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
+    private func query(_ command: String, firstLineOnly: Bool = true, on queried: ExecutionTarget? = nil) async -> String? {
+        let queried = queried ?? target
+        guard let outcome = try? await commands.run(queried.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
         else { return nil }
         outcome.removeFiles()
         guard outcome.termination == .exited(0) else { return nil }

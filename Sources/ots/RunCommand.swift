@@ -69,7 +69,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: [.customShort("t"), .long], help: "Run steps on this SSH target: [user@]host[:port].")
     var target: String?
 
-    @Option(name: [.customShort("k"), .long], help: "The SSH key for -t.")
+    @Option(
+        name: [.customShort("i"), .customLong("hwinfo-target")],
+        help: "Ask this SSH host, [user@]host[:port], for the product and build instead of the target.")
+    var hwinfoTarget: String?
+
+    @Option(name: [.customShort("k"), .long], help: "The SSH key for -t (and -i).")
     var sshKey: String?
 
     @Option(name: [.customShort("E"), .long], help: "Run steps through this command; the step is its last argument.")
@@ -146,7 +151,7 @@ struct RunCommand: AsyncParsableCommand {
         if chroot != nil && (target != nil || executor != nil || getter != nil) {
             throw ValidationError("-C and remote execution (-t or -E/-G) are mutually exclusive")
         }
-        if sshKey != nil && target == nil {
+        if sshKey != nil && target == nil && hwinfoTarget == nil {
             throw ValidationError("-k needs -t")
         }
         if let logID, let bad = logID.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber)) }) {
@@ -271,16 +276,23 @@ struct RunCommand: AsyncParsableCommand {
             if !filter.isEmpty {
                 configuration.filter = try TestFilter(parsing: filter.joined(separator: " "))
             }
+            var keyOptions: [String] = []
+            if let sshKey {
+                let key = sshKey.hasPrefix("~/") ? NSHomeDirectory() + sshKey.dropFirst() : sshKey
+                guard FileManager.default.isReadableFile(atPath: key) else {
+                    throw RunnerError(.invalidArgument, "ssh key file not found or not readable: \(sshKey)")
+                }
+                keyOptions = ["-i", key]
+            }
             if let target {
                 var ssh = try SSHTarget(parsing: target)
-                if let sshKey {
-                    let key = sshKey.hasPrefix("~/") ? NSHomeDirectory() + sshKey.dropFirst() : sshKey
-                    guard FileManager.default.isReadableFile(atPath: key) else {
-                        throw RunnerError(.invalidArgument, "ssh key file not found or not readable: \(sshKey)")
-                    }
-                    ssh.options = ["-i", key]
-                }
+                ssh.options = keyOptions
                 configuration.target = .ssh(ssh)
+            }
+            if let hwinfoTarget {
+                var ssh = try SSHTarget(parsing: hwinfoTarget)
+                ssh.options = keyOptions
+                configuration.hardwareInfoTarget = .ssh(ssh)
             }
             if let executor {
                 configuration.target = .external(try CommandWords.split(executor, option: "-E"))

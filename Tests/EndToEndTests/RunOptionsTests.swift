@@ -183,7 +183,7 @@ import Testing
         let result = try await OTSBinary.run(["run", "--help"], in: work.path)
         for option in [
             "-u, --vcs-url", "-U, --package-url", "-S, --syslog", "-L, --logger", "--logid", "--utf8-limit", "-V, --version",
-            "-d, --rich-core-dumps", "-T, --core-upload-timeout", "--measure-power",
+            "-d, --rich-core-dumps", "-T, --core-upload-timeout", "--measure-power", "-i, --hwinfo-target",
         ] {
             #expect(result.stdout.contains(option), "\(option) in\n\(result.stdout)")
         }

@@ -343,3 +343,22 @@ import Testing
         return Double(match[start.upperBound...].dropLast())
     }
 }
+
+/// `-i`: the product and build come from another host.
+@Suite struct HardwareInfoTargetTests {
+    @Test func productAndBuildAreAskedOfTheHardwareInfoTarget() async throws {
+        var harness = try RunnerHarness()
+        let executor = harness.folder.file("other-host")
+        // An executor for "another host": it answers every command alike.
+        try DeviceToolTests.tool(executor, #"echo "$1" >> "$(dirname "$0")/asked"; echo board-on-other-host"# + "\n")
+        harness.configuration.collectHardwareInfo = true
+        harness.configuration.hardwareInfoTarget = .external([executor])
+        let results = try await harness.run(#"<case name="c"><step>echo "$$" > "$WORK/step-ran-here"</step></case>"#)
+        #expect(results.hwproduct == "board-on-other-host")
+        #expect(results.hwbuild == "board-on-other-host")
+        let asked = try String(contentsOfFile: harness.folder.file("asked"), encoding: .utf8)
+        #expect(asked.contains(Runner.productCommand) && asked.contains(Runner.buildCommand))
+        #expect(!asked.contains("step-ran-here"), "steps still run on the target")
+        #expect(FileManager.default.fileExists(atPath: harness.folder.file("step-ran-here")))
+    }
+}
