@@ -34,6 +34,18 @@ public struct RunConfiguration: Sendable {
     public var setGate: (@Sendable (SetReference) async throws -> Bool)?
     /// `-H` turns this off: ask the target for its product and build.
     public var collectHardwareInfo = true
+    /// `-R`: what to do when a lost target comes back (testrunner-lite's
+    /// resume): after the set in which the connection was lost, wait for
+    /// the target (up to 300 s); then run the set's post-steps and fetch its
+    /// files, and either end the run (`exit`) or go on with the next sets
+    /// (`continue`). Nil: a lost target ends the run.
+    public var resume: ResumeAction?
+
+    public enum ResumeAction: String, Sendable, Hashable, CaseIterable {
+        case exit
+        case `continue`
+    }
+
     /// `-i`: ask this target, not the one steps run on, for the product
     /// and build.
     public var hardwareInfoTarget: ExecutionTarget?

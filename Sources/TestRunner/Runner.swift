@@ -339,6 +339,18 @@ private struct Execution {
         }
         context.caseName = nil
 
+        // -R, as testrunner-lite: after the set's cases, wait for a lost
+        // target to come back; then the set's post-steps and files go on.
+        var resumed = false
+        if let resume = configuration.resume, abort == .connectionLost, !preStepsFailed {
+            onEvent(.warning("the connection to the target was lost; waiting for it to come back (-R \(resume.rawValue))"))
+            if await waitForTarget() == nil {
+                abort = nil
+                resumed = true
+                onEvent(.warning("the target answers again; the run resumes"))
+            }
+        }
+
         if let post = set.postSteps {
             result.postStepsTimeout = post.timeout ?? StepGroup.defaultTimeout
             if preStepsFailed {
@@ -358,6 +370,10 @@ private struct Execution {
         // Files of the set: fetched after it, unless it did not run.
         if !preStepsFailed && abort == nil {
             _ = await fetch(set.get, context: context)
+        }
+        if resumed && configuration.resume == .exit {
+            // `-R exit`: the run ends after this set; what is left fails.
+            abort = .connectionLost
         }
 
         onEvent(.setFinished(suite: suite.name, set: set.name, result: result, duration: ContinuousClock.now - started))

@@ -70,6 +70,13 @@ struct RunCommand: AsyncParsableCommand {
     var target: String?
 
     @Option(
+        name: [.customShort("R"), .customLong("resume")],
+        help: ArgumentHelp(
+            "When the connection to the target is lost, wait for it after the set, run the set's post-steps, then exit (the default) or continue with the next sets.",
+            valueName: "exit|continue"))
+    var resume: String?
+
+    @Option(
         name: [.customShort("i"), .customLong("hwinfo-target")],
         help: "Ask this SSH host, [user@]host[:port], for the product and build instead of the target.")
     var hwinfoTarget: String?
@@ -165,6 +172,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let coreUploadTimeout, Int(coreUploadTimeout).map({ $0 >= -1 }) != true {
             throw ValidationError("Invalid value for option -T: '\(coreUploadTimeout)' (seconds, or -1 for no limit)")
+        }
+        if let resume, RunConfiguration.ResumeAction(rawValue: resume.isEmpty ? "exit" : resume) == nil {
+            throw ValidationError("invalid argument value: \(resume) (-R takes exit or continue)")
         }
         if richCoreDumps?.isEmpty == true {
             throw ValidationError("-d needs the folder of the rich-core dumps")
@@ -272,6 +282,7 @@ struct RunCommand: AsyncParsableCommand {
         configuration.richCoreDumps = richCoreDumps
         configuration.coreUploadTimeout = coreUploadTimeout.flatMap { Int($0) } ?? 0
         configuration.measurePower = measurePower
+        configuration.resume = resume.flatMap { RunConfiguration.ResumeAction(rawValue: $0.isEmpty ? "exit" : $0) }
         do {
             if !filter.isEmpty {
                 configuration.filter = try TestFilter(parsing: filter.joined(separator: " "))
@@ -338,6 +349,20 @@ struct RunCommand: AsyncParsableCommand {
         guard FileManager.default.isWritableFile(atPath: folder) else {
             printError("ots run: cannot write the results to \(path): permission denied")
             throw ExitCode(ExitStatus.resultLogging)
+        }
+    }
+}
+
+extension RunCommand {
+    /// testrunner-lite's `-R[ACTION]` and `--resume[=ACTION]` take an
+    /// optional value, which ArgumentParser options cannot: `ots run`'s
+    /// arguments are given it as `--resume=ACTION` (`exit` when absent).
+    static func withResumeValue(_ arguments: [String]) -> [String] {
+        guard arguments.first == "run" else { return arguments }
+        return arguments.map { argument in
+            if argument == "-R" || argument == "--resume" { return "--resume=exit" }
+            if argument.hasPrefix("-R") && !argument.hasPrefix("--") { return "--resume=" + argument.dropFirst(2) }
+            return argument
         }
     }
 }

@@ -93,6 +93,7 @@ import Testing
         (["run", "-f", "package.xml", "-o", "r.xml", "--logid", "run-42"], "invalid char '-' in logid argument"),
         (["run", "-f", "package.xml", "-o", "r.xml", "--utf8-limit", "5"], "Invalid value for option utf8-limit"),
         (["run", "-f", "package.xml", "-o", "r.xml", "-T", "soon"], "Invalid value for option -T"),
+        (["run", "-f", "package.xml", "-o", "r.xml", "-Rlater"], "invalid argument value: later"),
     ])
     func invalidArgumentsExitOneAndWriteNothing(arguments: [String], message: String) async throws {
         let work = try Workspace()

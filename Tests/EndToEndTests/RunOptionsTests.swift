@@ -84,7 +84,7 @@ import Testing
                 "run", "-a", "-v", "-H", "-f", "dropin.xml", "-o", "results.xml", "--junit", "junit.xml",
                 "-u", "https://git.example.com/dropin.git", "--package-url", "https://packages.example.com/dropin-1.0.rpm",
                 "-S", "-L", "127.0.0.1:\(receiver.port)/log", "--logid", "run42", "--utf8-limit", "2",
-                "-d", work.file("dumps"), "-T", "2", "--measure-power",
+                "-d", work.file("dumps"), "-T", "2", "--measure-power", "-Rcontinue",
             ],
             in: work.path,
             environment: try Self.tools(in: work)
@@ -141,7 +141,7 @@ import Testing
         let work = try Workspace()
         try work.write("dropin.xml", Self.definition)
         let result = try await OTSBinary.run(
-            ["run", "-a", "-H", "-f", "dropin.xml", "-o", "results.xml", "-d", "/var/cache/core-dumps", "-T", "-1", "--measure-power"],
+            ["run", "-a", "-H", "-f", "dropin.xml", "-o", "results.xml", "-d", "/var/cache/core-dumps", "-T", "-1", "--measure-power", "-R"],
             in: work.path,
             environment: ["PATH": "/usr/bin:/bin", "MARK": work.path, "DUMPS": work.file("dumps")]
         )
@@ -183,7 +183,7 @@ import Testing
         let result = try await OTSBinary.run(["run", "--help"], in: work.path)
         for option in [
             "-u, --vcs-url", "-U, --package-url", "-S, --syslog", "-L, --logger", "--logid", "--utf8-limit", "-V, --version",
-            "-d, --rich-core-dumps", "-T, --core-upload-timeout", "--measure-power", "-i, --hwinfo-target",
+            "-d, --rich-core-dumps", "-T, --core-upload-timeout", "--measure-power", "-i, --hwinfo-target", "-R, --resume",
         ] {
             #expect(result.stdout.contains(option), "\(option) in\n\(result.stdout)")
         }

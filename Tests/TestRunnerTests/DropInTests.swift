@@ -362,3 +362,75 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: harness.folder.file("step-ran-here")))
     }
 }
+
+/// `-R`: a lost target that comes back lets the run resume.
+@Suite struct ResumeTests {
+    /// An executor for a target that is "down" (exit 255) while the marker
+    /// file exists; the first case's step takes it down.
+    static let definition = """
+        <testdefinition version="1.0"><suite name="s">
+          <set name="first">
+            <case name="drops"><step>touch "$WORK/down"; exit 255</step></case>
+            <case name="after-drop"><step>true</step></case>
+            <post_steps><step>touch "$WORK/post-ran"</step></post_steps>
+          </set>
+          <set name="second"><case name="later"><step>true</step></case></set>
+        </suite></testdefinition>
+        """
+
+    static func harness(resume: RunConfiguration.ResumeAction?) throws -> RunnerHarness {
+        var harness = try RunnerHarness()
+        let executor = harness.folder.file("executor")
+        try DeviceToolTests.tool(executor, #"[ -e "$WORK/down" ] && exit 255; exec /bin/sh -c "$1""# + "\n")
+        harness.configuration.target = .external([executor])
+        harness.configuration.resume = resume
+        return harness
+    }
+
+    /// Brings the target back once it went down (a condition, with a limit).
+    static func bringBack(_ harness: RunnerHarness) -> Task<Void, Never> {
+        let marker = harness.folder.file("down")
+        return Task {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !FileManager.default.fileExists(atPath: marker), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            try? FileManager.default.removeItem(atPath: marker)
+        }
+    }
+
+    @Test func continueRunsThePostStepsAndTheNextSets() async throws {
+        let harness = try Self.harness(resume: .continue)
+        let back = Self.bringBack(harness)
+        let report = try await harness.report(Self.definition)
+        await back.value
+        #expect(report.abort == nil)
+        #expect(report.results.case("drops")?.steps.first?.failureInfo == "connection failure")
+        #expect(report.results.case("after-drop")?.result == .fail)
+        #expect(report.results.case("after-drop")?.failureInfo == "earlier connection failure")
+        #expect(report.results.suites[0].sets[0].postSteps.map(\.result) == [.pass])
+        #expect(FileManager.default.fileExists(atPath: harness.folder.file("post-ran")))
+        #expect(report.results.case("later")?.result == .pass)
+    }
+
+    @Test func exitRunsThePostStepsThenEndsTheRun() async throws {
+        let harness = try Self.harness(resume: .exit)
+        let back = Self.bringBack(harness)
+        let report = try await harness.report(Self.definition)
+        await back.value
+        #expect(report.abort == .connectionLost)
+        #expect(FileManager.default.fileExists(atPath: harness.folder.file("post-ran")))
+        #expect(report.results.case("later")?.result == .fail)
+        #expect(report.results.case("later")?.failureInfo == "earlier connection failure")
+    }
+
+    @Test func withoutItALostTargetEndsTheRun() async throws {
+        let harness = try Self.harness(resume: nil)
+        let back = Self.bringBack(harness)
+        let report = try await harness.report(Self.definition)
+        await back.value
+        #expect(report.abort == .connectionLost)
+        #expect(!FileManager.default.fileExists(atPath: harness.folder.file("post-ran")))
+        #expect(report.results.case("later")?.result == .fail)
+    }
+}
