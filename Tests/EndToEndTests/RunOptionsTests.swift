@@ -1,5 +1,7 @@
 import Foundation
 import OTSTestSupport
+import Subprocess
+import SystemPackage
 import Testing
 
 /// `ots run` with testrunner-lite's remaining options, as a script passes
@@ -135,6 +137,34 @@ import Testing
         #expect(messages.contains("Finished test case crashes Result: PASS"))
         #expect(messages.contains("Executed 2 cases. Passed 2 Failed 0"))
         #expect(messages.last == "Results were written to: results.xml", "the run waits until every message is sent")
+    }
+
+    static let canUnshare =
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") && python3
+        && FileManager.default.isExecutableFile(atPath: "/bin/mount")
+
+    /// `-S` for real: `ots run` in a private mount namespace whose /dev/log
+    /// is a receiver of the test's.
+    @Test(.enabled(if: canUnshare, "needs root, unshare, mount and python3 for a private /dev/log"))
+    func syslogGetsWhatVerboseModePrints() async throws {
+        let work = try Workspace()
+        try work.write(
+            "dropin.xml",
+            #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>true</step></case></set></suite></testdefinition>"#)
+        let script = OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/with-private-dev-log.sh"
+        let run = try await Subprocess.run(
+            .path(FilePath("/usr/bin/unshare")),
+            arguments: [
+                "-m", "/bin/sh", script, work.path, work.file("syslog.txt"),
+                OTSBinary.path, "run", "-a", "-H", "-v", "-S", "-f", work.file("dropin.xml"), "-o", work.file("results.xml"),
+            ],
+            output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        #expect(run.terminationStatus == .exited(0), "\(run.standardError)")
+        let lines = try work.read("syslog.txt").split(separator: "\n")
+        // <142>: facility local1 (17 × 8) and priority info (6).
+        #expect(lines.contains { $0.hasPrefix("<142>") && $0.hasSuffix(" testrunner-lite: Finished test case c Result: PASS") }, "\(lines)")
+        #expect(lines.contains { $0.hasSuffix(" testrunner-lite: Executed 1 cases. Passed 1 Failed 0") }, "\(lines)")
+        #expect(lines.allSatisfy { $0.hasPrefix("<142>") || $0.hasPrefix("<140>") }, "info, or warning (140)")
     }
 
     @Test func withoutTheDeviceToolsOneWarningEachAndTheRunGoesOn() async throws {
