@@ -90,7 +90,8 @@ final class RemoteLogger: Sendable {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST
                 request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                request.body = .bytes(ByteBuffer(string: Self.form(level: level, message: message, at: time, created: created, logID: logID)))
+                request.body = .bytes(
+                    ByteBuffer(string: Self.form(level: level, message: message, at: time, created: created, logID: logID)))
                 do {
                     let response = try await client.execute(request, timeout: .seconds(10))
                     _ = try? await response.body.collect(upTo: 1 << 20)

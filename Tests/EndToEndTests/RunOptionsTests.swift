@@ -18,7 +18,9 @@ import Testing
             port = try SSHServer.freePort()
             process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/http-log-receiver.py", String(port), log]
+            process.arguments = [
+                "python3", OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/http-log-receiver.py", String(port), log,
+            ]
             try process.run()
             let deadline = Date().addingTimeInterval(10)
             while !SSHServer.canConnect(port: port), Date() < deadline { usleep(20_000) }
@@ -122,7 +124,9 @@ import Testing
         #expect(!requests.isEmpty)
         #expect(requests.allSatisfy { $0.method == "POST" && $0.path == "/log" && $0.type == "application/x-www-form-urlencoded" })
         let first = try #require(requests.first?.body)
-        #expect(first.hasPrefix("levelno=20&name=testrunner-lite&levelname=INFO&module=ots&filename=ots&pathname=ots&funcName=run&lineno=0&msg="))
+        #expect(
+            first.hasPrefix(
+                "levelno=20&name=testrunner-lite&levelname=INFO&module=ots&filename=ots&pathname=ots&funcName=run&lineno=0&msg="))
         #expect(first.contains("&exc_info=None&exc_text=None&args=()&threadName=None&thread=0.0&created="))
         #expect(first.hasSuffix("&logid=run42&"))
         let fields = first.split(separator: "&").map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? "" }
@@ -150,7 +154,8 @@ import Testing
         let work = try Workspace()
         try work.write(
             "dropin.xml",
-            #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>true</step></case></set></suite></testdefinition>"#)
+            #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="c"><step>true</step></case></set></suite></testdefinition>"#
+        )
         let script = OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/with-private-dev-log.sh"
         let run = try await Subprocess.run(
             .path(FilePath("/usr/bin/unshare")),
@@ -171,7 +176,10 @@ import Testing
         let work = try Workspace()
         try work.write("dropin.xml", Self.definition)
         let result = try await OTSBinary.run(
-            ["run", "-a", "-H", "-f", "dropin.xml", "-o", "results.xml", "-d", "/var/cache/core-dumps", "-T", "-1", "--measure-power", "-R"],
+            [
+                "run", "-a", "-H", "-f", "dropin.xml", "-o", "results.xml", "-d", "/var/cache/core-dumps", "-T", "-1", "--measure-power",
+                "-R",
+            ],
             in: work.path,
             environment: ["PATH": "/usr/bin:/bin", "MARK": work.path, "DUMPS": work.file("dumps")]
         )

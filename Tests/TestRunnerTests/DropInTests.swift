@@ -313,7 +313,8 @@ import Testing
         try await SchemaCheck.validate(xml)
         #expect(
             xml.contains(
-                "<vcsurl>https://git.example.com/tests.git</vcsurl>\n  <packageurl>https://packages.example.com/tests-1.0.rpm</packageurl>"))
+                "<vcsurl>https://git.example.com/tests.git</vcsurl>\n  <packageurl>https://packages.example.com/tests-1.0.rpm</packageurl>")
+        )
         let read = try ResultsParser().parse(Data(xml.utf8), file: "results.xml")
         #expect(read.vcsURL == results.vcsURL)
         #expect(read.packageURL == results.packageURL)
