@@ -199,7 +199,8 @@ struct Pipeline: Sendable {
         }
         if report.abort == .interrupted || Task.isCancelled { throw CancellationError() }
         try emit(.resultsStarted, task) { $0.package = package.name }
-        let xml = ResultsWriter.xml(report.results)
+        // Milliseconds in step times: the farm's JUnit carries real case durations.
+        let xml = ResultsWriter.xml(report.results, fractionalSeconds: true)
         try spool.add(.results(taskID: task.taskID, workerID: workerID, package: package.name), data: Array(xml.utf8))
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).sorted() {
             guard let content = FileManager.default.contents(atPath: results + "/" + name) else { continue }

@@ -48,6 +48,8 @@ private struct Reader {
         for child in root.children {
             switch child.name {
             case "suite": results.suites.append(suite(child))
+            case "vcsurl": results.vcsURL = child.text
+            case "packageurl": results.packageURL = child.text
             case "hwiddetect": results.hwiddetect = child.text
             case "description": results.description = child.text
             default: schema.error(child, "unknown element <\(child.name)> in <testresults>")
@@ -200,9 +202,14 @@ private struct Reader {
         return value
     }
 
-    /// `yyyy-MM-dd HH:mm:ss` in local time, as the writers produce.
+    /// `yyyy-MM-dd HH:mm:ss` in local time, as the writers produce, with
+    /// optional milliseconds (`.SSS`, what workers upload).
     func timestamp(_ text: String) -> Date? {
-        localTime.date(from: text.trimmingXMLWhitespace())
+        let trimmed = text.trimmingXMLWhitespace()
+        guard let dot = trimmed.lastIndex(of: "."), trimmed.distance(from: dot, to: trimmed.endIndex) == 4,
+            let milliseconds = Int(trimmed[trimmed.index(after: dot)...])
+        else { return localTime.date(from: trimmed) }
+        return localTime.date(from: String(trimmed[..<dot])).map { $0.addingTimeInterval(Double(milliseconds) / 1000) }
     }
 }
 

@@ -4,7 +4,12 @@ import Foundation
 /// testrunner-lite writes and OTS's tools read.
 public enum ResultsWriter {
     /// The results as an XML document.
-    public static func xml(_ results: TestResults) -> String {
+    ///
+    /// `fractionalSeconds` writes step start and end with milliseconds
+    /// (`yyyy-MM-dd HH:mm:ss.SSS`; the schema leaves their form open): what
+    /// a worker uploads, so the farm knows how long each case took. Files
+    /// for people and other tools keep testrunner-lite's whole seconds.
+    public static func xml(_ results: TestResults, fractionalSeconds: Bool = false) -> String {
         var writer = XMLWriter()
         writer.start(
             "testresults",
@@ -15,6 +20,13 @@ public enum ResultsWriter {
                 "hwbuild": results.hwbuild,
             ]
         )
+        // As testrunner-lite: the URLs of -u and -U first.
+        if let vcsURL = results.vcsURL {
+            writer.text("vcsurl", vcsURL)
+        }
+        if let packageURL = results.packageURL {
+            writer.text("packageurl", packageURL)
+        }
         if let hwid = results.hwiddetect {
             writer.text("hwiddetect", hwid)
         }
@@ -27,7 +39,7 @@ public enum ResultsWriter {
                 writer.text("description", description)
             }
             for set in suite.sets {
-                write(set, into: &writer)
+                write(set, into: &writer, fractionalSeconds)
             }
             writer.end()
         }
@@ -44,14 +56,22 @@ public enum ResultsWriter {
 
     /// `start` and `end` as testrunner-lite writes them: local time,
     /// `yyyy-MM-dd HH:mm:ss`.
-    public static func timestamp(_ date: Date) -> String {
-        let components = Calendar.current.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+    public static func timestamp(_ date: Date, fractional: Bool = false) -> String {
+        let whole = date.timeIntervalSince1970.rounded(.down)
+        let components = Calendar.current.dateComponents(
+            [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: whole))
         func two(_ value: Int?) -> String {
             let v = value ?? 0
             return v < 10 ? "0\(v)" : "\(v)"
         }
-        return "\(components.year ?? 0)-\(two(components.month))-\(two(components.day)) "
+        var text =
+            "\(components.year ?? 0)-\(two(components.month))-\(two(components.day)) "
             + "\(two(components.hour)):\(two(components.minute)):\(two(components.second))"
+        if fractional {
+            let milliseconds = min(999, Int(((date.timeIntervalSince1970 - whole) * 1000).rounded(.down)))
+            text += "." + String(format: "%03d", milliseconds)
+        }
+        return text
     }
 
     private static func general(_ attributes: GeneralAttributes) -> [(String, String?)] {
@@ -71,7 +91,7 @@ public enum ResultsWriter {
         ]
     }
 
-    private static func write(_ set: SetResult, into writer: inout XMLWriter) {
+    private static func write(_ set: SetResult, into writer: inout XMLWriter, _ fractional: Bool) {
         var attributes = general(set.attributes)
         attributes.append(("environment", set.environment))
         writer.start("set", attributes)
@@ -80,15 +100,15 @@ public enum ResultsWriter {
         }
         if !set.preSteps.isEmpty {
             writer.start("pre_steps", ["timeout": set.preStepsTimeout.map(String.init)])
-            set.preSteps.forEach { write($0, into: &writer) }
+            set.preSteps.forEach { write($0, into: &writer, fractional) }
             writer.end()
         }
         for testCase in set.cases {
-            write(testCase, into: &writer)
+            write(testCase, into: &writer, fractional)
         }
         if !set.postSteps.isEmpty {
             writer.start("post_steps", ["timeout": set.postStepsTimeout.map(String.init)])
-            set.postSteps.forEach { write($0, into: &writer) }
+            set.postSteps.forEach { write($0, into: &writer, fractional) }
             writer.end()
         }
         if !set.get.isEmpty {
@@ -101,7 +121,7 @@ public enum ResultsWriter {
         writer.end()
     }
 
-    private static func write(_ testCase: CaseResult, into writer: inout XMLWriter) {
+    private static func write(_ testCase: CaseResult, into writer: inout XMLWriter, _ fractional: Bool) {
         var attributes = general(testCase.attributes)
         attributes += [
             ("result", testCase.result.rawValue),
@@ -116,7 +136,7 @@ public enum ResultsWriter {
         if let description = testCase.description {
             writer.text("description", description)
         }
-        testCase.steps.forEach { write($0, into: &writer) }
+        testCase.steps.forEach { write($0, into: &writer, fractional) }
         for event in testCase.events {
             writer.start(
                 "event",
@@ -161,10 +181,16 @@ public enum ResultsWriter {
             }
             writer.end()
         }
+        if let uuid = testCase.richCoreUUID {
+            writer.text("rich_core_uuid", uuid)
+        }
+        for id in testCase.crashIDs {
+            writer.text("crash_id", id)
+        }
         writer.end()
     }
 
-    private static func write(_ step: StepResult, into writer: inout XMLWriter) {
+    private static func write(_ step: StepResult, into writer: inout XMLWriter, _ fractional: Bool) {
         writer.start(
             "step",
             [
@@ -178,13 +204,13 @@ public enum ResultsWriter {
         writer.text("expected_result", String(step.expectedResult))
         // A step that did not run has return code 0, as testrunner-lite writes it.
         writer.text("return_code", String(step.returnCode ?? 0))
-        writer.text("start", timestamp(step.start))
-        writer.text("end", timestamp(step.end))
+        writer.text("start", timestamp(step.start, fractional: fractional))
+        writer.text("end", timestamp(step.end, fractional: fractional))
         writer.text("stdout", step.stdout ?? "")
         writer.text("stderr", step.stderr ?? "")
         if !step.postRebootSteps.isEmpty {
             writer.start("post_reboot_steps")
-            step.postRebootSteps.forEach { write($0, into: &writer) }
+            step.postRebootSteps.forEach { write($0, into: &writer, fractional) }
             writer.end()
         }
         writer.end()

@@ -23,6 +23,10 @@ public struct TestResults: Sendable, Hashable {
     /// The definition's hardware id command, written back as testrunner-lite does.
     public var hwiddetect: String?
     public var description: String?
+    /// testrunner-lite's `-u`: written as `<vcsurl>`.
+    public var vcsURL: String?
+    /// testrunner-lite's `-U`: written as `<packageurl>`.
+    public var packageURL: String?
     public var suites: [SuiteResult]
 
     public init(
@@ -106,6 +110,11 @@ public struct CaseResult: Sendable, Hashable {
     public var events: [EventResult]
     public var measurements: [TestMeasurement]
     public var series: [MeasurementSeries]
+    /// `-d`: the id that ties the case to the rich-core dumps made while it
+    /// ran, when there were any.
+    public var richCoreUUID: String?
+    /// `-d`: the crash reports found for the case.
+    public var crashIDs: [String] = []
 
     public init(
         attributes: GeneralAttributes,

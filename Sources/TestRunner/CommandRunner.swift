@@ -59,17 +59,36 @@ public struct CapturedOutput: Sendable {
     /// The file with the whole output, raw, when it did not fit inline or
     /// was not valid UTF-8. The caller owns it (moves it or deletes it).
     public var overflowFile: String?
+    /// testrunner-lite's `--utf8-limit`: the longest UTF-8 sequence (in
+    /// bytes, 1 to 4) that counts as valid; a longer one counts as invalid.
+    public var utf8Limit: Int
+
+    public init(head: [UInt8], totalBytes: Int, overflowFile: String?, utf8Limit: Int = 4) {
+        self.head = head
+        self.totalBytes = totalBytes
+        self.overflowFile = overflowFile
+        self.utf8Limit = utf8Limit
+    }
 
     public var isTruncated: Bool { totalBytes > head.count }
 
     /// Whether the bytes kept in memory are valid UTF-8 (a character cut
     /// at the inline limit does not count against it).
-    public var isValidUTF8: Bool { Self.isValidUTF8(head, truncated: isTruncated) }
+    public var isValidUTF8: Bool { Self.isValidUTF8(head, truncated: isTruncated, limit: utf8Limit) }
 
-    /// The output as text: invalid UTF-8 becomes U+FFFD.
-    public var text: String { String(decoding: head, as: UTF8.self) }
+    /// The output as text: invalid UTF-8, and characters longer than the
+    /// UTF-8 limit, become U+FFFD.
+    public var text: String {
+        let decoded = String(decoding: head, as: UTF8.self)
+        guard utf8Limit < 4, decoded.unicodeScalars.contains(where: { UTF8.width($0) > utf8Limit }) else { return decoded }
+        var scalars = String.UnicodeScalarView()
+        for scalar in decoded.unicodeScalars {
+            scalars.append(UTF8.width(scalar) > utf8Limit ? "\u{FFFD}" : scalar)
+        }
+        return String(scalars)
+    }
 
-    static func isValidUTF8(_ bytes: [UInt8], truncated: Bool) -> Bool {
+    static func isValidUTF8(_ bytes: [UInt8], truncated: Bool, limit: Int = 4) -> Bool {
         var bytes = bytes[...]
         if truncated {
             // Drop a sequence cut at the end.
@@ -81,7 +100,8 @@ public struct CapturedOutput: Sendable {
         var decoder = UTF8()
         while true {
             switch decoder.decode(&iterator) {
-            case .scalarValue: continue
+            case .scalarValue(let scalar):
+                if UTF8.width(scalar) > limit { return false }
             case .emptyInput: return true
             case .error: return false
             }
@@ -107,6 +127,8 @@ public struct CommandRunner: Sendable {
 
     /// Variables every command gets on top of the inherited ones.
     public var environment: [String: String]
+    /// `--utf8-limit`: the longest UTF-8 sequence taken as valid output.
+    public var utf8Limit = 4
 
     public init(
         scratchDirectory: String,
@@ -270,15 +292,15 @@ public struct CommandRunner: Sendable {
     /// Reads up to the inline limit; keeps the file only when there was more.
     private func capture(_ path: String) -> CapturedOutput {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            return CapturedOutput(head: [], totalBytes: 0, overflowFile: nil)
+            return CapturedOutput(head: [], totalBytes: 0, overflowFile: nil, utf8Limit: utf8Limit)
         }
         defer { try? handle.close() }
         let head = Array((try? handle.read(upToCount: inlineLimit)) ?? Data())
         let total = (try? handle.seekToEnd()).map(Int.init) ?? head.count
-        if total > head.count || !CapturedOutput.isValidUTF8(head, truncated: false) {
-            return CapturedOutput(head: head, totalBytes: total, overflowFile: path)
+        if total > head.count || !CapturedOutput.isValidUTF8(head, truncated: false, limit: utf8Limit) {
+            return CapturedOutput(head: head, totalBytes: total, overflowFile: path, utf8Limit: utf8Limit)
         }
         try? FileManager.default.removeItem(atPath: path)
-        return CapturedOutput(head: head, totalBytes: total, overflowFile: nil)
+        return CapturedOutput(head: head, totalBytes: total, overflowFile: nil, utf8Limit: utf8Limit)
     }
 }

@@ -34,6 +34,21 @@ public struct RunConfiguration: Sendable {
     public var setGate: (@Sendable (SetReference) async throws -> Bool)?
     /// `-H` turns this off: ask the target for its product and build.
     public var collectHardwareInfo = true
+    /// `-R`: what to do when a lost target comes back (testrunner-lite's
+    /// resume): after the set in which the connection was lost, wait for
+    /// the target (up to 300 s); then run the set's post-steps and fetch its
+    /// files, and either end the run (`exit`) or go on with the next sets
+    /// (`continue`). Nil: a lost target ends the run.
+    public var resume: ResumeAction?
+
+    public enum ResumeAction: String, Sendable, Hashable, CaseIterable {
+        case exit
+        case `continue`
+    }
+
+    /// `-i`: ask this target, not the one steps run on, for the product
+    /// and build.
+    public var hardwareInfoTarget: ExecutionTarget?
     /// `-M` turns this off: a measurement beyond its failure limit fails
     /// its case.
     public var measurementVerdict = true
@@ -44,6 +59,21 @@ public struct RunConfiguration: Sendable {
     public var inlineOutputLimit = 64 * 1024
     /// Environment variables added to every step's.
     public var stepEnvironment: [String: String] = [:]
+    /// `--utf8-limit`: the longest UTF-8 sequence (1 to 4 bytes) taken as
+    /// valid step output; output with a longer one is handled as invalid
+    /// UTF-8 (kept raw in a file beside the results).
+    public var utf8Limit = 4
+    /// `-d`: the folder on the target where sp-rich-core writes its dumps;
+    /// each case's dumps are fetched and named in its results.
+    public var richCoreDumps: String?
+    /// `-T`: how long to wait after a case for its crash reports (0: do
+    /// not wait, -1: no limit). Used with `richCoreDumps`.
+    public var coreUploadTimeout = 0
+    /// `--measure-power`: record each case's current with the host's
+    /// `hat_ctrl` (a series "Current samples" in mA, every 200 ms).
+    public var measurePower = false
+    /// The `hat_ctrl` command for `measurePower`.
+    public var hatControl = "hat_ctrl"
 
     public init(resultsDirectory: String) {
         self.resultsDirectory = resultsDirectory

@@ -13,8 +13,9 @@ import TestDefinition
 /// - Each step of a case is bounded by the case's timeout (inherited from
 ///   set and suite, 90 s by default); on expiry the step's process group is
 ///   killed and step and case fail.
-/// - A failing pre-step fails every case of its set with the comment
-///   "pre_steps failed"; post-steps run in any case.
+/// - A failing pre-step with an `expected_result` fails every case of its
+///   set with the comment "pre_steps failed", without running them; the
+///   set's post-steps do not run either and are written N/A.
 /// - Suites and sets whose `hwid` differs from the detected hardware id are
 ///   skipped and not written.
 public struct Runner: Sendable {
@@ -57,11 +58,15 @@ public struct Runner: Sendable {
         var execution = Execution(
             configuration: configuration,
             manualJudge: manualJudge,
-            commands: CommandRunner(
-                scratchDirectory: scratch,
-                inlineLimit: configuration.inlineOutputLimit,
-                environment: configuration.stepEnvironment
-            ),
+            commands: {
+                var commands = CommandRunner(
+                    scratchDirectory: scratch,
+                    inlineLimit: configuration.inlineOutputLimit,
+                    environment: configuration.stepEnvironment
+                )
+                commands.utf8Limit = configuration.utf8Limit
+                return commands
+            }(),
             onEvent: onEvent,
             logger: logger
         )
@@ -133,6 +138,10 @@ private struct Execution {
     /// Process groups of the current set's pre- and post-steps.
     var setGroups: [Int32] = []
     var outputNames: Set<String> = []
+    /// `-d`, when the target has sp-rich-core.
+    var richCore: RichCoreDumps?
+    /// `--measure-power`, when the host has hat_ctrl.
+    var power: PowerMeasurement?
 
     init(
         configuration: RunConfiguration,
@@ -152,14 +161,17 @@ private struct Execution {
 
     mutating func run(_ definition: TestDefinition) async throws -> TestResults {
         try await checkConnection()
+        await prepareDeviceTools()
         var results = TestResults(
             version: definition.version,
             environment: configuration.environment,
             description: definition.description
         )
         if configuration.collectHardwareInfo {
-            results.hwproduct = await query(Runner.productCommand) ?? "unknown"
-            results.hwbuild = await query(Runner.buildCommand) ?? "unknown"
+            // -i: testrunner-lite asks another host for them.
+            let infoTarget = configuration.hardwareInfoTarget ?? target
+            results.hwproduct = await query(Runner.productCommand, on: infoTarget) ?? "unknown"
+            results.hwbuild = await query(Runner.buildCommand, on: infoTarget) ?? "unknown"
         }
         if let detect = definition.hwiddetect {
             results.hwiddetect = detect
@@ -198,6 +210,29 @@ private struct Execution {
         return results
     }
 
+    /// `-d` and `--measure-power` need tools (sp-rich-core on the target,
+    /// hat_ctrl on the host): without them, one warning and the run goes on.
+    private mutating func prepareDeviceTools() async {
+        if let folder = configuration.richCoreDumps {
+            let tools = RichCoreDumps(
+                folder: folder, uploadTimeout: configuration.coreUploadTimeout, configuration: configuration, commands: commands)
+            if await tools.available() {
+                richCore = tools
+            } else {
+                onEvent(.warning("-d: rich-core-dumper (sp-rich-core) is not on the target; cases run without rich-core dumps"))
+            }
+        }
+        if configuration.measurePower {
+            let tools = PowerMeasurement(
+                command: configuration.hatControl, file: commands.scratchDirectory + "/current-measurement", commands: commands)
+            if tools.available() {
+                power = tools
+            } else {
+                onEvent(.warning("--measure-power: \(configuration.hatControl) is not on this host; cases run without power measurement"))
+            }
+        }
+    }
+
     /// For SSH targets: fail early, with exit code 2, when the target
     /// cannot be reached.
     private func checkConnection() async throws {
@@ -221,8 +256,9 @@ private struct Execution {
 
     /// Runs a short command on the target; its trimmed output (or first
     /// line), or nil when it failed.
-    private func query(_ command: String, firstLineOnly: Bool = true) async -> String? {
-        guard let outcome = try? await commands.run(target.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
+    private func query(_ command: String, firstLineOnly: Bool = true, on queried: ExecutionTarget? = nil) async -> String? {
+        let queried = queried ?? target
+        guard let outcome = try? await commands.run(queried.arguments(for: command), timeout: .seconds(GeneralAttributes.defaultTimeout))
         else { return nil }
         outcome.removeFiles()
         guard outcome.termination == .exited(0) else { return nil }
@@ -233,9 +269,12 @@ private struct Execution {
 
     /// A suite or set runs when it names no hwid, when no hwid was detected,
     /// or when one of its comma-separated hwids is the detected one.
+    ///
+    /// As in testrunner-lite, the items are compared as written, spaces
+    /// included: `hwid="bar, foo"` does not name `foo`.
     private func hardwareMatches(_ hwid: String?) -> Bool {
         guard let hwid, let hardwareID else { return true }
-        return hwid.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == hardwareID }
+        return hwid.split(separator: ",").contains { $0 == hardwareID }
     }
 
     // MARK: Sets
@@ -255,7 +294,12 @@ private struct Execution {
         let cases = set.cases.filter { testCase in
             let attributes = testCase.attributes.inheriting(from: setAttributes)
             guard configuration.filter.admits(case: testCase, attributes: attributes) else { return false }
-            if configuration.mode == .manual && !(attributes.manual ?? false) { return false }
+            // As testrunner-lite: the cases the mode excludes (manual ones
+            // with -a, automatic ones with -m) are left out, as filtered
+            // cases are.
+            let manual = attributes.manual ?? false
+            if configuration.mode == .manual && !manual { return false }
+            if configuration.mode == .automatic && manual { return false }
             return true
         }
 
@@ -295,12 +339,30 @@ private struct Execution {
         }
         context.caseName = nil
 
+        // -R, as testrunner-lite: after the set's cases, wait for a lost
+        // target to come back; then the set's post-steps and files go on.
+        var resumed = false
+        if let resume = configuration.resume, abort == .connectionLost, !preStepsFailed {
+            onEvent(.warning("the connection to the target was lost; waiting for it to come back (-R \(resume.rawValue))"))
+            if await waitForTarget() == nil {
+                abort = nil
+                resumed = true
+                onEvent(.warning("the target answers again; the run resumes"))
+            }
+        }
+
         if let post = set.postSteps {
             result.postStepsTimeout = post.timeout ?? StepGroup.defaultTimeout
-            let failed: Bool
-            (result.postSteps, failed) = try await runGroup(post, context: context, label: "post_steps")
-            if failed {
-                onEvent(.warning("post-steps of set \(set.name) failed"))
+            if preStepsFailed {
+                // As testrunner-lite: a set whose pre-steps failed does not
+                // run its post-steps either; they are written N/A.
+                result.postSteps = post.steps.map { notRun($0, manual: nil) }
+            } else {
+                let failed: Bool
+                (result.postSteps, failed) = try await runGroup(post, context: context, label: "post_steps")
+                if failed {
+                    onEvent(.warning("post-steps of set \(set.name) failed"))
+                }
             }
         }
         killGroups(&setGroups)
@@ -308,6 +370,10 @@ private struct Execution {
         // Files of the set: fetched after it, unless it did not run.
         if !preStepsFailed && abort == nil {
             _ = await fetch(set.get, context: context)
+        }
+        if resumed && configuration.resume == .exit {
+            // `-R exit`: the run ends after this set; what is left fails.
+            abort = .connectionLost
         }
 
         onEvent(.setFinished(suite: suite.name, set: set.name, result: result, duration: ContinuousClock.now - started))
@@ -401,15 +467,19 @@ private struct Execution {
             }
             return result
         }
-        if isManual && configuration.mode == .automatic {
-            result.comment = "manual case, not executed in automatic mode"
-            result.steps = testCase.steps.map { notRun($0, manual: true) }
-            return result
-        }
 
         let timeout = attributes.timeout ?? GeneralAttributes.defaultTimeout
         var failed = false
         var passedAny = false
+        var richCoreID: String?
+        if let richCore, abort == nil {
+            let uuid = RichCoreDumps.newID()
+            richCoreID = uuid
+            if let warning = await richCore.begin(uuid: uuid) { onEvent(.warning(warning)) }
+        }
+        if let power, abort == nil, let warning = await power.start() {
+            onEvent(.warning(warning))
+        }
         for item in testCase.items {
             switch item {
             case .event(let event):
@@ -454,6 +524,18 @@ private struct Execution {
         result.result = failed ? .fail : (passedAny ? .pass : .notApplicable)
         if !failed && !passedAny {
             result.comment = isManual ? "manual case not judged" : "no step was executed"
+        }
+        if let power {
+            let (series, warning) = await power.stop()
+            if let warning { onEvent(.warning(warning)) }
+            if let series { result.series.append(series) }
+        }
+        if let richCore, let uuid = richCoreID, abort == nil {
+            let onEvent = self.onEvent
+            if let ids = await richCore.collect(uuid: uuid, into: configuration.resultsDirectory, warn: { onEvent(.warning($0)) }) {
+                result.richCoreUUID = uuid
+                result.crashIDs = ids
+            }
         }
 
         if abort == nil {
@@ -700,7 +782,11 @@ private struct Execution {
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let base = [context.suite, context.set, context.caseName ?? label].map(Self.safeName).joined(separator: "_")
         let name = uniqueOutputName("output/" + base + "_" + label + "." + stream)
-        let why = output.isTruncated ? "output truncated: \(output.totalBytes) bytes in all" : "output is not valid UTF-8"
+        let why =
+            output.isTruncated
+            ? "output truncated: \(output.totalBytes) bytes in all"
+            : CapturedOutput.isValidUTF8(output.head, truncated: false)
+                ? "output has a UTF-8 sequence longer than \(output.utf8Limit) bytes" : "output is not valid UTF-8"
         do {
             try FileManager.default.moveItem(atPath: overflow, toPath: configuration.resultsDirectory + "/" + name)
             return text + "\n[\(why); the whole output is in \(name)]"

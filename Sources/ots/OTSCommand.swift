@@ -29,7 +29,7 @@ struct OTSCommand: AsyncParsableCommand {
             return LineSafeLogHandler(base: handler)
         }
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(RunCommand.withResumeValue(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

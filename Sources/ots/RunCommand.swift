@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OTSCore
 import TestDefinition
 import TestRunner
 
@@ -68,7 +69,19 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: [.customShort("t"), .long], help: "Run steps on this SSH target: [user@]host[:port].")
     var target: String?
 
-    @Option(name: [.customShort("k"), .long], help: "The SSH key for -t.")
+    @Option(
+        name: [.customShort("R"), .customLong("resume")],
+        help: ArgumentHelp(
+            "When the connection to the target is lost, wait for it after the set, run the set's post-steps, then exit (the default) or continue with the next sets.",
+            valueName: "exit|continue"))
+    var resume: String?
+
+    @Option(
+        name: [.customShort("i"), .customLong("hwinfo-target")],
+        help: "Ask this SSH host, [user@]host[:port], for the product and build instead of the target.")
+    var hwinfoTarget: String?
+
+    @Option(name: [.customShort("k"), .long], help: "The SSH key for -t (and -i).")
     var sshKey: String?
 
     @Option(name: [.customShort("E"), .long], help: "Run steps through this command; the step is its last argument.")
@@ -85,14 +98,43 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Also write JUnit XML to this file.")
     var junit: String?
 
-    @Option(name: [.customShort("u"), .long], help: .hidden)
+    @Option(name: [.customShort("u"), .customLong("vcs-url")], help: "Write this VCS URL to the results (<vcsurl>).")
     var vcsURL: String?
-    @Option(name: [.customShort("U"), .long], help: .hidden)
+
+    @Option(name: [.customShort("U"), .customLong("package-url")], help: "Write this package URL to the results (<packageurl>).")
     var packageURL: String?
-    @Option(name: [.customShort("L"), .long], help: .hidden)
-    var logger: String?
-    @Flag(name: [.customShort("S"), .long], help: .hidden)
+
+    @Flag(name: [.customShort("S"), .long], help: "Write log messages also to syslog (as testrunner-lite, facility local1).")
     var syslog = false
+
+    @Option(
+        name: [.customShort("L"), .long],
+        help: "Send log messages to this remote HTTP logger: [http://]host[:port][/path/] (POSTs as testrunner-lite's).")
+    var logger: String?
+
+    @Option(name: .customLong("logid"), help: "An identifier (letters and digits) sent with every HTTP log message.")
+    var logID: String?
+
+    @Option(
+        name: .customLong("utf8-limit"),
+        help: "The longest UTF-8 sequence (1 to 4 bytes, 4 by default) taken as valid step output; longer ones count as invalid UTF-8.")
+    var utf8Limit: String?
+
+    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.")
+    var printVersion = false
+
+    @Option(
+        name: [.customShort("d"), .customLong("rich-core-dumps")],
+        help: "Tie cases to the rich-core dumps sp-rich-core writes in this folder on the target, and fetch them.")
+    var richCoreDumps: String?
+
+    @Option(
+        name: [.customShort("T"), .customLong("core-upload-timeout")], parsing: .unconditional,
+        help: "With -d, how long to wait after a case for its crash reports to be uploaded (0 does not wait, -1 waits without limit).")
+    var coreUploadTimeout: String?
+
+    @Flag(name: .customLong("measure-power"), help: "Record each case's current with the host's hat_ctrl.")
+    var measurePower = false
 
     enum ResultsFormat: String, ExpressibleByArgument {
         case xml
@@ -100,6 +142,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        if printVersion { return }
         guard file != nil else {
             throw ValidationError("mandatory option missing -f input_file")
         }
@@ -115,14 +158,36 @@ struct RunCommand: AsyncParsableCommand {
         if chroot != nil && (target != nil || executor != nil || getter != nil) {
             throw ValidationError("-C and remote execution (-t or -E/-G) are mutually exclusive")
         }
-        if sshKey != nil && target == nil {
+        if sshKey != nil && target == nil && hwinfoTarget == nil {
             throw ValidationError("-k needs -t")
+        }
+        if let logID, let bad = logID.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber)) }) {
+            throw ValidationError("invalid char '\(bad)' in logid argument")
+        }
+        if logID?.isEmpty == true {
+            throw ValidationError("--logid needs letters or digits")
+        }
+        if let utf8Limit, Int(utf8Limit).map({ (1...4).contains($0) }) != true {
+            throw ValidationError("Invalid value for option utf8-limit: '\(utf8Limit)' (use 1 to 4)")
+        }
+        if let coreUploadTimeout, Int(coreUploadTimeout).map({ $0 >= -1 }) != true {
+            throw ValidationError("Invalid value for option -T: '\(coreUploadTimeout)' (seconds, or -1 for no limit)")
+        }
+        if let resume, RunConfiguration.ResumeAction(rawValue: resume.isEmpty ? "exit" : resume) == nil {
+            throw ValidationError("invalid argument value: \(resume) (-R takes exit or continue)")
+        }
+        if richCoreDumps?.isEmpty == true {
+            throw ValidationError("-d needs the folder of the rich-core dumps")
+        }
+        if let logger, URL(string: RemoteLogger.url(from: logger))?.host == nil {
+            throw ValidationError("-L '\(logger)' is not [http://]host[:port][/path/]")
         }
     }
 
     func run() async throws {
-        for (flag, given) in [("-u", vcsURL != nil), ("-U", packageURL != nil), ("-L", logger != nil), ("-S", syslog)] where given {
-            printError("ots run: \(flag) is accepted for testrunner-lite compatibility and ignored")
+        if printVersion {
+            print("ots run (testrunner-lite compatible) version \(OTSVersion.current)")
+            return
         }
         let file = file!
         guard FileManager.default.isReadableFile(atPath: file) else {
@@ -146,13 +211,17 @@ struct RunCommand: AsyncParsableCommand {
 
         let judge: ManualJudge? = isatty(STDIN_FILENO) == 1 && !automatic ? ManualTerminal.judge : nil
         let runner = Runner(configuration: configuration, manualJudge: judge)
-        let log = RunLog(verbosity: verbose, printStepOutput: printStepOutput)
+        var log = RunLog(verbosity: verbose, printStepOutput: printStepOutput)
+        let remote = logger.map { RemoteLogger(url: $0, logID: logID, onFailure: { printError("warning: \($0)") }) }
+        let sinks = syslog || remote != nil ? RunLogSinks(syslog: syslog, http: remote) : nil
+        log.sinks = sinks
         let report: RunReport
         do {
-            report = try await InterruptibleTask.run {
+            report = try await InterruptibleTask.run { [log] in
                 try await runner.run(definition) { log.print($0) }
             }
         } catch let error as RunnerError {
+            await sinks?.close()
             printError("ots run: \(error.message)")
             switch error.code {
             case .connectionFailure: throw ExitCode(ExitStatus.connectionFailure)
@@ -161,7 +230,9 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
 
-        let results = report.results
+        var results = report.results
+        results.vcsURL = vcsURL
+        results.packageURL = packageURL
         do {
             switch format {
             case .xml: try ResultsWriter.write(ResultsWriter.xml(results), to: outputPath)
@@ -171,10 +242,12 @@ struct RunCommand: AsyncParsableCommand {
                 try ResultsWriter.write(JUnitWriter.xml(results), to: absolute(junit))
             }
         } catch {
+            await sinks?.close()
             printError("ots run: cannot write the results to \(outputPath): \(error.localizedDescription)")
             throw ExitCode(ExitStatus.resultLogging)
         }
         log.finished(results, output: output!)
+        await sinks?.close()
         switch report.abort {
         case .connectionLost:
             printError("ots run: the connection to the target was lost; the steps after it are written FAIL")
@@ -205,20 +278,32 @@ struct RunCommand: AsyncParsableCommand {
         configuration.mode = automatic ? .automatic : (manual ? .manual : .both)
         configuration.collectHardwareInfo = !noHwinfo
         configuration.measurementVerdict = !disableMeasurementVerdict
+        configuration.utf8Limit = utf8Limit.flatMap { Int($0) } ?? 4
+        configuration.richCoreDumps = richCoreDumps
+        configuration.coreUploadTimeout = coreUploadTimeout.flatMap { Int($0) } ?? 0
+        configuration.measurePower = measurePower
+        configuration.resume = resume.flatMap { RunConfiguration.ResumeAction(rawValue: $0.isEmpty ? "exit" : $0) }
         do {
             if !filter.isEmpty {
                 configuration.filter = try TestFilter(parsing: filter.joined(separator: " "))
             }
+            var keyOptions: [String] = []
+            if let sshKey {
+                let key = sshKey.hasPrefix("~/") ? NSHomeDirectory() + sshKey.dropFirst() : sshKey
+                guard FileManager.default.isReadableFile(atPath: key) else {
+                    throw RunnerError(.invalidArgument, "ssh key file not found or not readable: \(sshKey)")
+                }
+                keyOptions = ["-i", key]
+            }
             if let target {
                 var ssh = try SSHTarget(parsing: target)
-                if let sshKey {
-                    let key = sshKey.hasPrefix("~/") ? NSHomeDirectory() + sshKey.dropFirst() : sshKey
-                    guard FileManager.default.isReadableFile(atPath: key) else {
-                        throw RunnerError(.invalidArgument, "ssh key file not found or not readable: \(sshKey)")
-                    }
-                    ssh.options = ["-i", key]
-                }
+                ssh.options = keyOptions
                 configuration.target = .ssh(ssh)
+            }
+            if let hwinfoTarget {
+                var ssh = try SSHTarget(parsing: hwinfoTarget)
+                ssh.options = keyOptions
+                configuration.hardwareInfoTarget = .ssh(ssh)
             }
             if let executor {
                 configuration.target = .external(try CommandWords.split(executor, option: "-E"))
@@ -264,6 +349,20 @@ struct RunCommand: AsyncParsableCommand {
         guard FileManager.default.isWritableFile(atPath: folder) else {
             printError("ots run: cannot write the results to \(path): permission denied")
             throw ExitCode(ExitStatus.resultLogging)
+        }
+    }
+}
+
+extension RunCommand {
+    /// testrunner-lite's `-R[ACTION]` and `--resume[=ACTION]` take an
+    /// optional value, which ArgumentParser options cannot: `ots run`'s
+    /// arguments are given it as `--resume=ACTION` (`exit` when absent).
+    static func withResumeValue(_ arguments: [String]) -> [String] {
+        guard arguments.first == "run" else { return arguments }
+        return arguments.map { argument in
+            if argument == "-R" || argument == "--resume" { return "--resume=exit" }
+            if argument.hasPrefix("-R") && !argument.hasPrefix("--") { return "--resume=" + argument.dropFirst(2) }
+            return argument
         }
     }
 }

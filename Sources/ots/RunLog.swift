@@ -10,6 +10,9 @@ struct RunLog: Sendable {
     var verbosity: Int
     /// `-P`: print each step's output.
     var printStepOutput: Bool
+    /// `-S` and `-L`: they get every message written to standard output,
+    /// and the warnings when the verbosity lets INFO through.
+    var sinks: RunLogSinks? = nil
 
     func print(_ event: RunEvent) {
         switch event {
@@ -35,7 +38,7 @@ struct RunLog: Sendable {
         case .setFinished:
             break
         case .warning(let message):
-            printError("warning: \(message)")
+            warning(message)
         }
     }
 
@@ -51,11 +54,19 @@ struct RunLog: Sendable {
         )
     }
 
-    private func info(_ message: String) {
+    /// A warning: always on standard error; to the sinks as testrunner-lite
+    /// logs warnings, with -v.
+    func warning(_ message: String) {
+        printError("warning: \(message)")
+        if verbosity >= 1 { sinks?.send(level: "WARNING", message: message) }
+    }
+
+    func info(_ message: String) {
         if verbosity >= 1 { log("INFO", message) }
     }
 
     private func log(_ level: String, _ message: String) {
+        sinks?.send(level: level, message: message)
         let time = Calendar.current.dateComponents([.hour, .minute, .second], from: Date())
         let clock = [time.hour, time.minute, time.second].map { String(format: "%02d", $0 ?? 0) }.joined(separator: ":")
         Swift.print("[\(level)] \(clock) \(message)")

@@ -34,7 +34,7 @@ struct SubmitCommand: AsyncParsableCommand {
     var hostPackages: [String] = []
     @Option(name: .customLong("test-definition"), help: "A test definition by URL (repeatable).")
     var testDefinitions: [String] = []
-    @Option(help: "A testrunner-lite filter (-f), like 'type=Functional'.")
+    @Option(help: "A testrunner-lite filter (its -l), like 'type=Functional'.")
     var testfilter: String?
     @Option(help: "How to split the packages into tasks: single, perpackage (default) or history.")
     var distributionModel: String?

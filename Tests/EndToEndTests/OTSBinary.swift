@@ -36,11 +36,15 @@ enum OTSBinary {
         var stderr: String
     }
 
-    /// Runs `ots` with the arguments in a folder and collects what it printed.
-    static func run(_ arguments: [String], in folder: String) async throws -> Result {
+    /// Runs `ots` with the arguments in a folder and collects what it
+    /// printed; `environment` is added to the inherited variables.
+    static func run(_ arguments: [String], in folder: String, environment: [String: String] = [:]) async throws -> Result {
+        var updates: [Environment.Key: String?] = [:]
+        for (key, value) in environment { updates[Environment.Key(stringLiteral: key)] = value }
         let result = try await Subprocess.run(
             .path(FilePath(path)),
             arguments: Arguments(arguments),
+            environment: updates.isEmpty ? .inherit : .inherit.updating(updates),
             workingDirectory: FilePath(folder),
             input: .none,
             output: .string(limit: 16 * 1024 * 1024),
