@@ -104,7 +104,10 @@ struct APIRoutes {
             try await farm.offline(body)
             return try JSONResponse.make(["offline": true])
         }
-        workers.post("workers/claim") { request, context in
+        // Watching for the close ends the connection after the answer: the
+        // answer says so, so that the worker opens a new one for what follows.
+        let claims = workers.group().add(middleware: ClosesConnection())
+        claims.post("workers/claim") { request, context in
             // A claim whose worker has gone (its connection closed) is not
             // granted: the body is read through the handler that tells.
             let connection = ClaimConnection()
@@ -194,6 +197,16 @@ struct APIRoutes {
             throw APIError(.badRequest, "\(name): required query parameter is missing", field: name)
         }
         return value
+    }
+}
+
+/// Answers, errors included, that end their connection say so
+/// (`Connection: close`), so that no client sends another request on it.
+struct ClosesConnection<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await ErrorMiddleware<Context>().handle(request, context: context, next: next)
+        response.headers[.connection] = "close"
+        return response
     }
 }
 

@@ -21,7 +21,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "", "ots_", "ots_abc_def", "ots_zzzzzzzzzzzz_" + String(repeating: "0", count: 64), "xyz_000000000000_" + String(repeating: "0", count: 64),
+        "", "ots_", "ots_abc_def", "ots_zzzzzzzzzzzz_" + String(repeating: "0", count: 64),
+        "xyz_000000000000_" + String(repeating: "0", count: 64),
         "ots_000000000000_" + String(repeating: "0", count: 63), "ots_000000000000_" + String(repeating: "0", count: 64) + "_x",
     ])
     func malformedTokensDoNotParse(text: String) {
@@ -37,7 +38,8 @@ import Testing
 
     @Test func scopesNestAndWorkersStandApart() {
         let grants: [TokenScope: [TokenScope]] = [
-            .read: [.read], .submit: [.read, .submit], .admin: [.read, .submit, .admin], .worker: [.worker],
+            .read: [.read], .submit: [.read, .submit], .submitHost: [.read, .submit, .submitHost],
+            .admin: [.read, .submit, .submitHost, .admin], .worker: [.worker],
         ]
         for scope in TokenScope.allCases {
             for needed in TokenScope.allCases {
