@@ -57,6 +57,10 @@ extension Farm {
         let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
         let workerID = heartbeat.workerID
         let spooled = heartbeat.spooledTaskIDs ?? []
+        guard Heartbeat.State(rawValue: heartbeat.state) != nil else {
+            let states = Heartbeat.State.allCases.map(\.rawValue).joined(separator: ", ")
+            throw APIError(.badRequest, "state: must be one of \(states), not '\(heartbeat.state.prefix(100))'", field: "state")
+        }
         if spooled.count > Heartbeat.spooledLimit {
             throw APIError(
                 .badRequest, "spooled_task_ids: at most \(Heartbeat.spooledLimit), not \(spooled.count)", field: "spooled_task_ids")

@@ -95,9 +95,15 @@ public struct WorkerInstance: Service {
             }
         }
 
-        /// Stops the task if it is still the one being run.
-        func stop(_ task: String) {
-            values.withLock { if $0.task == task { $0.stop?.yield() } }
+        /// Stops the task if it is still the one being run; true the first
+        /// time it is asked to.
+        func stop(_ task: String) -> Bool {
+            values.withLock {
+                guard $0.task == task, let stop = $0.stop else { return false }
+                stop.yield()
+                $0.stop = nil
+                return true
+            }
         }
     }
 
@@ -124,13 +130,13 @@ public struct WorkerInstance: Service {
             // Tasks ended whose reports still wait in the spool keep their leases.
             let spooled = spool.tasksWithReports(of: workerID).filter { $0 != task }.prefix(Heartbeat.spooledLimit)
             do {
+                // Free but unable to take work: said so, for `ots workers`.
+                let now: Heartbeat.State = task != nil ? .busy : spool.failure != nil ? .spoolFull : .free
                 let reply = try await instanceClient.heartbeat(
                     Heartbeat(
-                        workerID: workerID, state: task == nil ? "free" : "busy", taskID: task,
-                        spooledTaskIDs: spooled.isEmpty ? nil : Array(spooled)))
-                if reply.stopTask, let task {
+                        workerID: workerID, state: now.rawValue, taskID: task, spooledTaskIDs: spooled.isEmpty ? nil : Array(spooled)))
+                if reply.stopTask, let task, state.stop(task) {
                     logger.info("the server stops task \(task): \(reply.reason ?? "")")
-                    state.stop(task)
                 }
             } catch {
                 logger.warning("heartbeat failed: \(error.message)")
@@ -205,24 +211,31 @@ public struct WorkerInstance: Service {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             adapter = CommandDeviceAdapter(commands: commands, values: instance.placeholders, scratchDirectory: scratch)
         }
-        return Pipeline(
+        var pipeline = Pipeline(
             instance: instance,
             workerID: registration.workerID,
             sender: MonitorEvent.Sender(host: configuration.host, instance: instance.name),
             adapter: adapter,
-            images: ImageCache(directory: configuration.workDirectory + "/images", http: http),
+            images: ImageCache(
+                directory: configuration.workDirectory + "/images", http: http, policy: configuration.urls,
+                maximumBytes: configuration.maxImageBytes),
             spool: spool,
             workDirectory: configuration.workDirectory + "/" + instance.name,
             http: http,
             client: instanceClient,
             logger: logger
         )
+        pipeline.allowHostPackages = configuration.allowHostPackages
+        pipeline.maxResultsBytes = configuration.maxResultsBytes
+        return pipeline
     }
 
     private enum Ending: Sendable {
         case finished(TaskFinish)
         case failed(String)
         case stopped(String)
+        /// Its reports cannot be spooled: it is left to its lease.
+        case unspooled(String)
     }
 
     /// Runs the task until it ends, or until the server asks to stop it.
@@ -236,6 +249,8 @@ public struct WorkerInstance: Service {
                     return .finished(try await pipeline.run(assignment))
                 } catch is CancellationError {
                     return nil
+                } catch let error as WorkerError where error.code == .spool {
+                    return .unspooled(error.message)
                 } catch {
                     return .failed("\(error)")
                 }
@@ -263,6 +278,9 @@ public struct WorkerInstance: Service {
                 logger.error("task \(assignment.taskID) failed in the worker: \(message)")
             case .stopped(let reason):
                 logger.info("task \(assignment.taskID) stopped: \(reason)")
+            case .unspooled(let reason):
+                // Reporting an end would only claim room the results lacked.
+                logger.error("task \(assignment.taskID) is left to its lease, to run again: \(reason)")
             case nil:
                 logger.info("task \(assignment.taskID) interrupted")
             }

@@ -36,6 +36,22 @@ public final class SmallFilesystem: Sendable {
         while Glibc.write(fd, chunk, 1) > 0 {}
     }
 
+    /// Takes all but `kilobytes` of the space left.
+    public func fill(leaving kilobytes: Int) {
+        var status = statvfs()
+        guard statvfs(path, &status) == 0 else { return }
+        var left = Int(status.f_bavail) * Int(status.f_frsize) - kilobytes * 1024
+        let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 4096)
+        while left > 0 {
+            let written = chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, min($0.count, left)) }
+            guard written > 0 else { return }
+            left -= written
+        }
+    }
+
     /// Gives the space back.
     public func free() {
         unlink(filler)

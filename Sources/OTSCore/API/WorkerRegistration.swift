@@ -73,6 +73,16 @@ public struct Heartbeat: Sendable, Hashable, Codable {
     /// Most tasks in `spooled_task_ids`.
     public static let spooledLimit = 1000
 
+    /// The states an instance heartbeats with.
+    public enum State: String, Sendable, CaseIterable {
+        /// Waiting for a task.
+        case free
+        /// Running `task_id`.
+        case busy
+        /// Its spool cannot be written (a full disk): it takes no task.
+        case spoolFull = "spool_full"
+    }
+
     enum CodingKeys: String, CodingKey {
         case workerID = "worker_id"
         case state
