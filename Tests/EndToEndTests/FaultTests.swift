@@ -200,7 +200,7 @@ import Testing
             // About 320 KB of results, with 148 KB free.
             let step = "<step>head -c 64000 /dev/zero | tr '\\0' x</step>\n"
             let definition = try farm.workspace.write(
-                "chatty/tests.xml",
+                "chatty.xml",
                 """
                 <?xml version="1.0" encoding="UTF-8"?>
                 <testdefinition version="1.0"><suite name="chatty"><set name="output"><case name="prints">
