@@ -90,7 +90,7 @@ final class TestFarm: @unchecked Sendable {
         /// More top-level lines of the worker's file.
         var settings = ""
         /// Where `file` URLs may point (default: the workspace and the
-        /// repository's examples).
+        /// repository, whose examples link into its sources).
         var imageDirectories: [String]?
     }
 
@@ -367,7 +367,7 @@ final class TestFarm: @unchecked Sendable {
             spool_dir = "spool-\(spec.name)"
             work_dir = "work-\(spec.name)"
             claim_wait = 2
-            image_dirs = [\((spec.imageDirectories ?? [workspace.path, OTSBinary.repositoryRoot + "/examples"]).map { "\"\($0)\"" }.joined(separator: ", "))]
+            image_dirs = [\((spec.imageDirectories ?? [workspace.path, OTSBinary.repositoryRoot]).map { "\"\($0)\"" }.joined(separator: ", "))]
             \(spec.settings)
 
             [[instance]]
