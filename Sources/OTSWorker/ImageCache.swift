@@ -12,7 +12,8 @@ import OTSClient
 /// server reports the same ETag, Last-Modified and length. A checksum is
 /// always verified; a mismatch is the image's fault.
 ///
-/// Only URLs the `policy` allows are read, only regular files, and at most
+/// Only URLs the `policy` allows are read (redirects too: `http` must not
+/// follow them itself), only regular files, and at most
 /// `maximumBytes` of each; fetching and hashing stop as soon as the task
 /// is cancelled.
 public struct ImageCache: Sendable {
@@ -26,7 +27,7 @@ public struct ImageCache: Sendable {
     public static let defaultMaximumBytes: Int64 = 16 << 30
 
     public init(
-        directory: String, http: HTTPClient = OTSClient.http, policy: URLPolicy = URLPolicy(),
+        directory: String, http: HTTPClient = OTSClient.downloads, policy: URLPolicy = URLPolicy(),
         maximumBytes: Int64 = ImageCache.defaultMaximumBytes
     ) {
         self.directory = directory
@@ -98,9 +99,7 @@ public struct ImageCache: Sendable {
             }
             var validator: String?
             if checksum == nil {
-                var head = HTTPClientRequest(url: url)
-                head.method = .HEAD
-                let response = try await http.execute(head, timeout: .seconds(60))
+                let response = try await policy.fetch(url, method: .HEAD, with: http, timeout: .seconds(60), what: "image")
                 let fields = ["ETag", "Last-Modified", "Content-Length"].map { response.headers.first(name: $0) ?? "" }
                 validator = fields.joined(separator: "|")
                 if response.status == .ok, fields.contains(where: { !$0.isEmpty }), FileManager.default.fileExists(atPath: target),
@@ -109,7 +108,7 @@ public struct ImageCache: Sendable {
                     return target
                 }
             }
-            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(3600))
+            let response = try await policy.fetch(url, with: http, timeout: .seconds(3600), what: "image")
             guard response.status == .ok else {
                 throw WorkerError(.image, "image \(url): the server answered \(response.status.code) \(response.status.reasonPhrase)")
             }

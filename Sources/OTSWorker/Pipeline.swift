@@ -360,13 +360,15 @@ struct Pipeline: Sendable {
             }
         }
         do {
-            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(120))
+            let response = try await images.policy.fetch(url, with: images.http, timeout: .seconds(120), what: "test definition")
             guard response.status.code == 200 else {
                 throw PackageProblem(message: "test definition \(url): the server answered \(response.status.code)")
             }
             return Data(try await response.body.collect(upTo: Self.maxDefinitionBytes).readableBytesView)
         } catch let error as PackageProblem {
             throw error
+        } catch let error as WorkerError {
+            throw PackageProblem(message: error.message)
         } catch {
             throw PackageProblem(message: "cannot download the test definition \(url): \(error)")
         }

@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 
 #if canImport(Glibc)
     import Glibc
@@ -118,5 +121,32 @@ public struct URLPolicy: Sendable, Hashable {
         } catch {
             throw WorkerError(.image, "\(what) cannot be read: \(error)")
         }
+    }
+
+    /// Most redirects followed.
+    static let redirectLimit = 5
+
+    /// Requests `url` with a client that follows no redirect, and follows
+    /// each redirect itself if the policy allows where it leads.
+    func fetch(
+        _ url: String, method: HTTPMethod = .GET, with http: HTTPClient, timeout: TimeAmount, what: String
+    ) async throws -> HTTPClientResponse {
+        var current = url
+        for _ in 0...Self.redirectLimit {
+            var request = HTTPClientRequest(url: current)
+            request.method = method
+            let response = try await http.execute(request, timeout: timeout)
+            guard [301, 302, 303, 307, 308].contains(response.status.code), let location = response.headers.first(name: "Location")
+            else { return response }
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            guard let next = URL(string: location, relativeTo: URL(string: current))?.absoluteString else {
+                throw WorkerError(.image, "\(what) \(url): a redirect to '\(location)', which is not a URL")
+            }
+            guard case .remote = try check(next, what: "\(what) \(url), redirected to") else {
+                throw WorkerError(.refused, "\(what) \(url) is refused: it redirects to \(next), which is not http or https")
+            }
+            current = next
+        }
+        throw WorkerError(.image, "\(what) \(url): more than \(Self.redirectLimit) redirects")
     }
 }

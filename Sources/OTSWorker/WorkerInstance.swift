@@ -19,13 +19,16 @@ public struct WorkerInstance: Service {
     let credentials: WorkerCredentials
     let spool: Spool
     let http: HTTPClient
+    /// Fetches images and definitions, following no redirect by itself.
+    let downloads: HTTPClient
     let logger: Logger
     /// Hears each task as it starts (benchmarks measure dispatch with it).
     let onTaskStarted: @Sendable (TaskAssignment) -> Void
 
     public init(
         instance: WorkerConfiguration.Instance, configuration: WorkerConfiguration, client: OTSClient, credentials: WorkerCredentials,
-        spool: Spool, http: HTTPClient, logger: Logger, onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
+        spool: Spool, http: HTTPClient, downloads: HTTPClient = OTSClient.downloads, logger: Logger,
+        onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) {
         self.instance = instance
         self.configuration = configuration
@@ -35,6 +38,7 @@ public struct WorkerInstance: Service {
         self.instanceClient = client.acting(for: workerID, credentials: credentials)
         self.spool = spool
         self.http = http
+        self.downloads = downloads
         var logger = logger
         logger[metadataKey: "instance"] = "\(instance.name)"
         self.logger = logger
@@ -217,7 +221,7 @@ public struct WorkerInstance: Service {
             sender: MonitorEvent.Sender(host: configuration.host, instance: instance.name),
             adapter: adapter,
             images: ImageCache(
-                directory: configuration.workDirectory + "/images", http: http, policy: configuration.urls,
+                directory: configuration.workDirectory + "/images", http: downloads, policy: configuration.urls,
                 maximumBytes: configuration.maxImageBytes),
             spool: spool,
             workDirectory: configuration.workDirectory + "/" + instance.name,
@@ -299,6 +303,7 @@ public enum OTSWorkerProcess {
         let spool = try Spool(directory: configuration.spoolDirectory, logger: logger)
         let client = OTSClient(baseURL: configuration.server, token: configuration.enrollmentSecret, http: http)
         let credentials = WorkerCredentials()
+        let downloads = try OTSClient.downloads(trusting: configuration.caFile)
         // The spool is the process's; its own failure events go in the name
         // of its first instance, whose token they need.
         let sender = MonitorEvent.Sender(host: configuration.host, instance: configuration.instances.first?.name ?? "worker")
@@ -307,7 +312,7 @@ public enum OTSWorkerProcess {
             services.append(
                 WorkerInstance(
                     instance: instance, configuration: configuration, client: client, credentials: credentials, spool: spool, http: http,
-                    logger: logger, onTaskStarted: onTaskStarted))
+                    downloads: downloads, logger: logger, onTaskStarted: onTaskStarted))
         }
         return services
     }

@@ -15,14 +15,34 @@ import Testing
         let log: String
         let port: Int
 
-        init() throws {
+        /// Answers the paths of `redirects` with a 302 to their value.
+        static let redirectingServer = """
+            import functools, http.server, sys
+            redirects = dict(argument.split("=", 1) for argument in sys.argv[3:])
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def send_head(self):
+                    if self.path in redirects:
+                        self.send_response(302)
+                        self.send_header("Location", redirects[self.path])
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
+                    return super().send_head()
+            handler = functools.partial(Handler, directory=sys.argv[2])
+            http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+            """
+
+        init(redirects: [String: String] = [:]) throws {
             folder = FileManager.default.temporaryDirectory.path + "/ots-images-" + UUID().uuidString
             try FileManager.default.createDirectory(atPath: folder + "/www", withIntermediateDirectories: true)
             log = folder + "/requests.log"
             FileManager.default.createFile(atPath: log, contents: nil)
             port = Int.random(in: 20_000...40_000)
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", folder + "/www"]
+            process.arguments =
+                redirects.isEmpty
+                ? ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", folder + "/www"]
+                : ["python3", "-c", Self.redirectingServer, String(port), folder + "/www"] + redirects.map { $0.key + "=" + $0.value }
             process.standardError = FileHandle(forWritingAtPath: log)
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -67,6 +87,28 @@ import Testing
         try Self.content.write(to: URL(fileURLWithPath: server.folder + "/www/image.bin"))
         try await server.ready()
         try await body(server, ImageCache(directory: server.folder + "/cache"))
+    }
+
+    /// A redirect is followed only where the policy allows: within the
+    /// allowed prefixes, never to a file.
+    @Test func redirectsAreFollowedOnlyWhereThePolicyAllows() async throws {
+        let server = try FileServer(redirects: [
+            "/moved.bin": "/image.bin", "/away.bin": "http://127.0.0.2:9/secret", "/file.bin": "file:///etc/passwd",
+        ])
+        defer { server.stop() }
+        try Self.content.write(to: URL(fileURLWithPath: server.folder + "/www/image.bin"))
+        try await server.ready()
+        let base = "http://127.0.0.1:\(server.port)/"
+        let cache = ImageCache(directory: server.folder + "/cache", policy: URLPolicy(allowedPrefixes: [base]))
+
+        let moved = try await cache.path(for: base + "moved.bin", checksum: realChecksum)
+        #expect(FileManager.default.contents(atPath: moved) == Self.content)
+        let away = try await #require(throws: WorkerError.self) { try await cache.path(for: base + "away.bin") }
+        #expect(away.code == .refused)
+        #expect(away.message.contains("http://127.0.0.2:9/secret"), "\(away.message)")
+        #expect(away.message.contains("allowed_url_prefixes"), "\(away.message)")
+        let file = try await #require(throws: WorkerError.self) { try await cache.path(for: base + "file.bin") }
+        #expect(file.code == .refused, "\(file.message)")
     }
 
     /// The SHA-256 of `content` (`sha256sum`).
