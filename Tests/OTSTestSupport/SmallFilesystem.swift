@@ -10,6 +10,9 @@ public final class SmallFilesystem: Sendable {
     public let path: String
     private let filler: String
 
+    /// Whether this process may mount one (it runs as root).
+    public static var canMount: Bool { geteuid() == 0 }
+
     /// Mounts a tmpfs of `kilobytes` at `path` (created when missing).
     public static func mount(at path: String, kilobytes: Int) -> SmallFilesystem? {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
