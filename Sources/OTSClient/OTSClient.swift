@@ -50,8 +50,20 @@ public struct OTSClient: Sendable {
     /// file, for the life of the process.
     public static func http(trusting caFile: String?) throws(ClientError) -> HTTPClient {
         guard let caFile else { return http }
-        return try clients.withLock { (clients: inout [String: HTTPClient]) throws(ClientError) -> HTTPClient in
-            if let client = clients[caFile] { return client }
+        return try client(trusting: caFile, followingRedirects: true)
+    }
+
+    /// Like `http(trusting:)`, but following no redirect: for URLs a
+    /// worker checks against its policy, each redirect too.
+    public static func downloads(trusting caFile: String?) throws(ClientError) -> HTTPClient {
+        guard let caFile else { return downloads }
+        return try client(trusting: caFile, followingRedirects: false)
+    }
+
+    private static func client(trusting caFile: String, followingRedirects: Bool) throws(ClientError) -> HTTPClient {
+        try clients.withLock { (clients: inout [String: HTTPClient]) throws(ClientError) -> HTTPClient in
+            let key = (followingRedirects ? "follow " : "stay ") + caFile
+            if let client = clients[key] { return client }
             guard FileManager.default.isReadableFile(atPath: caFile) else {
                 throw ClientError(.unusable, "ca_file: cannot read \(caFile)")
             }
@@ -59,8 +71,9 @@ public struct OTSClient: Sendable {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.additionalTrustRoots = [.file(caFile)]
             configuration.tlsConfiguration = tls
+            if !followingRedirects { configuration.redirectConfiguration = .disallow }
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[caFile] = client
+            clients[key] = client
             return client
         }
     }
@@ -79,6 +92,13 @@ public struct OTSClient: Sendable {
     /// connections per server for every instance's long-poll claim beside
     /// its heartbeats and the spool.
     public static let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: baseConfiguration)
+
+    /// `http`, following no redirect.
+    public static let downloads: HTTPClient = {
+        var configuration = baseConfiguration
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// Largest answer read.
     static let maxResponse = 256 * 1024 * 1024

@@ -63,7 +63,7 @@ public final class MonitorMetrics: Sendable {
         oldestQueued = registry.makeGauge(
             descriptor: name("queue_oldest_age", "seconds", "How long the oldest waiting task has waited."), labels: [])
         workers = Dictionary(
-            uniqueKeysWithValues: ["online", "busy", "free", "offline"].map {
+            uniqueKeysWithValues: ["online", "busy", "free", "spool_full", "offline"].map {
                 ($0, registry.makeGauge(descriptor: name("workers", "", "Worker instances, by state."), labels: [("state", $0)]))
             })
         lag = registry.makeGauge(descriptor: name("monitor_lag", "seconds", "How long the oldest unread event has waited."), labels: [])

@@ -26,6 +26,11 @@ struct Pipeline: Sendable {
     let logger: Logger
     /// The image the device holds, as far as this instance knows.
     var device = DeviceMemory()
+    /// `allow_host_packages`: whether steps may run on the worker host
+    /// (host packages, definitions by URL on the local executor).
+    var allowHostPackages = true
+    /// `max_results_bytes`: the largest results XML the server takes.
+    var maxResultsBytes = WorkerConfiguration.defaultMaxResultsBytes
 
     /// What this instance flashed and booted last, so that a task balancing
     /// gives it on the same image need not flash again. Forgotten when the
@@ -54,6 +59,7 @@ struct Pipeline: Sendable {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try emit(.taskStarted, task)
+        if let refusal = hostRefusal(task) { return try fail(task, .user, refusal) }
 
         let wanted = task.image.map { DeviceMemory.Image(url: $0, checksum: task.imageChecksum?.lowercased()) }
         if task.deviceHoldsImage == true, let wanted, device.image == wanted {
@@ -88,6 +94,23 @@ struct Pipeline: Sendable {
             return try fail(task, .user, problems.joined(separator: "; "), report: false)
         }
         return TaskFinish(workerID: workerID, verdict: verdict)
+    }
+
+    /// Why the task may not run here when `allow_host_packages` is off:
+    /// it would run steps on the worker host itself.
+    func hostRefusal(_ task: TaskAssignment) -> String? {
+        guard !allowHostPackages else { return nil }
+        let onHost = task.work.packages.filter { package in
+            switch package.location {
+            case .host: true
+            case .url: instance.executor == .local
+            case .device: false
+            }
+        }
+        guard !onHost.isEmpty else { return nil }
+        return "this worker does not run steps on its host (allow_host_packages = false), which "
+            + onHost.map(\.name).joined(separator: ", ") + (onHost.count == 1 ? " needs" : " need")
+            + ": ask for device packages, or a worker whose executor is not local"
     }
 
     /// Tries a device phase up to `tries` times; nil when a try succeeded,
@@ -129,8 +152,8 @@ struct Pipeline: Sendable {
         if let url = task.image {
             do {
                 image = try await images.path(for: url, checksum: task.imageChecksum)
-            } catch {
-                return try fail(task, .image, error.message)
+            } catch let error as WorkerError {
+                return try fail(task, error.code == .refused ? .user : .image, error.message)
             }
         }
         if let failure = try await devicePhase(
@@ -200,12 +223,18 @@ struct Pipeline: Sendable {
         if report.abort == .interrupted || Task.isCancelled { throw CancellationError() }
         try emit(.resultsStarted, task) { $0.package = package.name }
         // Milliseconds in step times: the farm's JUnit carries real case durations.
-        let xml = ResultsWriter.xml(report.results, fractionalSeconds: true)
-        try spool.add(.results(taskID: task.taskID, workerID: workerID, package: package.name), data: Array(xml.utf8))
+        let xml = Array(ResultsWriter.xml(report.results, fractionalSeconds: true).utf8)
+        var oversized: String?
+        if xml.count > maxResultsBytes {
+            oversized = keepOversized(xml, package: package.name, task: task)
+        } else {
+            try spool.add(.results(taskID: task.taskID, workerID: workerID, package: package.name), data: xml)
+        }
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).sorted() {
             guard let content = FileManager.default.contents(atPath: results + "/" + name) else { continue }
             try spool.add(.file(taskID: task.taskID, workerID: workerID, package: package.name, name: name), data: [UInt8](content))
         }
+        if let oversized { return try packageProblem(package, task, oversized) }
         let failed = report.results.allCases.contains { $0.result == .fail && !$0.isInsignificant }
         let verdict: Verdict = failed ? .fail : .pass
         try emit(.packageFinished, task) {
@@ -217,6 +246,26 @@ struct Pipeline: Sendable {
             if definition.keepWhole { $0.details = ["keep_whole": "true"] }
         }
         return .ran(verdict, deviceLost: report.abort == .connectionLost)
+    }
+
+    /// Keeps results too large for the server in the spool's `kept`
+    /// folder; the message that says so.
+    private func keepOversized(_ xml: [UInt8], package: String, task: TaskAssignment) -> String {
+        let folder = spool.directory + "/kept"
+        // A package by URL is named by its URL.
+        let name = String(package.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._+-".contains($0)) ? $0 : "_" }.suffix(100))
+        let path = folder + "/" + task.taskID + "-\(task.attempt)-" + name + ".xml"
+        var message =
+            "package \(package): its results are \(xml.count) bytes, more than the server takes "
+            + "(max_results_bytes = \(maxResultsBytes)): not sent"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do throws(Spool.WriteError) {
+            try Spool.write(xml, to: path)
+            message += "; kept on the worker host \(sender.host) at \(path)"
+        } catch {
+            message += "; they could not be kept on the worker: \(error.reason)"
+        }
+        return message
     }
 
     /// Whether to run a set: the server knows whether dynamic balancing
@@ -294,22 +343,33 @@ struct Pipeline: Sendable {
         return (Data(outcome.stdout.head), path)
     }
 
+    /// The largest test definition read.
+    static let maxDefinitionBytes = 64 * 1024 * 1024
+
     private func download(_ url: String) async throws -> Data {
-        guard let components = URLComponents(string: url) else { throw PackageProblem(message: "'\(url)' is not a URL") }
-        if components.scheme == "file" {
-            guard let data = FileManager.default.contents(atPath: components.path) else {
-                throw PackageProblem(message: "test definition \(url) cannot be read")
+        let target: URLPolicy.Target
+        do {
+            target = try images.policy.check(url, what: "test definition")
+        } catch {
+            throw PackageProblem(message: error.message)
+        }
+        if case .file(let path) = target {
+            do {
+                return try URLPolicy.readRegularFile(path, limit: Self.maxDefinitionBytes, what: "test definition \(url)")
+            } catch {
+                throw PackageProblem(message: error.message)
             }
-            return data
         }
         do {
-            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(120))
+            let response = try await images.policy.fetch(url, with: images.http, timeout: .seconds(120), what: "test definition")
             guard response.status.code == 200 else {
                 throw PackageProblem(message: "test definition \(url): the server answered \(response.status.code)")
             }
-            return Data(try await response.body.collect(upTo: 64 * 1024 * 1024).readableBytesView)
+            return Data(try await response.body.collect(upTo: Self.maxDefinitionBytes).readableBytesView)
         } catch let error as PackageProblem {
             throw error
+        } catch let error as WorkerError {
+            throw PackageProblem(message: error.message)
         } catch {
             throw PackageProblem(message: "cannot download the test definition \(url): \(error)")
         }

@@ -34,6 +34,9 @@ public final class Spool: Sendable {
         var entries: [String: SpoolSchedule.Entry]
         /// Why writing fails, while it does.
         var failure: String?
+        /// The size of the largest write that failed, while writing fails:
+        /// writing works again when there is room for it.
+        var needed = 0
         /// A failure the server has not been told of yet.
         var unreported: String?
     }
@@ -112,6 +115,7 @@ public final class Spool: Sendable {
             defer { state.next += 1 }
             return state.next
         }
+        let size = json.count + (data?.count ?? 0)
         let stem = String(format: "%016llu", number)
         let base = directory + "/" + stem
         do throws(WriteError) {
@@ -123,18 +127,21 @@ public final class Spool: Sendable {
                 throw error
             }
         } catch {
-            throw failed("cannot write to the spool folder \(directory): \(error.reason)")
+            throw failed("cannot write to the spool folder \(directory): \(error.reason)", needed: size)
         }
         let name = stem + ".json"
         state.withLock { $0.entries[name] = Self.entry(name, message) }
-        writable()
+        writable(wrote: size)
         continuation.yield()
     }
 
     /// Records a write failure; logs it when it is new.
-    private func failed(_ text: String) -> WorkerError {
+    private func failed(_ text: String, needed: Int) -> WorkerError {
         let new = state.withLock { state -> Bool in
-            defer { state.failure = text }
+            defer {
+                state.failure = text
+                state.needed = max(state.needed, needed)
+            }
             guard state.failure == nil else { return false }
             state.unreported = text
             return true
@@ -143,14 +150,34 @@ public final class Spool: Sendable {
         return WorkerError(.spool, text)
     }
 
-    /// Records that writing works (again); logs it when it had failed.
-    private func writable() {
+    /// Records that a write of `size` bytes worked; when writing had
+    /// failed, that it works again, if that write was as large as the one
+    /// that failed or there is room for that now (a small message may fit
+    /// where results did not), and logs it.
+    private func writable(wrote size: Int) {
+        guard let needed = state.withLock({ $0.failure == nil ? nil : $0.needed }) else { return }
+        guard size >= needed || hasRoom(for: needed) else { return }
         let recovered = state.withLock { state -> Bool in
-            defer { state.failure = nil }
+            defer {
+                state.failure = nil
+                state.needed = 0
+            }
             return state.failure != nil
         }
         if recovered { logger.notice("the spool folder \(directory) can be written again") }
     }
+
+    /// Whether the spool's file system has room for `bytes` more (and a
+    /// margin for the message beside them); true when it cannot tell.
+    func hasRoom(for bytes: Int) -> Bool {
+        var status = statvfs()
+        guard statvfs(directory, &status) == 0 else { return true }
+        return UInt64(status.f_bavail) * UInt64(status.f_frsize) >= UInt64(bytes) + Self.margin
+    }
+
+    /// Room beyond a failed write's size that writing again needs: the
+    /// blocks its two files may round up to.
+    static let margin: UInt64 = 8 * 1024
 
     /// Why the spool cannot be written, while it cannot.
     public var failure: String? { state.withLock { $0.failure } }
@@ -164,15 +191,17 @@ public final class Spool: Sendable {
     }
 
     /// Returns at once while the spool can be written; otherwise tries a
-    /// small write every `interval` until one succeeds.
+    /// small write every `interval` until one succeeds and there is room
+    /// for the write that failed.
     public func waitUntilWritable(interval: Duration = .seconds(1)) async throws {
         while failure != nil {
             try await Task.sleep(for: interval)
             let probe = directory + "/probe" + Self.temporarySuffix
+            let content = Data("probe\n".utf8)
             do {
-                try Self.write(Data("probe\n".utf8), to: probe)
+                try Self.write(content, to: probe)
                 unlink(probe)
-                writable()
+                writable(wrote: content.count)
             } catch {
                 unlink(probe)
             }

@@ -70,6 +70,18 @@ public struct WorkerConfiguration: Sendable {
     public var workDirectory = "ots-data/worker"
     /// Longest a claim waits on the server before asking again (seconds).
     public var claimWait = 20.0
+    /// Which image and test definition URLs the instances read
+    /// (`allowed_url_prefixes`, `image_dirs`).
+    public var urls = URLPolicy()
+    /// `max_image_bytes`: the largest image read or downloaded.
+    public var maxImageBytes = ImageCache.defaultMaximumBytes
+    /// `max_results_bytes`: the largest results XML sent (the server's
+    /// limit of the same name); larger results are kept on the worker.
+    public var maxResultsBytes = WorkerConfiguration.defaultMaxResultsBytes
+    public static let defaultMaxResultsBytes = 64 * 1024 * 1024
+    /// `allow_host_packages`: whether tasks may run steps on the worker host
+    /// itself (host packages, and definitions by URL on the local executor).
+    public var allowHostPackages = true
     public var instances: [Instance] = []
 
     public init() {}
@@ -92,6 +104,17 @@ public struct WorkerConfiguration: Sendable {
         if let work = try reader.string("work_dir") { configuration.workDirectory = resolve(work) }
         configuration.claimWait = try reader.seconds("claim_wait") ?? configuration.claimWait
         configuration.caFile = try reader.string("ca_file").map(resolve)
+        if let prefixes = try reader.strings("allowed_url_prefixes") {
+            for prefix in prefixes where !(prefix.hasPrefix("http://") || prefix.hasPrefix("https://")) {
+                throw reader.error(
+                    "allowed_url_prefixes", "'\(prefix)' does not start with http:// or https:// (file URLs are allowed by image_dirs)")
+            }
+            configuration.urls.allowedPrefixes = prefixes
+        }
+        configuration.urls.fileDirectories = try reader.strings("image_dirs")?.map(resolve) ?? []
+        if let bytes = try reader.int("max_image_bytes", in: 1...Int.max) { configuration.maxImageBytes = Int64(bytes) }
+        configuration.maxResultsBytes = try reader.int("max_results_bytes", in: 1...Int.max) ?? configuration.maxResultsBytes
+        configuration.allowHostPackages = try reader.bool("allow_host_packages") ?? configuration.allowHostPackages
         let tables = try reader.tables("instance") ?? []
         guard !tables.isEmpty else {
             throw ConfigurationError(file: path, "instance: give at least one [[instance]]")

@@ -5,6 +5,7 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
             case configuration
             case image
             case package
+            case refused
             case spool
         }
 
@@ -16,6 +17,9 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let image = Code(base: .image)
         /// A package's test definition cannot be had or read.
         public static let package = Code(base: .package)
+        /// The worker's configuration does not allow what the task asks
+        /// (a URL, host packages): the requestor's to change.
+        public static let refused = Code(base: .refused)
         /// The spool folder cannot be written.
         public static let spool = Code(base: .spool)
 

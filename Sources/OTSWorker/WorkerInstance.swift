@@ -19,13 +19,16 @@ public struct WorkerInstance: Service {
     let credentials: WorkerCredentials
     let spool: Spool
     let http: HTTPClient
+    /// Fetches images and definitions, following no redirect by itself.
+    let downloads: HTTPClient
     let logger: Logger
     /// Hears each task as it starts (benchmarks measure dispatch with it).
     let onTaskStarted: @Sendable (TaskAssignment) -> Void
 
     public init(
         instance: WorkerConfiguration.Instance, configuration: WorkerConfiguration, client: OTSClient, credentials: WorkerCredentials,
-        spool: Spool, http: HTTPClient, logger: Logger, onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
+        spool: Spool, http: HTTPClient, downloads: HTTPClient = OTSClient.downloads, logger: Logger,
+        onTaskStarted: @escaping @Sendable (TaskAssignment) -> Void = { _ in }
     ) {
         self.instance = instance
         self.configuration = configuration
@@ -35,6 +38,7 @@ public struct WorkerInstance: Service {
         self.instanceClient = client.acting(for: workerID, credentials: credentials)
         self.spool = spool
         self.http = http
+        self.downloads = downloads
         var logger = logger
         logger[metadataKey: "instance"] = "\(instance.name)"
         self.logger = logger
@@ -95,9 +99,15 @@ public struct WorkerInstance: Service {
             }
         }
 
-        /// Stops the task if it is still the one being run.
-        func stop(_ task: String) {
-            values.withLock { if $0.task == task { $0.stop?.yield() } }
+        /// Stops the task if it is still the one being run; true the first
+        /// time it is asked to.
+        func stop(_ task: String) -> Bool {
+            values.withLock {
+                guard $0.task == task, let stop = $0.stop else { return false }
+                stop.yield()
+                $0.stop = nil
+                return true
+            }
         }
     }
 
@@ -124,13 +134,13 @@ public struct WorkerInstance: Service {
             // Tasks ended whose reports still wait in the spool keep their leases.
             let spooled = spool.tasksWithReports(of: workerID).filter { $0 != task }.prefix(Heartbeat.spooledLimit)
             do {
+                // Free but unable to take work: said so, for `ots workers`.
+                let now: Heartbeat.State = task != nil ? .busy : spool.failure != nil ? .spoolFull : .free
                 let reply = try await instanceClient.heartbeat(
                     Heartbeat(
-                        workerID: workerID, state: task == nil ? "free" : "busy", taskID: task,
-                        spooledTaskIDs: spooled.isEmpty ? nil : Array(spooled)))
-                if reply.stopTask, let task {
+                        workerID: workerID, state: now.rawValue, taskID: task, spooledTaskIDs: spooled.isEmpty ? nil : Array(spooled)))
+                if reply.stopTask, let task, state.stop(task) {
                     logger.info("the server stops task \(task): \(reply.reason ?? "")")
-                    state.stop(task)
                 }
             } catch {
                 logger.warning("heartbeat failed: \(error.message)")
@@ -205,24 +215,31 @@ public struct WorkerInstance: Service {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             adapter = CommandDeviceAdapter(commands: commands, values: instance.placeholders, scratchDirectory: scratch)
         }
-        return Pipeline(
+        var pipeline = Pipeline(
             instance: instance,
             workerID: registration.workerID,
             sender: MonitorEvent.Sender(host: configuration.host, instance: instance.name),
             adapter: adapter,
-            images: ImageCache(directory: configuration.workDirectory + "/images", http: http),
+            images: ImageCache(
+                directory: configuration.workDirectory + "/images", http: downloads, policy: configuration.urls,
+                maximumBytes: configuration.maxImageBytes),
             spool: spool,
             workDirectory: configuration.workDirectory + "/" + instance.name,
             http: http,
             client: instanceClient,
             logger: logger
         )
+        pipeline.allowHostPackages = configuration.allowHostPackages
+        pipeline.maxResultsBytes = configuration.maxResultsBytes
+        return pipeline
     }
 
     private enum Ending: Sendable {
         case finished(TaskFinish)
         case failed(String)
         case stopped(String)
+        /// Its reports cannot be spooled: it is left to its lease.
+        case unspooled(String)
     }
 
     /// Runs the task until it ends, or until the server asks to stop it.
@@ -236,6 +253,8 @@ public struct WorkerInstance: Service {
                     return .finished(try await pipeline.run(assignment))
                 } catch is CancellationError {
                     return nil
+                } catch let error as WorkerError where error.code == .spool {
+                    return .unspooled(error.message)
                 } catch {
                     return .failed("\(error)")
                 }
@@ -263,6 +282,9 @@ public struct WorkerInstance: Service {
                 logger.error("task \(assignment.taskID) failed in the worker: \(message)")
             case .stopped(let reason):
                 logger.info("task \(assignment.taskID) stopped: \(reason)")
+            case .unspooled(let reason):
+                // Reporting an end would only claim room the results lacked.
+                logger.error("task \(assignment.taskID) is left to its lease, to run again: \(reason)")
             case nil:
                 logger.info("task \(assignment.taskID) interrupted")
             }
@@ -281,6 +303,7 @@ public enum OTSWorkerProcess {
         let spool = try Spool(directory: configuration.spoolDirectory, logger: logger)
         let client = OTSClient(baseURL: configuration.server, token: configuration.enrollmentSecret, http: http)
         let credentials = WorkerCredentials()
+        let downloads = try OTSClient.downloads(trusting: configuration.caFile)
         // The spool is the process's; its own failure events go in the name
         // of its first instance, whose token they need.
         let sender = MonitorEvent.Sender(host: configuration.host, instance: configuration.instances.first?.name ?? "worker")
@@ -289,7 +312,7 @@ public enum OTSWorkerProcess {
             services.append(
                 WorkerInstance(
                     instance: instance, configuration: configuration, client: client, credentials: credentials, spool: spool, http: http,
-                    logger: logger, onTaskStarted: onTaskStarted))
+                    downloads: downloads, logger: logger, onTaskStarted: onTaskStarted))
         }
         return services
     }

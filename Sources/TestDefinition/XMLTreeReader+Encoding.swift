@@ -16,15 +16,22 @@ extension XMLTreeReader {
     /// not, so such bytes must never reach it. libxml2 reads a document as
     /// UTF-8 unless it starts with a UTF-16 or UTF-32 byte order mark or
     /// pattern, or declares an 8-bit encoding.
-    static func checkEncoding(_ data: Data, file: String) throws(DefinitionError) -> [UInt8] {
-        // How libxml2 tells a document's encoding from its first bytes.
+    /// How libxml2 tells a UTF-16 or UTF-32 document from its first bytes.
+    private static let wideStarts: [([UInt8], String.Encoding)] = [
+        ([0xFE, 0xFF], .utf16BigEndian), ([0xFF, 0xFE], .utf16LittleEndian), ([0x00, 0x3C, 0x00, 0x3F], .utf16BigEndian),
+        ([0x3C, 0x00, 0x3F, 0x00], .utf16LittleEndian), ([0x00, 0x00, 0x00, 0x3C], .utf32BigEndian),
+        ([0x3C, 0x00, 0x00, 0x00], .utf32LittleEndian),
+    ]
+
+    /// Whether libxml2 reads the document as UTF-16 or UTF-32.
+    static func isWide(_ data: Data) -> Bool {
         let start = Array(data.prefix(4))
-        let wide: [([UInt8], String.Encoding)] = [
-            ([0xFE, 0xFF], .utf16BigEndian), ([0xFF, 0xFE], .utf16LittleEndian), ([0x00, 0x3C, 0x00, 0x3F], .utf16BigEndian),
-            ([0x3C, 0x00, 0x3F, 0x00], .utf16LittleEndian), ([0x00, 0x00, 0x00, 0x3C], .utf32BigEndian),
-            ([0x3C, 0x00, 0x00, 0x00], .utf32LittleEndian),
-        ]
-        if let (_, encoding) = wide.first(where: { start.starts(with: $0.0) }) {
+        return wideStarts.contains { start.starts(with: $0.0) }
+    }
+
+    static func checkEncoding(_ data: Data, file: String) throws(DefinitionError) -> [UInt8] {
+        let start = Array(data.prefix(4))
+        if let (_, encoding) = wideStarts.first(where: { start.starts(with: $0.0) }) {
             // libxml2 converts it to UTF-8, and stops at bytes it cannot convert.
             return String(data: data, encoding: encoding).map { Array($0.utf8) } ?? []
         }

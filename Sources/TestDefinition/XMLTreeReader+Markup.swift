@@ -14,7 +14,9 @@ extension XMLTreeReader {
     /// document is malformed the scan may lose its place; libxml2 stops at
     /// the first such error, so nothing after it reaches the parser's
     /// callbacks.
-    static func checkMarkup(_ bytes: [UInt8], file: String) throws(DefinitionError) {
+    ///
+    /// Returns the contents of the CDATA sections longer than `cdataPiece`.
+    static func checkMarkup(_ bytes: [UInt8], file: String) throws(DefinitionError) -> [Range<Int>] {
         var scanner = MarkupScanner(bytes: bytes)
         if let (offset, message) = scanner.firstRefusal() {
             let before = bytes[..<offset]
@@ -22,6 +24,7 @@ extension XMLTreeReader {
             let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
             throw DefinitionError(.malformed, at: SourceLocation(file: file, line: line, column: offset - lineStart + 1), message)
         }
+        return scanner.longCDATASections
     }
 }
 
@@ -29,6 +32,8 @@ extension XMLTreeReader {
 private struct MarkupScanner {
     let bytes: [UInt8]
     var index = 0
+    /// The contents of the CDATA sections longer than `cdataPiece`.
+    var longCDATASections: [Range<Int>] = []
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -81,6 +86,8 @@ private struct MarkupScanner {
                 index = after("-->", from: index + 4)
             } else if starts(with: "<![CDATA[", at: index) {
                 index = after("]]>", from: index + 9)
+                let content = (start + 9)..<max(start + 9, index - 3)
+                if content.count > XMLTreeReader.cdataPiece, starts(with: "]]>", at: index - 3) { longCDATASections.append(content) }
             } else if starts(with: "<?", at: index) {
                 if let refusal = processingInstruction() { return refusal }
             } else if starts(with: "<!DOCTYPE", at: index) {

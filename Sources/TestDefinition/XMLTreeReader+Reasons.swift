@@ -10,7 +10,7 @@ extension XMLTreeReader {
     }
 
     private static let reasons: [Int: String] = [
-        1: "the XML parser cannot go on here (a text or value longer than 10 MB stops it)",
+        1: "the XML parser cannot go on here (an attribute value, comment or name longer than 10 MB stops it)",
         2: "the XML parser ran out of memory",
         3: "the document does not start with an element ('<' expected)",
         4: "the document is empty",

@@ -18,10 +18,20 @@ enum XMLTreeReader {
     /// reader's stack.
     static let maximumDepth = 256
 
+    /// CDATA sections longer than this are read as several.
+    static let cdataPiece = 1 << 20
+
     static func read(_ data: Data, file: String) throws(DefinitionError) -> XMLElement {
-        try checkMarkup(try checkEncoding(data, file: file), file: file)
-        let delegate = Delegate(file: file, data: data)
-        let parser = XMLParser(data: data)
+        let text = try checkEncoding(data, file: file)
+        let longSections = try checkMarkup(text, file: file)
+        // Given the whole document at once, libxml2 stops at 10 MB
+        // (XML_MAX_LOOKUP_LIMIT); given it in chunks, as a stream, it reads
+        // any length, except a CDATA section longer than that: such
+        // sections are read as several, which says the same. Its other
+        // limits (entities, names, nesting) stay.
+        let document = isWide(data) || longSections.isEmpty ? data : Data(splitting(text, at: longSections))
+        let delegate = Delegate(file: file, data: document)
+        let parser = XMLParser(stream: InputStream(data: document))
         parser.shouldResolveExternalEntities = false
         parser.shouldProcessNamespaces = false
         parser.delegate = delegate
@@ -36,6 +46,30 @@ enum XMLTreeReader {
         }
         root.instructions = delegate.instructions
         return root
+    }
+
+    /// The document with each of `sections` (the contents of CDATA
+    /// sections) cut into pieces of at most `cdataPiece` bytes, each a CDATA
+    /// section of its own; never inside a UTF-8 sequence.
+    static func splitting(_ bytes: [UInt8], at sections: [Range<Int>]) -> [UInt8] {
+        let separator = Array("]]><![CDATA[".utf8)
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count + separator.count * (sections.reduce(0) { $0 + $1.count / cdataPiece } + 1))
+        var position = 0
+        for section in sections {
+            var start = section.lowerBound
+            while section.upperBound - start > cdataPiece {
+                var cut = start + cdataPiece
+                while cut > start, bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
+                if cut == start { cut = start + cdataPiece }
+                result += bytes[position..<cut]
+                result += separator
+                position = cut
+                start = cut
+            }
+        }
+        result += bytes[position...]
+        return result
     }
 
     private final class Delegate: NSObject, XMLParserDelegate {

@@ -24,6 +24,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "The server's URL (overrides the file; environment: OTS_SERVER).")
     var server: String?
 
+    /// Longest a stop on SIGTERM may take (a step's 5 s of grace, the
+    /// offline notices) before the process exits anyway.
+    static let grace = Duration.seconds(20)
+
     func run() async throws {
         var configuration: WorkerConfiguration
         do {
@@ -46,7 +50,13 @@ struct WorkerCommand: AsyncParsableCommand {
         printLine(
             "ots worker serving \(configuration.server) with \(configuration.instances.count) instance(s): "
                 + configuration.instances.map { "\($0.name) (\($0.device.requestedRoutingKey))" }.joined(separator: ", "))
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Last, so that a graceful shutdown reaches it first; it returns
+        // once it is set, and the group goes on without it.
+        let deadline = ServiceGroupConfiguration.ServiceConfiguration(
+            service: ShutdownDeadline(grace: Self.grace, logger: logger), successTerminationBehavior: .ignore)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { .init(service: $0) } + [deadline], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

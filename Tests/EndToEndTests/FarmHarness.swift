@@ -87,6 +87,11 @@ final class TestFarm: @unchecked Sendable {
         var enrollmentSecret = TestFarm.enrollmentSecret
         /// More lines for the [[instance]] table (an executor, say).
         var instance = ""
+        /// More top-level lines of the worker's file.
+        var settings = ""
+        /// Where `file` URLs may point (default: the workspace and the
+        /// repository, whose examples link into its sources).
+        var imageDirectories: [String]?
     }
 
     let workspace: Workspace
@@ -362,6 +367,8 @@ final class TestFarm: @unchecked Sendable {
             spool_dir = "spool-\(spec.name)"
             work_dir = "work-\(spec.name)"
             claim_wait = 2
+            image_dirs = [\((spec.imageDirectories ?? [workspace.path, OTSBinary.repositoryRoot]).map { "\"\($0)\"" }.joined(separator: ", "))]
+            \(spec.settings)
 
             [[instance]]
             name = "\(spec.name)"

@@ -185,6 +185,59 @@ import Testing
         }
     }
 
+    /// Room for events but not for the results: as with a disk that is
+    /// quite full, the task is left to its lease and the worker takes none
+    /// until there is room for what failed, showing `spool_full`.
+    @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"))
+    func aSpoolWithRoomForEventsButNotForResultsTakesNoTaskUntilThereIsRoom() async throws {
+        try await TestFarm.with(engine: .sqlite, workers: []) { farm in
+            guard let disk = SmallFilesystem.mount(at: farm.workspace.file("spool-w1"), kilobytes: 2048) else { return }
+            defer { disk.unmount() }
+            try farm.startWorker(TestFarm.WorkerSpec(name: "w1"))
+            let (_, monitorURL) = try await farm.startMonitor()
+            let monitor = OTSClient(baseURL: monitorURL, token: farm.token)
+            try await farm.waitForWorkers(1)
+
+            // About 320 KB of results, with 148 KB free.
+            let step = "<step>head -c 64000 /dev/zero | tr '\\0' x</step>\n"
+            let definition = try farm.workspace.write(
+                "chatty.xml",
+                """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <testdefinition version="1.0"><suite name="chatty"><set name="output"><case name="prints">
+                \(String(repeating: step, count: 5))
+                </case></set></suite></testdefinition>
+                """)
+            var chatty = request()
+            chatty.testDefinitions = ["file://" + definition]
+            disk.fill(leaving: 148)
+            let submitted = try await farm.client.submit(chatty)
+
+            let deadline = Date().addingTimeInterval(60)
+            var state = ""
+            while Date() < deadline {
+                state = try await monitor.workers().workers.first { $0.instance == "w1" }?.state ?? ""
+                if state == "spool_full" { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(state == "spool_full", "the instance shows why it takes no work\n\(farm.logs)")
+            let log = try #require(farm.workers["w1"]).stderr
+            #expect(log.contains("cannot write to the spool folder \(disk.path): No space left on device"), "\(log)")
+            #expect(log.contains("is left to its lease"), "\(log)")
+            #expect(!log.contains("can be written again"), "a small write that fits is not room for the results: \(log)")
+            let meanwhile = try await farm.client.testrun(id: submitted.id)
+            #expect(meanwhile.error?.message.contains("cannot write to the spool folder") != true, "\(meanwhile.summaryText)")
+            #expect(meanwhile.verdict != .error, "the task is not ended for it: \(meanwhile.summaryText)")
+
+            // With room again the task comes back (its lease ran out) and passes.
+            disk.free()
+            let ended = try await farm.waitForEnd(submitted.id, timeout: 90)
+            #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
+            #expect(try #require(farm.workers["w1"]).stderr.contains("can be written again"))
+            farm.workers["w1"]?.stop()
+        }
+    }
+
     /// The failure event a worker sent about its spool folder.
     static func waitForFailure(_ farm: TestFarm, about folder: String) async throws -> MonitorEvent {
         let deadline = Date().addingTimeInterval(60)

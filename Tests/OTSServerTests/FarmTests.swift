@@ -122,6 +122,21 @@ import Testing
         }
     }
 
+    @Test func aHeartbeatTellsTheInstancesStateAndAnUnknownStateIsRefused() async throws {
+        try await Self.withFarm { farm in
+            let worker = try await Self.register(farm, "w1", at: start)
+            let full = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "spool_full"))
+            _ = try await farm.heartbeat(full, at: start)
+            #expect(try await farm.store.transaction { tx in try await tx.worker(id: worker)?.state } == "spool_full")
+
+            let odd = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "sleeping"))
+            let error = try await #require(throws: APIError.self) { try await farm.heartbeat(odd, at: start) }
+            #expect(error.field == "state")
+            #expect(error.message == "state: must be one of free, busy, spool_full, not 'sleeping'")
+            #expect(try await farm.store.transaction { tx in try await tx.worker(id: worker)?.state } == "spool_full", "changes nothing")
+        }
+    }
+
     @Test func aHeartbeatWithTooManySpooledTasksIsRefusedNamingTheField() async throws {
         try await Self.withFarm { farm in
             let worker = try await Self.register(farm, "w1", at: start)

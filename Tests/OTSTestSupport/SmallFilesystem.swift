@@ -10,6 +10,9 @@ public final class SmallFilesystem: Sendable {
     public let path: String
     private let filler: String
 
+    /// Whether this process may mount one (it runs as root).
+    public static var canMount: Bool { geteuid() == 0 }
+
     /// Mounts a tmpfs of `kilobytes` at `path` (created when missing).
     public static func mount(at path: String, kilobytes: Int) -> SmallFilesystem? {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -34,6 +37,22 @@ public final class SmallFilesystem: Sendable {
         while chunk.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) > 0 {}
         // The last partial page too.
         while Glibc.write(fd, chunk, 1) > 0 {}
+    }
+
+    /// Takes all but `kilobytes` of the space left.
+    public func fill(leaving kilobytes: Int) {
+        var status = statvfs()
+        guard statvfs(path, &status) == 0 else { return }
+        var left = Int(status.f_bavail) * Int(status.f_frsize) - kilobytes * 1024
+        let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 4096)
+        while left > 0 {
+            let written = chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, min($0.count, left)) }
+            guard written > 0 else { return }
+            left -= written
+        }
     }
 
     /// Gives the space back.

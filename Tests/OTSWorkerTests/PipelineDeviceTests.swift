@@ -15,7 +15,8 @@ import Testing
             instance: WorkerConfiguration.Instance(
                 name: "sim", device: DeviceProperties(devicegroup: "demo"), adapter: .simulated(SimulatedDevice())),
             workerID: "host/sim", sender: MonitorEvent.Sender(host: "host", instance: "sim"),
-            adapter: SimulatedDeviceAdapter(SimulatedDevice()), images: ImageCache(directory: folder.file("images")),
+            adapter: SimulatedDeviceAdapter(SimulatedDevice()),
+            images: ImageCache(directory: folder.file("images"), policy: URLPolicy(fileDirectories: [folder.path])),
             spool: try Spool(directory: folder.file("spool")), workDirectory: folder.file("work"), http: OTSClient.http, client: nil,
             logger: Logger(label: "ots.test"))
     }

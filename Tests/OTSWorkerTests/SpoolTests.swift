@@ -227,6 +227,39 @@ import Testing
         try Self.expectNoPartialFile(in: disk.path + "/spool")
     }
 
+    /// Room for a small message is not room for the results that failed:
+    /// neither a small message nor the probe counts as writable again.
+    @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"))
+    func aSmallWriteThatFitsIsNotRoomForTheResultsThatFailed() async throws {
+        let folder = try TemporaryDirectory()
+        guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 1024) else { return }
+        defer { disk.unmount() }
+        let spool = try Spool(directory: disk.path + "/spool")
+        disk.fill(leaving: 148)
+        let results = [UInt8](repeating: 0x41, count: 300 * 1024)
+        #expect(throws: WorkerError.self) { try spool.add(SpoolTests.results, data: results) }
+        try spool.add(SpoolTests.events)
+        #expect(spool.failure != nil, "an event that fits does not make room for the results")
+
+        let probing = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await spool.waitUntilWritable(interval: .milliseconds(10))) != nil }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(500))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        #expect(!probing, "fifty probe writes that fit are not room for the results either")
+        #expect(spool.failure != nil)
+
+        disk.free()
+        try await spool.waitUntilWritable(interval: .milliseconds(10))
+        #expect(spool.failure == nil)
+        try spool.add(SpoolTests.results, data: results)
+    }
+
     @Test func theSpoolWaitsUntilItCanBeWrittenAgain() async throws {
         let folder = try TemporaryDirectory()
         guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 64) else { return }

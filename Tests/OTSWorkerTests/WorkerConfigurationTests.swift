@@ -115,7 +115,8 @@ import Testing
 
     @Test func placeholdersAreTheValuesAndTheDevicesProperties() {
         var instance = WorkerConfiguration.Instance(
-            name: "i", device: DeviceProperties(devicegroup: "n9", devicename: "board", deviceid: "7"), adapter: .simulated(SimulatedDevice()))
+            name: "i", device: DeviceProperties(devicegroup: "n9", devicename: "board", deviceid: "7"),
+            adapter: .simulated(SimulatedDevice()))
         instance.values = ["serial": "ABC"]
         #expect(
             instance.placeholders == ["serial": "ABC", "devicegroup": "n9", "device": "board", "devicename": "board", "deviceid": "7"])
@@ -153,6 +154,31 @@ import Testing
         #expect(instance.executor == .local)
         #expect(instance.values.isEmpty)
         #expect(instance.adapter.simulated == SimulatedDevice())
+        #expect(configuration.urls == URLPolicy(allowedPrefixes: ["http://", "https://"], fileDirectories: []))
+        #expect(configuration.maxImageBytes == 16 << 30)
+        #expect(configuration.maxResultsBytes == 64 << 20)
+        #expect(configuration.allowHostPackages)
+    }
+
+    @Test func readsWhatTasksMayAsk() throws {
+        let folder = try TemporaryDirectory()
+        let path = try folder.write(
+            "worker.toml",
+            """
+            allowed_url_prefixes = ["https://images.lab/", "http://10.0.0.5:8080/defs/"]
+            image_dirs = ["images", "/srv/ots/images"]
+            max_image_bytes = 1073741824
+            max_results_bytes = 1048576
+            allow_host_packages = false
+            """ + "\n" + Self.minimal())
+
+        let configuration = try WorkerConfiguration.load(file: path)
+
+        #expect(configuration.urls.allowedPrefixes == ["https://images.lab/", "http://10.0.0.5:8080/defs/"])
+        #expect(configuration.urls.fileDirectories == [folder.path + "/images", "/srv/ots/images"], "relative to the file")
+        #expect(configuration.maxImageBytes == 1 << 30)
+        #expect(configuration.maxResultsBytes == 1 << 20)
+        #expect(!configuration.allowHostPackages)
     }
 
     @Test(arguments: [
@@ -193,7 +219,7 @@ import Testing
         ),
         (
             #"sevrer = "http://ots:8310""# + "\n" + minimal(),
-            "unknown key 'sevrer' (known: ca_file, claim_wait, enrollment_secret, host, instance, server, spool_dir, work_dir)"
+            "unknown key 'sevrer' (known: allow_host_packages, allowed_url_prefixes, ca_file, claim_wait, enrollment_secret, host, image_dirs, instance, max_image_bytes, max_results_bytes, server, spool_dir, work_dir)"
         ),
         (
             minimal("flash_tries = 3"),
@@ -264,6 +290,13 @@ import Testing
             "[[instance]]\nname = \"a\"",
             "instance[0].devicegroup: required"
         ),
+        (
+            "allowed_url_prefixes = [\"file:///\"]\n" + minimal(),
+            "allowed_url_prefixes: 'file:///' does not start with http:// or https:// (file URLs are allowed by image_dirs)"
+        ),
+        ("image_dirs = \"/srv\"\n" + minimal(), "image_dirs: must be an array of strings"),
+        ("max_image_bytes = 0\n" + minimal(), "max_image_bytes: must be from 1 to \(Int.max), not 0"),
+        ("allow_host_packages = \"no\"\n" + minimal(), "allow_host_packages: must be true or false"),
     ]
 
     @Test(arguments: badFiles)

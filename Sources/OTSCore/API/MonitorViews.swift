@@ -8,7 +8,9 @@ public struct WorkerView: Sendable, Hashable, Codable {
     public var version: String
     public var pid: Int32?
     public var device: DeviceProperties
-    /// online (registered, not yet heartbeating), free, busy or offline.
+    /// online (registered, not yet heartbeating), free, busy, spool_full
+    /// (free, but taking no task while its spool cannot be written) or
+    /// offline.
     public var state: String
     public var currentTask: String?
     public var lastHeartbeat: Date

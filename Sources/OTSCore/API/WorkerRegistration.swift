@@ -76,14 +76,22 @@ public struct Heartbeat: Sendable, Hashable, Codable {
     /// Most tasks in `spooled_task_ids`.
     public static let spooledLimit = 1000
 
-    /// The states an instance reports.
-    public static let states: Set<String> = ["free", "busy", "spool_full"]
+    /// The states an instance heartbeats with.
+    public enum State: String, Sendable, CaseIterable {
+        /// Waiting for a task.
+        case free
+        /// Running `task_id`.
+        case busy
+        /// Its spool cannot be written (a full disk): it takes no task.
+        case spoolFull = "spool_full"
+    }
 
     /// Problems with a heartbeat, each naming its field.
     public var problems: [TestrunRequest.Problem] {
         var problems: [TestrunRequest.Problem] = []
-        if !Self.states.contains(state) {
-            problems.append(.init(field: "state", message: "must be one of \(Self.states.sorted().joined(separator: ", "))"))
+        if State(rawValue: state) == nil {
+            let states = State.allCases.map(\.rawValue).joined(separator: ", ")
+            problems.append(.init(field: "state", message: "must be one of \(states), not '\(String(state.prefix(100)).logSafe)'"))
         }
         if let taskID, UUID(uuidString: taskID) == nil { problems.append(.init(field: "task_id", message: "must be a UUID")) }
         let spooled = spooledTaskIDs ?? []
