@@ -208,7 +208,10 @@ struct BenchScheduleCommand: ParsableCommand {
             }
             var report: [String: Double] = [:]
             for (key, value) in entries {
-                guard let number = value as? NSNumber, !(value is Bool), number.doubleValue.isFinite, number.doubleValue >= 0 else {
+                // JSON's true and false are NSNumbers too, of type "c" (char).
+                guard let number = value as? NSNumber, String(cString: number.objCType) != "c", number.doubleValue.isFinite,
+                    number.doubleValue >= 0
+                else {
                     throw RecordingError(message: "\(path): \(key): must be seconds (0 or more)")
                 }
                 report[key] = number.doubleValue
@@ -224,7 +227,7 @@ struct BenchScheduleCommand: ParsableCommand {
             "units": recording.units.map { [$0.package, $0.set, $0.testCase ?? NSNull()] as [Any] },
             "versions": recording.versions.map { $0.map { $0 ?? NSNull() } as [Any] },
         ]
-        let data = try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 
