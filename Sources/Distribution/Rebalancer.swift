@@ -20,9 +20,10 @@ public enum Rebalancer {
         /// `started` is the estimate of what has started minus the time it
         /// has run: negative when it has run past its estimate by that much.
         /// Then the estimate was wrong, and what is left is unknown: it is
-        /// taken to run on as long again as it has overrun so far (the best
-        /// guess of a process's remaining time, knowing only its age, is
-        /// its age). So a task whose running set overran keeps looking
+        /// taken to run on as long again as it has overrun so far (its age
+        /// counted from when it passed its estimate: knowing only how long
+        /// something has lasted, the best guess of how much longer is as
+        /// long again). So a task whose running set overran keeps looking
         /// busy, and its sets not started move to idle workers instead of
         /// waiting behind it (docs/farm.md, "Dynamic balancing").
         public init(started: Double, pending: [Double]) {

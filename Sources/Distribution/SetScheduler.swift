@@ -25,7 +25,7 @@ public struct SetScheduler: Sendable, Hashable {
 
     /// A plan over items given by their estimated seconds.
     public struct Schedule: Sendable, Hashable {
-        /// Item indices per task, longest first; tasks with the most work first.
+        /// Item indices per task, in run order; tasks with the most work first.
         public var tasks: [[Int]]
         /// Estimated seconds of work per task (without the task cost).
         public var loads: [Double]
