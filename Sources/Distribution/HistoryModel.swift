@@ -69,7 +69,7 @@ public struct HistoryModel: DistributionModel {
         }
         if let limit = request.maxWorkerAmount { maxTasks = min(maxTasks, limit) }
         let scheduler = SetScheduler(taskCost: cost, maxTasks: maxTasks, target: request.targetExecutionTime.map(Double.init))
-        let schedule = scheduler.plan(estimates.items.map(\.seconds))
+        let schedule = scheduler.plan(estimates.items.map(\.seconds), unknown: estimates.items.map { !$0.source.isRecorded })
 
         var taskOf = Array(repeating: 0, count: estimates.items.count)
         for (task, indices) in schedule.tasks.enumerated() {
@@ -127,8 +127,9 @@ public struct HistoryModel: DistributionModel {
         return DistributionPlan(tasks: tasks, notes: notes, record: record)
     }
 
-    /// A task's packages, in the order of their longest sets, each with
-    /// its sets in the order they run: longest estimated first. A package
+    /// A task's packages, in the order of their first sets, each with its
+    /// sets in the order they run: those estimated at next to nothing, then
+    /// those never seen, then longest estimated first. A package
     /// all of whose sets are in this task runs whole; one whose sets were
     /// learned from history (it may hold sets no one knows of) runs the
     /// rest in the task holding its longest set.
@@ -148,7 +149,7 @@ public struct HistoryModel: DistributionModel {
             packages: order.map { package in
                 // A package kept whole runs in definition order: its sets may depend on it.
                 guard let mine = sets[package] else { return TaskWork.Package(package) }
-                // The schedule lists a task's sets longest first: they run in that order.
+                // The schedule lists a task's sets in the order they run.
                 let elsewhere = items.indices.filter { items[$0].package == package && taskOf[$0] != task }.compactMap { items[$0].set }
                 if elsewhere.isEmpty { return TaskWork.Package(package, setOrder: mine) }
                 if complete[package] ?? true { return TaskWork.Package(package, sets: mine, setOrder: mine) }

@@ -6,7 +6,8 @@
 /// ones, as tasks run longest first), as much as brings the two closest to
 /// finishing together. It moves them only when that saves more than the
 /// cost of the new task (nothing to flash when the idle device already
-/// holds the image: a cost of zero).
+/// holds the image: a cost of zero). A running set that has passed its
+/// estimate counts as running on by as much as it has overrun.
 public enum Rebalancer {
     /// A running task as the balancer sees it.
     public struct RunningTask: Sendable, Hashable {
@@ -16,8 +17,17 @@ public enum Rebalancer {
         /// Estimated seconds of each set not yet started, in run order.
         public var pending: [Double]
 
+        /// `started` is the estimate of what has started minus the time it
+        /// has run: negative when it has run past its estimate by that much.
+        /// Then the estimate was wrong, and what is left is unknown: it is
+        /// taken to run on as long again as it has overrun so far (its age
+        /// counted from when it passed its estimate: knowing only how long
+        /// something has lasted, the best guess of how much longer is as
+        /// long again). So a task whose running set overran keeps looking
+        /// busy, and its sets not started move to idle workers instead of
+        /// waiting behind it (docs/farm.md, "Dynamic balancing").
         public init(started: Double, pending: [Double]) {
-            self.started = max(0, started)
+            self.started = started.isFinite ? abs(started) : 0
             self.pending = pending
         }
 

@@ -91,13 +91,14 @@ public struct RunTimeEstimates: Sendable, Hashable {
 /// Turns recorded run times into estimates (pure).
 ///
 /// - A set's estimate is its last valid duration, guarded by the median of
-///   the last five valid ones: when the last run took less than half the
-///   median (with at least three runs), the median is used. A last run
-///   more than twice the median is kept: it may be a change rather than an
-///   outlier, and for scheduling a long set taken for short is what costs
-///   (it starts late and nothing can split it), while one taken for long
-///   only finishes its task early, which balancing makes up. Replaying
-///   recorded versions showed it (docs/benchmarks.md).
+///   the last five valid ones: when the last run took less than the median
+///   (with at least three runs), the median is used. A last run above the
+///   median is kept: it may be a change rather than an outlier. For
+///   scheduling a long set taken for short is what costs (it starts late
+///   and nothing can split it), while one taken for long only finishes its
+///   task early, which balancing makes up: so of the last run and the
+///   typical one, the plan takes the longer. Replaying recorded versions
+///   showed it (docs/benchmarks.md).
 /// - A set never seen gets the mean of its package's known sets, else the
 ///   median of all known sets.
 /// - A package with no history at all is estimated from its cases: the
@@ -110,13 +111,13 @@ public struct RunTimeEstimator: Sendable {
     public var secondsPerCase: Double
     /// Seconds for a set or package of which nothing at all is known.
     public var unknownSeconds: Double
-    /// How far below the median the last run may be before it counts as
-    /// an outlier (a factor).
+    /// How far below the median the last run may be before the median is
+    /// used instead (a factor: 1, any run below the median).
     public var outlierFactor: Double
     /// How many recent runs the median looks at.
     public var medianWindow: Int
 
-    public init(secondsPerCase: Double = 30, unknownSeconds: Double = 300, outlierFactor: Double = 2, medianWindow: Int = 5) {
+    public init(secondsPerCase: Double = 30, unknownSeconds: Double = 300, outlierFactor: Double = 1, medianWindow: Int = 5) {
         self.secondsPerCase = secondsPerCase
         self.unknownSeconds = unknownSeconds
         self.outlierFactor = outlierFactor
@@ -238,7 +239,7 @@ public struct RunTimeEstimator: Sendable {
 public enum EstimateSource: String, Sendable, Hashable, Codable, Comparable, CaseIterable {
     /// The last valid run.
     case lastRun = "last_run"
-    /// The median of the recent runs, the last one being a low outlier.
+    /// The median of the recent runs, the last one being below it.
     case medianOfRecent = "median_of_recent"
     /// A whole package: the sum of its sets' recorded estimates.
     case setSum = "set_sum"

@@ -164,6 +164,8 @@ public struct ScheduleBenchmark: Sendable {
         let actual: [Double]
         /// The history model's estimates per set.
         let estimates: [Double]
+        /// Whether a set's estimate is not from its own history.
+        let unknown: [Bool]
         /// Last run of each set, or the median of the known sets.
         let naive: [Double]
         /// Packages in first-seen order, with their sets' indices.
@@ -187,9 +189,10 @@ public struct ScheduleBenchmark: Sendable {
                     sets: package.sets.map { PackageStructure.TestSet(name: version.sets[$0].name, cases: version.sets[$0].cases) })
             }
             let result = estimator.estimate(structures, samples: samples)
-            var byKey: [String: Double] = [:]
-            for item in result.items { byKey["\(item.package.name)\u{0}\(item.set ?? "")"] = item.seconds }
-            estimates = version.sets.map { byKey["\($0.package)\u{0}\($0.name)"]! }
+            var byKey: [String: RunTimeEstimates.Item] = [:]
+            for item in result.items { byKey["\(item.package.name)\u{0}\(item.set ?? "")"] = item }
+            estimates = version.sets.map { byKey["\($0.package)\u{0}\($0.name)"]!.seconds }
+            unknown = version.sets.map { !byKey["\($0.package)\u{0}\($0.name)"]!.source.isRecorded }
             var last: [String: Double] = [:]
             for sample in samples where last["\(sample.package)\u{0}\(sample.set ?? "")"] == nil {
                 last["\(sample.package)\u{0}\(sample.set ?? "")"] = sample.seconds
@@ -220,7 +223,7 @@ public struct ScheduleBenchmark: Sendable {
             }
             var scores: [(Model, Score)] = []
 
-            let plan = SetScheduler(taskCost: cost, maxTasks: workers).plan(estimates)
+            let plan = SetScheduler(taskCost: cost, maxTasks: workers).plan(estimates, unknown: unknown)
             var balanced = simulation
             balanced.balancing = true
             balanced.reuseCost = 0
@@ -300,5 +303,47 @@ public struct ScoreSummary: Sendable, Hashable, Codable {
         max = ratios.last ?? 0
         deviceHours = scores.reduce(0) { $0 + $1.deviceTime } / count / 3600
         tasks = Double(scores.reduce(0) { $0 + $1.tasks }) / count
+    }
+}
+
+extension ScheduleBenchmark.Recording {
+    /// A recording made from duration reports, one per version, oldest
+    /// first: pytest-split's `.test_durations` (`{"path/test_file.py::Class::case": seconds}`)
+    /// or knapsack's report (`{"spec/path/file_spec.rb": seconds}`). A key's
+    /// set is its file (what comes before the first `::`), its case the rest
+    /// (none without `::`: the file is the unit); its package the file's
+    /// folder, or its first `packageDepth` folders when given. Units are in
+    /// the order first seen, each version's keys sorted.
+    public static func converting(_ reports: [[String: Double]], packageDepth: Int? = nil) -> Self {
+        var units: [Unit] = []
+        var index: [String: Int] = [:]
+        for report in reports {
+            for key in report.keys.sorted() where index[key] == nil {
+                index[key] = units.count
+                units.append(unit(key, packageDepth: packageDepth))
+            }
+        }
+        let versions = reports.map { report in
+            var durations = [Double?](repeating: nil, count: units.count)
+            for (key, seconds) in report { durations[index[key]!] = seconds }
+            return durations
+        }
+        return Self(units: units, versions: versions)
+    }
+
+    static func unit(_ key: String, packageDepth: Int?) -> Unit {
+        let file: String
+        let testCase: String?
+        if let separator = key.firstRange(of: "::") {
+            file = String(key[..<separator.lowerBound])
+            testCase = String(key[separator.upperBound...])
+        } else {
+            file = key
+            testCase = nil
+        }
+        var folders = file.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        if let packageDepth { folders = folders.prefix(max(1, packageDepth)) }
+        let package = folders.isEmpty ? "." : folders.joined(separator: "/")
+        return Unit(package: package, set: file, testCase: testCase)
     }
 }

@@ -7,7 +7,8 @@
 /// estimates, as the server would) and runs the sets it moves as a new task,
 /// paying `reuseCost` when it already ran a task of the testrun (it holds
 /// the image), `taskCost` otherwise. An idle worker asks again whenever a
-/// set ends.
+/// set ends. A running set is shown to the balancer as the server shows it:
+/// its estimate less the time it has run (negative once it has overrun).
 public struct ScheduleSimulation: Sendable {
     public struct Item: Sendable, Hashable {
         public var estimate: Double
@@ -93,7 +94,7 @@ public struct ScheduleSimulation: Sendable {
                     views = running.map { index in
                         let worker = pool[index]
                         let started =
-                            worker.current.map { max(0, $0.estimate - (now - worker.currentStart)) } ?? (worker.phaseEnd - now)
+                            worker.current.map { $0.estimate - (now - worker.currentStart) } ?? (worker.phaseEnd - now)
                         return Rebalancer.RunningTask(started: started, pending: worker.pending.map(\.estimate))
                     }
                 }

@@ -1,7 +1,8 @@
 /// Splits estimated work into tasks that finish together (pure).
 ///
 /// Longest-processing-time-first: items, longest first, each go to the task
-/// with the least work so far, so every task holds its longest items first.
+/// with the least work so far; each task runs its longest items first, after
+/// those whose estimates are least to be trusted (`surprisesFirst`).
 /// Each task also pays a fixed cost (image download, flashing, booting).
 /// The number of tasks is at most `maxTasks` (the workers available, capped
 /// by the request's `max_worker_amount`); among those, the plan takes the
@@ -24,7 +25,7 @@ public struct SetScheduler: Sendable, Hashable {
 
     /// A plan over items given by their estimated seconds.
     public struct Schedule: Sendable, Hashable {
-        /// Item indices per task, longest first; tasks with the most work first.
+        /// Item indices per task, in run order; tasks with the most work first.
         public var tasks: [[Int]]
         /// Estimated seconds of work per task (without the task cost).
         public var loads: [Double]
@@ -39,14 +40,15 @@ public struct SetScheduler: Sendable, Hashable {
         public var estimatedDeviceTime: Double { Double(tasks.count) * taskCost + loads.reduce(0, +) }
     }
 
-    /// The plan for items of `seconds` each.
-    public func plan(_ seconds: [Double]) -> Schedule {
+    /// The plan for items of `seconds` each; `unknown[i]` says the estimate
+    /// of item i is not from its own history (a set never seen).
+    public func plan(_ seconds: [Double], unknown: [Bool] = []) -> Schedule {
         guard !seconds.isEmpty else { return Schedule(tasks: [], loads: [], taskCost: taskCost, meetsTarget: target.map { _ in true }) }
         let order = Self.longestFirst(seconds)
         let limit = min(maxTasks, seconds.count)
         var best: Schedule?
         for count in 1...limit {
-            let schedule = Self.skippedFirst(Self.lpt(seconds, order: order, tasks: count, cost: taskCost), seconds)
+            let schedule = Self.surprisesFirst(Self.lpt(seconds, order: order, tasks: count, cost: taskCost), seconds, unknown: unknown)
             if let target, schedule.estimatedMakespan <= target {
                 var met = schedule
                 met.meetsTarget = true
@@ -63,18 +65,28 @@ public struct SetScheduler: Sendable, Hashable {
         return chosen
     }
 
-    /// Below this estimate a set's cases were skipped rather than run
-    /// (seconds).
-    public static let skippedSeconds = 0.05
+    /// Below this estimate a set costs next to nothing where it runs, so
+    /// its place is free to choose (seconds). Sets whose cases were skipped
+    /// in their recent runs are such sets.
+    public static let negligibleSeconds = 0.5
 
-    /// Sets whose history says their cases were skipped go first in their
-    /// task: they cost nothing, and should one run for real after all, its
-    /// task learns it while its other sets can still move to idle workers.
-    /// The rest follow longest first.
-    static func skippedFirst(_ schedule: Schedule, _ seconds: [Double]) -> Schedule {
+    /// The order inside each task: first the sets estimated at next to
+    /// nothing, then the sets never seen (longest first), then the rest
+    /// longest first. An estimate that is far off hurts most at the end of a
+    /// task, where nothing is left to move: a set taken for nothing that
+    /// runs for real, or a new one longer than its folder's sets, started
+    /// last, ends the testrun late. Run first, their true length is known
+    /// while the task's other sets can still move to idle workers; and
+    /// those that are as short as thought delay the rest by little (under
+    /// `negligibleSeconds` each, or what they cost anywhere else). The
+    /// assignment to tasks stays longest first by estimate.
+    static func surprisesFirst(_ schedule: Schedule, _ seconds: [Double], unknown: [Bool]) -> Schedule {
+        func isUnknown(_ index: Int) -> Bool { index < unknown.count && unknown[index] }
         var schedule = schedule
         schedule.tasks = schedule.tasks.map { task in
-            task.filter { seconds[$0] < skippedSeconds } + task.filter { seconds[$0] >= skippedSeconds }
+            let negligible = task.filter { seconds[$0] < negligibleSeconds }
+            let rest = task.filter { seconds[$0] >= negligibleSeconds }
+            return negligible + rest.filter(isUnknown) + rest.filter { !isUnknown($0) }
         }
         return schedule
     }

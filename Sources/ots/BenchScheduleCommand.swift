@@ -13,8 +13,21 @@ struct BenchScheduleCommand: ParsableCommand {
             versions oldest first. Each version from the second on is planned by the history model (and the baselines) \
             from the versions before it and played out on its actual durations; the score is makespan ÷ lower bound, \
             the bound being c + max(longest set, total ÷ m).
+
+            --convert FILE... makes such a recording instead, printed on standard output: each FILE one version, \
+            oldest first, a pytest-split .test_durations ({"path/test_x.py::case": seconds}) or a knapsack report \
+            ({"spec/x_spec.rb": seconds}). A key's set is its file, its case what follows "::"; its package the \
+            file's folder, or its first N folders with --package-depth N.
             """
     )
+
+    @Option(
+        name: .customLong("convert"), parsing: .upToNextOption,
+        help: "Duration reports (.test_durations or knapsack), one per version, oldest first: print them as a recording.")
+    var convert: [String] = []
+
+    @Option(help: "With --convert: a set's package is its file's first N folders (default: its whole folder).")
+    var packageDepth: Int?
 
     @Option(name: .customLong("history"), help: "The recorded durations.")
     var history = "../shared/bench/onegov-history.json"
@@ -37,6 +50,12 @@ struct BenchScheduleCommand: ParsableCommand {
             throw ValidationError("--costs: give seconds (0 or more) separated by commas, not '\(costs)'")
         }
         _ = costs
+        if let packageDepth, packageDepth < 1 {
+            throw ValidationError("--package-depth: give a whole number of folders, 1 or more, not \(packageDepth)")
+        }
+        if packageDepth != nil && convert.isEmpty {
+            throw ValidationError("--package-depth: only with --convert")
+        }
     }
 
     static func numbers(_ text: String) -> [Int]? {
@@ -46,6 +65,15 @@ struct BenchScheduleCommand: ParsableCommand {
     }
 
     func run() throws {
+        if !convert.isEmpty {
+            do {
+                print(try Self.converted(convert, packageDepth: packageDepth))
+            } catch let error as RecordingError {
+                printError("ots bench schedule --convert: \(error.message)")
+                throw ExitCode(1)
+            }
+            return
+        }
         let recording: ScheduleBenchmark.Recording
         do {
             recording = try Self.recording(at: history)
@@ -75,6 +103,7 @@ struct BenchScheduleCommand: ParsableCommand {
         var targetsHeld = true
         var losses = 0
         var instances = 0
+        var worstMargin = 0.0
         for cell in cells {
             let c = Int(cell.taskCost)
             print("\nm = \(cell.workers), c = \(c) s")
@@ -91,6 +120,11 @@ struct BenchScheduleCommand: ParsableCommand {
                     losses += lost.count
                     instances += scores.count
                     worse = "\(lost.count)/\(scores.count)"
+                    let margin = Report.worstMargin(history, against: scores)
+                    if margin > 0 {
+                        worstMargin = max(worstMargin, margin)
+                        worse += String(format: " (by ≤ %.1f %%)", margin * 100)
+                    }
                 }
                 print(
                     "  " + model.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)
@@ -109,6 +143,7 @@ struct BenchScheduleCommand: ParsableCommand {
         }
         print(
             "\ntargets for m ∈ {8, 16}: \(targetsHeld ? "met" : "NOT met"); history worse than a baseline on \(losses) of \(instances) instance comparisons"
+                + (losses > 0 ? String(format: ", by at most %.1f %%", worstMargin * 100) : "")
         )
     }
 
@@ -157,6 +192,45 @@ struct BenchScheduleCommand: ParsableCommand {
         return ScheduleBenchmark.Recording(units: parsedUnits, versions: parsedVersions)
     }
 
+    /// The recording of `paths` (duration reports, oldest first) as JSON.
+    static func converted(_ paths: [String], packageDepth: Int?) throws -> String {
+        var reports: [[String: Double]] = []
+        for path in paths {
+            guard let data = FileManager.default.contents(atPath: path) else { throw RecordingError(message: "\(path): cannot be read") }
+            let object: Any
+            do {
+                object = try JSONSerialization.jsonObject(with: data)
+            } catch {
+                throw RecordingError(message: "\(path): is not JSON: \(error.localizedDescription)")
+            }
+            guard let entries = object as? [String: Any] else {
+                throw RecordingError(message: "\(path): must be a JSON object of test → seconds")
+            }
+            var report: [String: Double] = [:]
+            for (key, value) in entries {
+                // JSON's true and false are NSNumbers too, of type "c" (char).
+                guard let number = value as? NSNumber, String(cString: number.objCType) != "c", number.doubleValue.isFinite,
+                    number.doubleValue >= 0
+                else {
+                    throw RecordingError(message: "\(path): \(key): must be seconds (0 or more)")
+                }
+                report[key] = number.doubleValue
+            }
+            reports.append(report)
+        }
+        guard reports.count >= 2 else { throw RecordingError(message: "give at least two reports (versions) to replay one") }
+        let recording = ScheduleBenchmark.Recording.converting(reports, packageDepth: packageDepth)
+        let root: [String: Any] = [
+            "source": paths,
+            "format":
+                "units[i] = [package, set, case or null]; versions[v][i] = seconds or null when unit i was not in version v; versions oldest first",
+            "units": recording.units.map { [$0.package, $0.set, $0.testCase ?? NSNull()] as [Any] },
+            "versions": recording.versions.map { $0.map { $0 ?? NSNull() } as [Any] },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// The JSON report.
     struct Report: Encodable {
         struct Cell: Encodable {
@@ -191,6 +265,12 @@ struct BenchScheduleCommand: ParsableCommand {
         var history: String
         var versions: Int
         var cells: [Cell]
+
+        /// How much worse than `baseline` `history` is at most on one
+        /// version (0.01 = 1 %; 0 when never worse).
+        static func worstMargin(_ history: [ScheduleBenchmark.Score], against baseline: [ScheduleBenchmark.Score]) -> Double {
+            zip(history, baseline).map { $0.0.ratio / $0.1.ratio - 1 }.max().map { max(0, $0) } ?? 0
+        }
 
         /// Versions where `history` scores worse than `baseline`.
         static func losses(_ history: [ScheduleBenchmark.Score], against baseline: [ScheduleBenchmark.Score]) -> [Int] {

@@ -116,6 +116,18 @@ import Testing
             model.plan(request(["p"]), inputs: two).tasks.map { $0.packages.map(\.setOrder) } == [[["b", "a"]], [["c", "d"]]])
     }
 
+    @Test func aSetNeverSeenRunsFirstInItsTask() {
+        // a 40, b 30 recorded; n new (their mean, 35). One task: n first,
+        // then longest first, so a surprise in n is known early.
+        let inputs = HistoryModel.Inputs(
+            packages: [structure("p", ["a", "b", "n"])],
+            samples: [("a", 40.0), ("b", 30)].map { RunTimeSample(package: "p", set: $0.0, seconds: $0.1) },
+            taskCost: 0, availableWorkers: 1)
+        let plan = model.plan(request(["p"]), inputs: inputs)
+        #expect(plan.tasks.map(\.packages) == [[TaskWork.Package(name: "p", location: .device, setOrder: ["n", "a", "b"])]])
+        #expect(plan.record?.estimates?.last?.source == "package_mean")
+    }
+
     @Test func aPackageItsDefinitionKeepsWholeRunsInOneTaskInDefinitionOrder() {
         // k is kept whole: its sets' estimates add up to one item of 60 s
         // (x 35, y 25), which no task shares with another of k's sets; p's

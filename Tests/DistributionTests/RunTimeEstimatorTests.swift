@@ -27,17 +27,25 @@ import Testing
         #expect(item.source == .lastRun)
     }
 
-    @Test func aLowOutlierGivesWayToTheMedianOfTheLastFive() {
-        // 2 is less than half the median of 2, 10, 11, 12 (10.5).
+    @Test func aLowLastRunGivesWayToTheMedianOfTheLastFive() {
+        // 2 is below the median of 2, 10, 11, 12 (10.5).
         let low = only("p", "s", samples("p", "s", [2, 10, 11, 12]))
         #expect(low.seconds == 10.5)
         #expect(low.source == .medianOfRecent)
         // Runs older than the last five do not count: the median of
-        // 10, 50, 50, 50, 50 is 50, and 10 is less than half of it.
+        // 10, 50, 50, 50, 50 is 50, and 10 is below it.
         let window = only("p", "s", samples("p", "s", [10, 50, 50, 50, 50, 1, 1, 1, 1]))
         #expect(window.seconds == 50)
-        // Half the median exactly is no outlier.
-        #expect(only("p", "s", samples("p", "s", [5, 10, 10, 10])).seconds == 5)
+        // A set that alternates between short and long runs is planned at
+        // its typical run, not its last short one: 14.7 after 68.2, 14.7,
+        // 14.7, 29.6 (median 14.7) stays; 14.7 after 68.2, 68.2, 29.6, 14.7
+        // (median 29.6) is planned at 29.6.
+        #expect(only("p", "s", samples("p", "s", [14.7, 68.2, 14.7, 14.7, 29.6])).seconds == 14.7)
+        #expect(only("p", "s", samples("p", "s", [14.7, 68.2, 68.2, 29.6, 14.7])).seconds == 29.6)
+        // The median exactly is kept as the last run.
+        let typical = only("p", "s", samples("p", "s", [10, 10, 9, 12]))
+        #expect(typical.seconds == 10)
+        #expect(typical.source == .lastRun)
     }
 
     @Test func aLongLastRunIsKept() {
