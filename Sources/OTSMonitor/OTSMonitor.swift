@@ -25,7 +25,7 @@ public struct OTSMonitor {
     public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let metrics = MonitorMetrics()
         let router = Router(context: OTSRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(retryAfterSeconds: configuration.dbUnavailableSeconds))
         let authenticator = TokenAuthenticator(store: store)
         let reading = AccessMiddleware(.read, policy: configuration.access, authenticator: authenticator)
         MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router, reading: reading)
