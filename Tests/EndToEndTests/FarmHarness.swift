@@ -87,6 +87,8 @@ final class TestFarm: @unchecked Sendable {
         var enrollmentSecret = TestFarm.enrollmentSecret
         /// More lines for the [[instance]] table (an executor, say).
         var instance = ""
+        /// The longest a claim waits (quick by default, so that tests end soon).
+        var claimWait = 2.0
     }
 
     let workspace: Workspace
@@ -361,7 +363,7 @@ final class TestFarm: @unchecked Sendable {
             enrollment_secret = "\(spec.enrollmentSecret)"
             spool_dir = "spool-\(spec.name)"
             work_dir = "work-\(spec.name)"
-            claim_wait = 2
+            claim_wait = \(spec.claimWait)
 
             [[instance]]
             name = "\(spec.name)"
