@@ -183,9 +183,21 @@ public enum JSONResponse {
 }
 
 /// Turns every error a handler throws into one JSON answer: API errors as
-/// they say, anything else as a 500 that does not leak internals.
+/// they say, anything else as a 500 that does not leak internals. A 503
+/// (the database is away) says when to try again (`Retry-After`).
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// The `Retry-After` of a 503, in whole seconds (at least 1).
+    let retryAfter: String
+
+    public init(retryAfterSeconds: Double = 5) {
+        retryAfter = String(max(1, Int(retryAfterSeconds.rounded(.up))))
+    }
+
+    private func unavailable(_ problem: APIProblem) throws -> Response {
+        var response = try JSONResponse.make(problem, status: .serviceUnavailable)
+        response.headers[.retryAfter] = retryAfter
+        return response
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -194,12 +206,12 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             if error.code == .internalError || error.code == .unavailable {
                 context.logger.error("\(request.method) \(request.uri.path): \(error.message)")
             }
+            if error.code == .unavailable { return try unavailable(error.problem) }
             return try JSONResponse.make(error.problem, status: error.status)
         } catch let error as StoreError where error.code == .unavailable {
             // The database is away (restarting, say): worth trying again.
             context.logger.error("\(request.method) \(request.uri.path): \(error.message)")
-            let problem = APIError(.unavailable, "the database is unavailable; try again shortly").problem
-            return try JSONResponse.make(problem, status: .serviceUnavailable)
+            return try unavailable(APIError(.unavailable, "the database is unavailable; try again shortly").problem)
         } catch let error as HTTPError {
             let problem = APIProblem(
                 error: error.status == .notFound ? "not_found" : "http", message: error.body ?? error.status.reasonPhrase)

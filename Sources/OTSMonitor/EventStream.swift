@@ -33,6 +33,7 @@ struct EventStream {
         let body = ResponseBody { writer in
             var position = after
             var quiet = ContinuousClock.now
+            var polling = IdlePolling(interval: pollInterval)
             // Tell the client how long to wait before reconnecting.
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -49,8 +50,9 @@ struct EventStream {
                         try await writer.write(ByteBuffer(string: ": still here\n\n"))
                         quiet = ContinuousClock.now
                     }
-                    try await Task.sleep(for: pollInterval)
+                    try await Task.sleep(for: polling.wait(found: 0))
                 } else {
+                    _ = polling.wait(found: batch.count)
                     quiet = ContinuousClock.now
                 }
             }

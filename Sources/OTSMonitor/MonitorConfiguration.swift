@@ -66,6 +66,9 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var deliveryAttempts = 5
     /// The first wait before a retry (seconds); it doubles each time.
     public var retrySeconds = 1.0
+    /// Longest a request or a step of the queue loop waits for a database
+    /// connection before it fails as unavailable (seconds; PostgreSQL).
+    public var dbUnavailableSeconds = 5.0
 
     public init() {}
 
@@ -95,6 +98,7 @@ public struct MonitorConfiguration: Sendable, Hashable {
         publish = try reader.bool("publish") ?? publish
         deliveryAttempts = try reader.int("delivery_attempts", in: 1...100) ?? deliveryAttempts
         retrySeconds = try reader.seconds("retry_seconds") ?? retrySeconds
+        dbUnavailableSeconds = try reader.dbUnavailableSeconds() ?? dbUnavailableSeconds
         for (index, table) in (try reader.tables("webhook") ?? []).enumerated() {
             var nested = reader.nested(table, prefix: "webhook[\(index)].")
             guard let name = try nested.string("name"), !name.isEmpty,

@@ -32,6 +32,7 @@ struct MonitorLoop: Service {
         var lastSweep = clock.now - .seconds(3600)
         var lastRetention = clock.now
         var backoff = Duration.milliseconds(100)
+        var polling = IdlePolling(seconds: configuration.pollInterval)
         while !Task.isCancelled {
             do {
                 step.begin("taking a batch of events off the queue")
@@ -53,7 +54,7 @@ struct MonitorLoop: Service {
                 }
                 step.end()
                 if taken < configuration.batchSize {
-                    try? await Task.sleep(for: .milliseconds(Int64(configuration.pollInterval * 1000)))
+                    try? await Task.sleep(for: polling.wait(found: taken))
                 }
             } catch {
                 step.end()

@@ -26,7 +26,7 @@ public struct OTSMonitor {
         let metrics = MonitorMetrics()
         let own = OwnAddress(host: configuration.host, port: configuration.port)
         let router = Router(context: OTSRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(retryAfterSeconds: configuration.dbUnavailableSeconds))
         let authenticator = TokenAuthenticator(store: store)
         let reading = AccessMiddleware(.read, policy: configuration.access, authenticator: authenticator)
         MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router, reading: reading)

@@ -44,10 +44,14 @@ struct Publisher: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var backoff = Duration.milliseconds(200)
+            var polling = IdlePolling(seconds: configuration.pollInterval)
             while !Task.isCancelled {
                 do {
-                    if try await publishSome() == 0 {
-                        try? await Task.sleep(for: .milliseconds(Int64(configuration.pollInterval * 1000)))
+                    let published = try await publishSome()
+                    if published == 0 {
+                        try? await Task.sleep(for: polling.wait(found: 0))
+                    } else {
+                        _ = polling.wait(found: published)
                     }
                     backoff = .milliseconds(200)
                 } catch {

@@ -24,7 +24,7 @@ public struct OTSServer {
     /// port 0).
     public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let router = Router(context: OTSRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(retryAfterSeconds: configuration.dbUnavailableSeconds))
         APIRoutes(
             farm: farm, access: configuration.access, enrollmentSecret: configuration.enrollmentSecret,
             authenticator: TokenAuthenticator(store: farm.store)

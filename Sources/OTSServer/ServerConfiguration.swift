@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// How often a waiting claim looks for tasks enqueued by other server
     /// replicas (seconds).
     public var claimPoll = 0.5
+    /// Longest a request waits for a database connection before it
+    /// answers 503 (seconds; PostgreSQL).
+    public var dbUnavailableSeconds = 5.0
 
     public init() {}
 
@@ -76,6 +79,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         sweepInterval = try reader.seconds("sweep_interval") ?? sweepInterval
         claimWait = try reader.seconds("claim_wait") ?? claimWait
         claimPoll = try reader.seconds("claim_poll") ?? claimPoll
+        dbUnavailableSeconds = try reader.dbUnavailableSeconds() ?? dbUnavailableSeconds
         try reader.rejectUnknownKeys()
     }
 

@@ -39,14 +39,22 @@ public final class Database: Sendable {
     /// Several waiting on threads at once could leave none for the
     /// transaction that holds the lock to commit.
     private let writeLock: AsyncLock?
+    /// PostgreSQL: the longest a statement waits for a connection before
+    /// it fails as `unavailable` (the database is down, or every
+    /// connection stays busy that long).
+    public let unavailableAfter: Duration
 
-    private init(pool: Pool, dialect: Dialect, url: DatabaseURL, logger: Logger) {
+    private init(pool: Pool, dialect: Dialect, url: DatabaseURL, logger: Logger, unavailableAfter: Duration) {
         self.pool = pool
         self.dialect = dialect
         self.url = url
         self.logger = logger
         self.writeLock = dialect == .sqlite ? AsyncLock() : nil
+        self.unavailableAfter = unavailableAfter
     }
+
+    /// How long a request waits for a PostgreSQL connection by default.
+    public static let defaultUnavailableAfter = Duration.seconds(5)
 
     /// The threads SQLite's blocking calls run on, apart from NIO's shared pool.
     private static let sqliteThreads: NIOThreadPool = {
@@ -56,7 +64,11 @@ public final class Database: Sendable {
     }()
 
     /// Opens a pool for the URL (creating the SQLite file and its folder).
-    public static func open(_ url: DatabaseURL, logger: Logger, connections: Int = 4) throws(StoreError) -> Database {
+    /// On PostgreSQL a statement that waits `unavailableAfter` for a
+    /// connection fails as `unavailable`.
+    public static func open(
+        _ url: DatabaseURL, logger: Logger, connections: Int = 4, unavailableAfter: Duration = defaultUnavailableAfter
+    ) throws(StoreError) -> Database {
         let group = MultiThreadedEventLoopGroup.singleton
         switch url {
         case .sqlite(let path):
@@ -76,7 +88,7 @@ public final class Database: Sendable {
                 logger: logger,
                 on: group
             )
-            return Database(pool: .sqlite(pool), dialect: .sqlite, url: url, logger: logger)
+            return Database(pool: .sqlite(pool), dialect: .sqlite, url: url, logger: logger, unavailableAfter: unavailableAfter)
         case .postgres(let text):
             let configuration: SQLPostgresConfiguration
             do {
@@ -98,7 +110,8 @@ public final class Database: Sendable {
             // Started at once (run marks the client running before its first
             // suspension), so a lease right after opening finds it running.
             let running = Task.immediate { await postgres.run() }
-            return Database(pool: .postgres(postgres, running), dialect: .postgres, url: url, logger: logger)
+            return Database(
+                pool: .postgres(postgres, running), dialect: .postgres, url: url, logger: logger, unavailableAfter: unavailableAfter)
         }
     }
 
@@ -123,12 +136,52 @@ public final class Database: Sendable {
             var attempts = 0
             while true {
                 attempts += 1
-                let outcome: Leased<R> = try await client.withConnection { connection in
+                let outcome: Leased<R> = try await withConnection(of: client) { connection in
                     if connection.isClosed && attempts < 3 { return .closed }
                     return .done(try await body(OpenConnection(connection)))
                 }
                 if case .done(let result) = outcome { return result }
             }
+        }
+    }
+
+    /// A connection of `client` for `body`, waited for at most
+    /// `unavailableAfter`. (PostgresClient would keep the request waiting
+    /// while it cannot connect until its circuit breaker trips, a minute
+    /// later.) The lease is held by a child task that lends the
+    /// connection to `body` here.
+    private func withConnection<R: Sendable>(of client: PostgresClient, _ body: (PostgresConnection) async throws -> R) async throws
+        -> R
+    {
+        let handover = LeaseHandover()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await client.withConnection { connection in await handover.lend(connection) }
+                } catch {
+                    handover.fail(error)
+                }
+            }
+            let limit = unavailableAfter
+            let url = url
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+                in: .nanoseconds(Int64(limit.components.seconds) * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000)
+            ) {
+                handover.fail(
+                    StoreError(
+                        .unavailable,
+                        "no connection to the database \(url) within \(limit.formatted(.units(allowed: [.seconds], width: .narrow)))"))
+            }
+            defer { handover.giveBack() }
+            let connection: PostgresConnection
+            do {
+                connection = try await handover.connection()
+            } catch {
+                timer.cancel()
+                throw error
+            }
+            timer.cancel()
+            return try await body(connection)
         }
     }
 

@@ -20,9 +20,12 @@ public final class Store: Sendable {
     }
 
     /// Opens the store, applying pending migrations; refuses a database
-    /// migrated by a newer OTS.
-    public static func open(_ url: DatabaseURL, logger: Logger, migrate: Bool = true) async throws -> Store {
-        let database = try Database.open(url, logger: logger)
+    /// migrated by a newer OTS. On PostgreSQL a request that waits
+    /// `unavailableAfter` for a connection fails as `unavailable`.
+    public static func open(
+        _ url: DatabaseURL, logger: Logger, migrate: Bool = true, unavailableAfter: Duration = Database.defaultUnavailableAfter
+    ) async throws -> Store {
+        let database = try Database.open(url, logger: logger, unavailableAfter: unavailableAfter)
         do {
             try await Migrations.checkNotNewer(database)
             if migrate {

@@ -42,7 +42,8 @@ public final class Spool: Sendable {
     }
 
     private let state: Mutex<State>
-    private let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    /// Wakes the sender when a message is added.
+    private let added = Wakeup()
 
     public init(directory: String, logger: Logger = Logger(label: "ots.worker.spool", factory: { _ in SwiftLogNoOpLogHandler() }))
         throws(WorkerError)
@@ -132,7 +133,7 @@ public final class Spool: Sendable {
         let name = stem + ".json"
         state.withLock { $0.entries[name] = Self.entry(name, message) }
         writable(wrote: size)
-        continuation.yield()
+        added.wake()
     }
 
     /// Records a write failure; logs it when it is new.
@@ -295,16 +296,9 @@ public final class Spool: Sendable {
         _ = state.withLock { $0.entries.removeValue(forKey: name) }
     }
 
-    /// Waits until something is added, or `timeout` passes. One waiter at a time.
+    /// Waits until something is added (at once when something was added
+    /// since the last wait), or `timeout` passes.
     func waitForMessages(upTo timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var iterator = self.stream.makeAsyncIterator()
-                _ = await iterator.next()
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
+        await added.wait(upTo: timeout)
     }
 }

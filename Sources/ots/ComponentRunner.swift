@@ -6,11 +6,14 @@ import UnixSignals
 
 /// Runs a long-lived component (server, monitor): opens its store, runs
 /// its services until SIGTERM or SIGINT, and closes the store; failures
-/// are one line and exit 1.
-func runComponent(_ name: String, database: DatabaseURL, logger: Logger, services: (Store) throws -> [any Service]) async throws {
+/// are one line and exit 1. A request waits at most `unavailableAfter`
+/// seconds for a database connection.
+func runComponent(
+    _ name: String, database: DatabaseURL, unavailableAfter: Double, logger: Logger, services: (Store) throws -> [any Service]
+) async throws {
     let store: Store
     do {
-        store = try await Store.open(database, logger: logger)
+        store = try await Store.open(database, logger: logger, unavailableAfter: .milliseconds(Int64(unavailableAfter * 1000)))
     } catch {
         printError("ots \(name): cannot open the database \(database): \(error)")
         throw ExitCode(1)

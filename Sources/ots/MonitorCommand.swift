@@ -25,7 +25,8 @@ struct MonitorCommand: AsyncParsableCommand {
         let host = configuration.host
         let scheme = configuration.tls == nil ? "http" : "https"
         let database = configuration.database
-        try await runComponent("monitor", database: database, logger: logger) { store in
+        try await runComponent("monitor", database: database, unavailableAfter: configuration.dbUnavailableSeconds, logger: logger) {
+            store in
             try OTSMonitor(store: store, configuration: configuration, logger: logger).services { port in
                 printLine("ots monitor listening on \(scheme)://\(host):\(port) (database \(database))")
             }

@@ -30,7 +30,8 @@ struct ServerCommand: AsyncParsableCommand {
         let host = configuration.host
         let scheme = configuration.tls == nil ? "http" : "https"
         let database = configuration.database
-        try await runComponent("server", database: database, logger: logger) { store in
+        try await runComponent("server", database: database, unavailableAfter: configuration.dbUnavailableSeconds, logger: logger) {
+            store in
             try OTSServer(store: store, configuration: configuration, logger: logger).services { port in
                 printLine("ots server listening on \(scheme)://\(host):\(port) (database \(database))")
             }

@@ -92,6 +92,8 @@ final class TestFarm: @unchecked Sendable {
         /// Where `file` URLs may point (default: the workspace and the
         /// repository, whose examples link into its sources).
         var imageDirectories: [String]?
+        /// The longest a claim waits (quick by default, so that tests end soon).
+        var claimWait = 2.0
     }
 
     let workspace: Workspace
@@ -366,7 +368,7 @@ final class TestFarm: @unchecked Sendable {
             enrollment_secret = "\(spec.enrollmentSecret)"
             spool_dir = "spool-\(spec.name)"
             work_dir = "work-\(spec.name)"
-            claim_wait = 2
+            claim_wait = \(spec.claimWait)
             image_dirs = [\((spec.imageDirectories ?? [workspace.path, OTSBinary.repositoryRoot]).map { "\"\($0)\"" }.joined(separator: ", "))]
             \(spec.settings)
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import OTSClient
 import OTSCore
 import OTSTestSupport
@@ -121,6 +122,41 @@ import Testing
             // Every request reconnects at once after the restart: no task
             // waits out its lease, so every testrun passes.
             #expect(verdicts.allSatisfy { $0 == .pass }, "\(verdicts)\n\(farm.logs)")
+        }
+    }
+
+    /// PostgresClient keeps a request waiting for a minute while it cannot
+    /// connect; the server and the monitor answer 503 within
+    /// `db_unavailable_seconds` instead, and serve again once it is back.
+    @Test(.enabled(if: PostgresCluster.installed, "needs PostgreSQL's binaries and the user otstest (./scripts/test.sh)"))
+    func whilePostgreSQLIsDownRequestsAnswer503SoonAndTheFirstAfterItsRestartSucceeds() async throws {
+        try await PostgresCluster.with { cluster in
+            try await TestFarm.with(
+                engine: .postgres, serverSettings: ["db_unavailable_seconds": "2"], workers: [], postgresBase: cluster.url
+            ) { farm in
+                let (_, monitor) = try await farm.startMonitor(settings: "db_unavailable_seconds = 2\n")
+                let urls = [farm.baseURL + "/api/v1/testruns", monitor + "/api/v1/workers"]
+                for url in urls { #expect(try await SecurityTests.call(.GET, url).status == 200) }
+
+                try await cluster.stop()
+                for url in urls {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    let answer = try await SecurityTests.call(.GET, url)
+                    let took = clock.now - start
+                    #expect(answer.status == 503, "\(url): \(answer.status) \(answer.body)")
+                    #expect(answer.headers.first(name: "Retry-After") == "2", "\(url): \(answer.headers)")
+                    #expect(answer.body.contains("unavailable"), "\(answer.body)")
+                    // A deadline, not a benchmark: configured 2 s, PostgresClient's own wait a minute.
+                    #expect(took < .seconds(20), "\(url) answered after \(took)")
+                }
+
+                try await cluster.startAgain()
+                for url in urls {
+                    let answer = try await SecurityTests.call(.GET, url)
+                    #expect(answer.status == 200, "the first request after the restart: \(url): \(answer.status) \(answer.body)")
+                }
+            }
         }
     }
 
@@ -317,6 +353,23 @@ final class PostgresCluster: Sendable {
     /// Stops the server at once (connections cut) and starts it again.
     func restart() async throws {
         try await pgctl(["-m", "fast", "restart"])
+    }
+
+    /// Stops the server at once (connections cut).
+    func stop() async throws {
+        try await pgctl(["-m", "fast", "stop"])
+    }
+
+    /// Starts the stopped server again.
+    func startAgain() async throws {
+        try await pgctl(["start"])
+    }
+
+    /// Whether a cluster of a test's own can be started here.
+    static var installed: Bool {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        let found = versions.contains { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }
+        return found && (getuid() != 0 || getpwnam("otstest") != nil)
     }
 
     func remove() async {

@@ -125,11 +125,13 @@ import Testing
     @Test func configurationFilesNameTheFileAndKey() throws {
         let path = FileManager.default.temporaryDirectory.path + "/ots-monitor-\(UUID().uuidString).toml"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try "port = 9000\nmissed_heartbeats = 5\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "port = 9000\nmissed_heartbeats = 5\ndb_unavailable_seconds = 1.5\n".write(toFile: path, atomically: true, encoding: .utf8)
         var configuration = MonitorConfiguration()
+        #expect(configuration.dbUnavailableSeconds == 5)
         try configuration.load(file: path)
         #expect(configuration.port == 9000)
         #expect(configuration.offlineAfter == 25)
+        #expect(configuration.dbUnavailableSeconds == 1.5)
         try "missed_heartbeat = 5\n".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(throws: ConfigurationError.self) { try configuration.load(file: path) }
     }

@@ -287,11 +287,14 @@ import Testing
             requeues = 3
             enrollment_secret = "from-file-0123456789"
             anonymous_read = true
+            db_unavailable_seconds = 2
             """)
         defer { try? FileManager.default.removeItem(atPath: path) }
         var configuration = ServerConfiguration()
+        #expect(configuration.dbUnavailableSeconds == 5)
         try configuration.load(file: path)
         #expect(configuration.port == 9000)
+        #expect(configuration.dbUnavailableSeconds == 2)
         #expect(configuration.leaseSeconds == 12.5)
         #expect(configuration.maxAttempts == 4)
         #expect(configuration.database == .sqlite(path: "/srv/ots.sqlite"))
@@ -314,6 +317,7 @@ import Testing
         ("anonymous_read = \"yes\"", "anonymous_read: must be"),
         ("tls_key = \"key.pem\"", "tls_certificate: required with tls_key"),
         ("tls_certificate = \"cert.pem\"", "tls_key: required with tls_certificate"),
+        ("db_unavailable_seconds = 0", "db_unavailable_seconds: must be at least 0.1 seconds"),
     ])
     func badFilesNameTheFileAndKey(text: String, expected: String) throws {
         let path = try file(text)

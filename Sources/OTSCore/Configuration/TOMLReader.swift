@@ -43,6 +43,14 @@ public struct TOMLReader {
         return number
     }
 
+    /// `db_unavailable_seconds`: how long a request waits for a database
+    /// connection; at least 0.1 s.
+    public mutating func dbUnavailableSeconds() throws(ConfigurationError) -> Double? {
+        guard let seconds = try seconds("db_unavailable_seconds") else { return nil }
+        guard seconds >= 0.1 else { throw error("db_unavailable_seconds", "must be at least 0.1 seconds, not \(seconds)") }
+        return seconds
+    }
+
     public mutating func bool(_ key: String) throws(ConfigurationError) -> Bool? {
         read.insert(key)
         guard let value = table[key] else { return nil }
