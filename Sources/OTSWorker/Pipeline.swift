@@ -20,7 +20,6 @@ struct Pipeline: Sendable {
     let images: ImageCache
     let spool: Spool
     let workDirectory: String
-    let http: HTTPClient
     /// Asks the server before each set when the task says so.
     let client: OTSClient?
     let logger: Logger

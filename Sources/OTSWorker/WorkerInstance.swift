@@ -225,7 +225,6 @@ public struct WorkerInstance: Service {
                 maximumBytes: configuration.maxImageBytes),
             spool: spool,
             workDirectory: configuration.workDirectory + "/" + instance.name,
-            http: http,
             client: instanceClient,
             logger: logger
         )

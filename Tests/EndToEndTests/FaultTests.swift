@@ -257,6 +257,15 @@ import Testing
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(state == "spool_full", "the instance shows why it takes no work\n\(farm.logs)")
+            // And it stays so over several of the worker's probe writes (one a second).
+            let since = try #require(try await monitor.workers().workers.first { $0.instance == "w1" }?.lastHeartbeat)
+            while Date() < deadline {
+                let worker = try await monitor.workers().workers.first { $0.instance == "w1" }
+                state = worker?.state ?? ""
+                if state != "spool_full" || (worker?.lastHeartbeat ?? since) > since.addingTimeInterval(3) { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(state == "spool_full", "probe writes that fit are not room for the results\n\(farm.logs)")
             let log = try #require(farm.workers["w1"]).stderr
             #expect(log.contains("cannot write to the spool folder \(disk.path): No space left on device"), "\(log)")
             #expect(log.contains("is left to its lease"), "\(log)")

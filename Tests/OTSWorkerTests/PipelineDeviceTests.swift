@@ -17,7 +17,7 @@ import Testing
             workerID: "host/sim", sender: MonitorEvent.Sender(host: "host", instance: "sim"),
             adapter: SimulatedDeviceAdapter(SimulatedDevice()),
             images: ImageCache(directory: folder.file("images"), policy: URLPolicy(fileDirectories: [folder.path])),
-            spool: try Spool(directory: folder.file("spool")), workDirectory: folder.file("work"), http: OTSClient.http, client: nil,
+            spool: try Spool(directory: folder.file("spool")), workDirectory: folder.file("work"), client: nil,
             logger: Logger(label: "ots.test"))
     }
 
@@ -70,7 +70,7 @@ import Testing
         pipeline = Pipeline(
             instance: pipeline.instance, workerID: pipeline.workerID, sender: pipeline.sender,
             adapter: SimulatedDeviceAdapter(SimulatedDevice(flash: .init(failureProbability: 1))), images: pipeline.images,
-            spool: pipeline.spool, workDirectory: pipeline.workDirectory, http: pipeline.http, client: nil, logger: pipeline.logger,
+            spool: pipeline.spool, workDirectory: pipeline.workDirectory, client: nil, logger: pipeline.logger,
             device: pipeline.device)
         #expect(try await pipeline.run(Self.task("t2", image: "file://" + image, holds: false)).error?.category == .device)
         #expect(pipeline.device.image == nil, "after a failed flash the device holds nothing known")

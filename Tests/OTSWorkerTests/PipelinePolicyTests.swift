@@ -21,7 +21,7 @@ import Testing
             instance: instance, workerID: "host/sim", sender: MonitorEvent.Sender(host: "host", instance: "sim"),
             adapter: SimulatedDeviceAdapter(SimulatedDevice()),
             images: ImageCache(directory: folder.file("cache"), policy: URLPolicy(fileDirectories: [folder.file("images")])),
-            spool: try Spool(directory: folder.file("spool")), workDirectory: folder.file("work"), http: OTSClient.http, client: nil,
+            spool: try Spool(directory: folder.file("spool")), workDirectory: folder.file("work"), client: nil,
             logger: Logger(label: "ots.test"))
         configure(&pipeline)
         return pipeline
@@ -108,7 +108,7 @@ import Testing
             $0 = Pipeline(
                 instance: $0.instance, workerID: $0.workerID, sender: $0.sender, adapter: $0.adapter,
                 images: ImageCache(directory: folder.file("cache"), policy: URLPolicy(allowedPrefixes: ["https://images.lab/"])),
-                spool: $0.spool, workDirectory: $0.workDirectory, http: $0.http, client: nil, logger: $0.logger)
+                spool: $0.spool, workDirectory: $0.workDirectory, client: nil, logger: $0.logger)
         }
         let finish = try await pipeline.run(Self.task([], image: "http://127.0.0.1:9/internal"))
         #expect(finish.error?.category == .user)
