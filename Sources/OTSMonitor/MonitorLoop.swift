@@ -71,7 +71,9 @@ struct MonitorLoop: Service {
         while !Task.isCancelled {
             try? await Task.sleep(for: period / 6)
             if let (name, elapsed) = step.overdue(after: period) {
-                logger.warning("the monitor has been \(name) for \(elapsed.formatted(.units(allowed: [.seconds], width: .narrow))) without an answer from the database")
+                logger.warning(
+                    "the monitor has been \(name) for \(elapsed.formatted(.units(allowed: [.seconds], width: .narrow))) without an answer from the database"
+                )
             }
         }
     }
