@@ -16,6 +16,12 @@ final class Browser: @unchecked Sendable {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
+    /// Whether the browser tests run: Chromium is here, or the test script
+    /// requires it (then a missing one fails them).
+    static var wanted: Bool {
+        executable != nil || ProcessInfo.processInfo.environment["OTS_REQUIRE_BROWSER"] == "1"
+    }
+
     /// Starts Chromium, or returns nil (with a note) when it is missing and
     /// not required; `./scripts/test.sh` installs it and requires it.
     static func launch() async throws -> Browser? {

@@ -9,8 +9,9 @@ import Testing
 /// The monitor's dashboard in a real headless Chromium against a running
 /// farm, and its pages over plain HTTP.
 @Suite(.serialized) struct DashboardTests {
-    @Test func theOverviewFollowsATestrunLiveAndRecoversAfterTheMonitorRestarts() async throws {
-        guard let browser = try await Browser.launch() else { return }
+    @Test(.enabled(if: Browser.wanted, "chromium is not installed; ./scripts/test.sh installs it"))
+    func theOverviewFollowsATestrunLiveAndRecoversAfterTheMonitorRestarts() async throws {
+        let browser = try #require(try await Browser.launch())
         defer { browser.stop() }
         let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: gate) }
@@ -25,7 +26,8 @@ import Testing
             // The overview lists the workers.
             try await browser.waitUntil(
                 page, "document.querySelectorAll('#workers tr[data-worker]').length === 2", "the overview to list both workers")
-            let workers = try await browser.strings(page, "[...document.querySelectorAll('#workers tr[data-worker]')].map(r => r.dataset.worker)")
+            let workers = try await browser.strings(
+                page, "[...document.querySelectorAll('#workers tr[data-worker]')].map(r => r.dataset.worker)")
             #expect(workers.map { $0.split(separator: "/").last.map(String.init) ?? "" }.sorted() == ["w1", "w2"])
             try await browser.waitUntil(page, "document.getElementById('live-status').dataset.state === 'up'", "the stream to connect")
 
@@ -46,7 +48,8 @@ import Testing
             try await browser.waitUntil(page, "document.getElementById('live-status').dataset.state === 'down'", "the page to notice")
             let (restarted, _) = try await farm.startMonitor("monitor-again", port: port)
             defer { restarted.stop() }
-            try await browser.waitUntil(page, "document.getElementById('live-status').dataset.state === 'up'", timeout: 45, "the page to reconnect")
+            try await browser.waitUntil(
+                page, "document.getElementById('live-status').dataset.state === 'up'", timeout: 45, "the page to reconnect")
             let next = try await farm.client.submit(request(device: ["shell-basics"]))
             try await browser.waitUntil(
                 page, "document.querySelector('#testrun-\(next.id) [data-role=verdict]')?.textContent.trim() === 'finished PASS'",
@@ -69,8 +72,9 @@ import Testing
         }
     }
 
-    @Test func theTestrunPageDrawsItsTimelineLive() async throws {
-        guard let browser = try await Browser.launch() else { return }
+    @Test(.enabled(if: Browser.wanted, "chromium is not installed; ./scripts/test.sh installs it"))
+    func theTestrunPageDrawsItsTimelineLive() async throws {
+        let browser = try #require(try await Browser.launch())
         defer { browser.stop() }
         let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: gate) }
@@ -129,10 +133,14 @@ import Testing
             #expect(testrun.body.contains("finished FAIL"), "\(testrun.body.prefix(3000))")
             // The failure links to its error page, which says who must act.
             let link = try #require(
-                testrun.body.range(of: #"href="/errors/[^"]+""#, options: .regularExpression).map { String(testrun.body[$0].dropFirst(6).dropLast()) })
+                testrun.body.range(of: #"href="/errors/[^"]+""#, options: .regularExpression).map {
+                    String(testrun.body[$0].dropFirst(6).dropLast())
+                })
             let error = try await get(monitorURL + link)
             #expect(error.status == 200, "\(link)")
-            #expect(error.body.contains("the test&#39;s authors or the developers") || error.body.contains("the test's authors or the developers"))
+            #expect(
+                error.body.contains("the test&#39;s authors or the developers")
+                    || error.body.contains("the test's authors or the developers"))
             #expect(error.body.contains(submitted.id))
             let worker = try await get(monitorURL + "/workers/e2e")  // the test workers' host
 
@@ -162,6 +170,7 @@ import Testing
     private func get(_ url: String) async throws -> Page {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
-        return Page(status: Int(response.status.code), contentType: response.headers.first(name: "content-type"), body: String(buffer: body))
+        return Page(
+            status: Int(response.status.code), contentType: response.headers.first(name: "content-type"), body: String(buffer: body))
     }
 }

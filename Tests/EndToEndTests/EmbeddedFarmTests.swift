@@ -50,7 +50,8 @@ import Testing
         let anonymous = OTSClient(baseURL: endpoints.server)
         #expect(try await anonymous.testruns().testruns.isEmpty, "reading needs no token")
         do {
-            _ = try await anonymous.submit(TestrunRequest(device: DeviceProperties(devicegroup: "demo"), packages: .init(device: ["shell-basics"])))
+            _ = try await anonymous.submit(
+                TestrunRequest(device: DeviceProperties(devicegroup: "demo"), packages: .init(device: ["shell-basics"])))
             Issue.record("a submission without the token was accepted")
         } catch {
             #expect(error.status == 401)
@@ -77,8 +78,7 @@ import Testing
 
         up.kill(SIGINT)
         let stopped = try await up.waitForExit(timeout: 30)
-        #expect(stopped, "ots up stops on SIGINT: \(up.stderr.suffix(6000))")
-        guard stopped else { return }
+        try #require(stopped, "ots up stops on SIGINT: \(up.stderr.suffix(6000))")
         #expect(up.process.terminationStatus == 0, "\(up.stderr)")
         #expect(up.stdout.contains("OTS is down"))
 

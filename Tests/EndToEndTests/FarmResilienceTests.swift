@@ -135,8 +135,8 @@ import Testing
         }
     }
 
-    @Test func twoServersShareOnePostgreSQL() async throws {
-        guard FarmEngine.available.contains(.postgres) else { return }
+    @Test(.enabled(if: FarmEngine.available.contains(.postgres), "no PostgreSQL (OTS_TEST_POSTGRES_URL); ./scripts/test.sh starts one"))
+    func twoServersShareOnePostgreSQL() async throws {
         try await TestFarm.with(engine: .postgres, workers: []) { farm in
             let other = try await farm.startAnotherServer()
             var worker = TestFarm.WorkerSpec(name: "w1")

@@ -77,8 +77,8 @@ import Testing
         }
     }
 
-    @Test func twoMonitorReplicasNeverHandleAnEventTwice() async throws {
-        guard FarmEngine.available.contains(.postgres) else { return }
+    @Test(.enabled(if: FarmEngine.available.contains(.postgres), "no PostgreSQL (OTS_TEST_POSTGRES_URL); ./scripts/test.sh starts one"))
+    func twoMonitorReplicasNeverHandleAnEventTwice() async throws {
         try await TestFarm.with(engine: .postgres, workers: [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]) { farm in
             let receiver = try WebhookTests.Receiver(folder: farm.workspace.path, secret: "k")
             let webhook = """

@@ -196,8 +196,9 @@ import Testing
         }
     }
 
-    @Test func aBrowserSignsInAndFollowsTheFarmLive() async throws {
-        guard let browser = try await Browser.launch() else { return }
+    @Test(.enabled(if: Browser.wanted, "chromium is not installed; ./scripts/test.sh installs it"))
+    func aBrowserSignsInAndFollowsTheFarmLive() async throws {
+        let browser = try #require(try await Browser.launch())
         defer { browser.stop() }
         try await TestFarm.with(engine: .sqlite, serverSettings: Self.closed, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
             let (_, monitor) = try await farm.startMonitor(settings: "anonymous_read = false\n")
