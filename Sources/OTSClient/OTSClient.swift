@@ -202,11 +202,11 @@ extension OTSClient {
         try await call(.GET, "testruns/\(Self.segment(id))")
     }
 
-    public func testruns(state: String? = nil, deviceGroup: String? = nil, requestor: String? = nil, limit: Int = 50)
+    public func testruns(state: TestrunState? = nil, deviceGroup: String? = nil, requestor: String? = nil, limit: Int = 50)
         async throws(ClientError) -> TestrunList
     {
         var query = [("limit", String(limit))]
-        if let state { query.append(("state", state)) }
+        if let state { query.append(("state", state.rawValue)) }
         if let deviceGroup { query.append(("devicegroup", deviceGroup)) }
         if let requestor { query.append(("requestor", requestor)) }
         return try await call(.GET, "testruns", query: query)

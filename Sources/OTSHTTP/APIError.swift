@@ -63,6 +63,19 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         self.field = field
     }
 
+    /// A refusal of the domain as its HTTP answer.
+    public init(_ error: DomainError) {
+        let code: Code =
+            switch error.code {
+            case .invalid: .badRequest
+            case .forbidden: .forbidden
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .internalError: .internalError
+            }
+        self.init(code, error.message, field: error.field)
+    }
+
     public var description: String { message }
 
     public var problem: APIProblem { APIProblem(error: code.description, message: message, field: field) }
@@ -182,8 +195,9 @@ public enum JSONResponse {
     }
 }
 
-/// Turns every error a handler throws into one JSON answer: API errors as
-/// they say, anything else as a 500 that does not leak internals. A 503
+/// Turns every error a handler throws into one JSON answer: the one place
+/// where errors become status codes. API errors as they say, the domain's
+/// refusals by their code, anything else as a 500 that does not leak internals. A 503
 /// (the database is away) says when to try again (`Retry-After`).
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The `Retry-After` of a 503, in whole seconds (at least 1).
@@ -201,7 +215,11 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
-            return try await next(request, context)
+            do {
+                return try await next(request, context)
+            } catch let error as DomainError {
+                throw APIError(error)
+            }
         } catch let error as APIError {
             if error.code == .internalError || error.code == .unavailable {
                 context.logger.error("\(request.method) \(request.uri.path): \(error.message)")

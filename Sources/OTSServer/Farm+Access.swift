@@ -18,7 +18,7 @@ extension Farm {
 
     public func revokeToken(id: String, at now: Date = Date()) async throws {
         guard try await store.transaction({ tx in try await tx.revokeToken(id: id, at: now) }) else {
-            throw APIError(.notFound, "no token \(id) that is not revoked already", field: "id")
+            throw DomainError(.notFound, "no token \(id) that is not revoked already", field: "id")
         }
         logger.info("token \(id) revoked")
     }

@@ -16,20 +16,19 @@ import OTSStore
 /// and held by exactly one task: never run twice, never left out.
 extension Farm {
     /// Whether a worker may start a set of its task (`POST /tasks/{id}/sets`).
-    public func startSet(taskID: String, _ body: Data, at now: Date = Date()) async throws -> SetStartReply {
-        let start = try APIError.decodeBody(SetStart.self, from: body, what: "the set start")
+    public func startSet(taskID: String, _ start: SetStart, at now: Date = Date()) async throws -> SetStartReply {
         for (field, value) in [("package", start.package), ("set", start.set)]
         where value.isEmpty || value.count > TestrunRequest.Limits.textLength {
-            throw APIError(.badRequest, "\(field): must have 1 to \(TestrunRequest.Limits.textLength) characters", field: field)
+            throw DomainError(.invalid, "\(field): must have 1 to \(TestrunRequest.Limits.textLength) characters", field: field)
         }
         return try await store.transaction { tx in
-            guard let task = try await tx.lockTask(id: taskID) else { throw APIError(.notFound, "no task \(taskID)") }
-            guard task.owner == start.workerID, task.state == .claimed else {
-                throw APIError(.conflict, "task \(taskID) is not held by \(start.workerID)")
+            guard let task = try await tx.lockTask(id: taskID) else { throw DomainError(.notFound, "no task \(taskID)") }
+            guard TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts).isHeld(by: start.workerID) else {
+                throw DomainError(.conflict, "task \(taskID) is not held by \(start.workerID)")
             }
             let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
             guard let package = work.packages.first(where: { $0.name == start.package }) else {
-                throw APIError(.badRequest, "package: '\(start.package.prefix(200))' is not part of task \(taskID)", field: "package")
+                throw DomainError(.invalid, "package: '\(start.package.prefix(200))' is not part of task \(taskID)", field: "package")
             }
             guard package.runs(set: start.set) else { return SetStartReply(run: false) }
             try await tx.recordSetStart(taskID: taskID, package: start.package, set: start.set, at: now)
@@ -125,7 +124,8 @@ extension Farm {
                 }
                 let request = try? decoder.decode(TestrunRequest.self, from: Data(testrun.request.utf8))
                 let heldTask = try await tx.hasHeldTask(owner: worker.id, testrunID: testrunID)
-                let cost = Self.balancingCost(taskCost: plan.taskCostSeconds, heldTask: heldTask, request: request, lastFlashed: lastFlashed)
+                let cost = Self.balancingCost(
+                    taskCost: plan.taskCostSeconds, heldTask: heldTask, request: request, lastFlashed: lastFlashed)
                 guard let move = Rebalancer.decide(views.map(\.view), cost: cost) else { continue }
                 let holdsImage = request?.image != nil && (heldTask || Self.sameImage(request, lastFlashed))
                 if best == nil || move.saving > best!.move.saving { best = (move, views, testrun, holdsImage) }
@@ -161,8 +161,12 @@ extension Farm {
                 testrunID: testrun.id, sequence: try await tx.nextSequence(testrunID: testrun.id), routingKey: victim.task.routingKey,
                 work: try JSONCoding.string(taken), priority: victim.task.priority)
             try await tx.enqueue([newTask], at: now)
-            guard let task = try await tx.claim(taskID: newTask.id, owner: worker.id, lease: .seconds(configuration.leaseSeconds), at: now)
-            else { throw APIError(.internalError, "task \(newTask.id) was enqueued but cannot be claimed") }
+            guard
+                let claimed = try await tx.perform(
+                    .claim(owner: worker.id), onTask: newTask.id, maxAttempts: configuration.maxAttempts,
+                    lease: .seconds(configuration.leaseSeconds), at: now), claimed.isWritten
+            else { throw DomainError(.internalError, "task \(newTask.id) was enqueued but cannot be claimed") }
+            let task = claimed.task
             let sets = moved.map { "\($0.package)/\($0.set)" }.joined(separator: " ")
             try await append(
                 [
@@ -177,7 +181,7 @@ extension Farm {
             logger.info(
                 "testrun \(testrun.id): \(moved.count) sets of task \(victim.task.id) move to task \(task.id) for \(worker.id), saving about \(Int(move.saving)) s"
             )
-            var assignment = try await assign(task, to: worker, testrun: testrun, tx: tx, at: now)
+            var assignment = try await assign(claimed, to: worker, testrun: testrun, tx: tx, at: now)
             if holdsImage { assignment.deviceHoldsImage = true }
             return assignment
         }

@@ -15,14 +15,13 @@ extension Farm {
     /// that task. The server computes each error's signature. A batch that
     /// breaks a rule is refused whole (400, 403 or 409) and the refusal is
     /// counted (a `worker.refused` event).
-    public func receive(_ body: Data, from worker: String? = nil, at now: Date = Date()) async throws -> EventBatchReply {
-        let batch = try APIError.decodeBody(EventBatch.self, from: body, what: "the event batch")
+    public func receive(_ batch: EventBatch, from worker: String? = nil, at now: Date = Date()) async throws -> EventBatchReply {
         if batch.events.count > EventBatch.limit {
-            throw APIError(.badRequest, "events: at most \(EventBatch.limit) in one batch, not \(batch.events.count)", field: "events")
+            throw DomainError(.invalid, "events: at most \(EventBatch.limit) in one batch, not \(batch.events.count)", field: "events")
         }
         for (index, event) in batch.events.enumerated() {
             if let problem = event.problems.first {
-                throw APIError(.badRequest, "events[\(index)].\(problem)", field: "events[\(index)]")
+                throw DomainError(.invalid, "events[\(index)].\(problem)", field: "events[\(index)]")
             }
         }
         do {
@@ -53,12 +52,12 @@ extension Farm {
 
     /// An event a worker may not send, and why.
     struct EventRefusal: Error {
-        var error: APIError
+        var error: DomainError
         /// What rule it broke, for counting: `type`, `sender`, `task`, `attempt`, `package`.
         var reason: String
 
-        init(_ code: APIError.Code, reason: String, field: String, _ message: String) {
-            error = APIError(code, "\(field): \(message)", field: field)
+        init(_ code: DomainError.Code, reason: String, field: String, _ message: String) {
+            error = DomainError(code, "\(field): \(message)", field: field)
             self.reason = reason
         }
     }
@@ -93,7 +92,7 @@ extension Farm {
         guard let taskID = event.taskID else {
             // Only a failure of the instance itself (its spool) is about no task.
             guard event.type == .failure, event.testrunID == nil else {
-                throw EventRefusal(.badRequest, reason: "task", field: "\(field).task_id", "required for '\(event.type)' events")
+                throw EventRefusal(.invalid, reason: "task", field: "\(field).task_id", "required for '\(event.type)' events")
             }
             return event
         }
@@ -108,7 +107,7 @@ extension Farm {
         }
         let owner = event.sender.workerID
         guard let attempt = event.attempt else {
-            throw EventRefusal(.badRequest, reason: "attempt", field: "\(field).attempt", "required with task_id")
+            throw EventRefusal(.invalid, reason: "attempt", field: "\(field).attempt", "required with task_id")
         }
         if !(task.owner == owner && task.attempts == attempt) {
             if tasks.held[taskID] == nil { tasks.held[taskID] = try await tx.heldAttempts(taskID: taskID, owner: owner) }
@@ -139,7 +138,7 @@ extension Farm {
     /// (the refused batch changed nothing).
     private func count(_ refusal: EventRefusal, from worker: String?) async {
         var refused = event(.workerRefused)
-        refused.details = ["reason": refusal.reason, "status": refusal.error.code.description, "message": refusal.error.message]
+        refused.details = ["reason": refusal.reason, "status": APIError(refusal.error).code.description, "message": refusal.error.message]
         if let worker { refused.details?["worker"] = worker }
         logger.warning("refused events from \(worker ?? "a worker"): \(refusal.error.message)")
         do {
@@ -156,7 +155,7 @@ extension Farm {
         let owner = event.sender.workerID
         var progress = TaskProgress()
         switch event.type {
-        case .taskStarted: progress = TaskProgress(phase: "image", started: true)
+        case .taskStarted: progress = TaskProgress(phase: "image")
         case .flashStarted: progress = TaskProgress(phase: "flash", flashTry: event.tryNumber ?? 1)
         case .bootStarted: progress = TaskProgress(phase: "boot", bootTry: event.tryNumber ?? 1)
         case .packageStarted: progress = TaskProgress(phase: "test")
@@ -165,11 +164,11 @@ extension Farm {
         default: return []
         }
         guard try await tx.recordProgress(taskID: taskID, owner: owner, progress, at: now), event.type == .taskStarted,
-            let testrunID = event.testrunID, let testrun = try await tx.lockTestrun(id: testrunID)
+            let task = try await tx.task(id: taskID)
         else { return [] }
-        var lifecycle = TestrunLifecycle(record: testrun)
-        guard lifecycle.handle(.taskStarted) == .transition else { return [] }
-        try await tx.updateTestrun(id: testrunID, state: "running", started: true, at: now)
-        return [self.event(.testrunStarted, testrunID: testrunID)]
+        // The task runs; the first of a testrun's tasks to start starts it.
+        let started = try await tx.perform(.start(owner: owner), on: task, maxAttempts: configuration.maxAttempts, at: now)
+        guard started.isWritten, let testrun = try await tx.lockTestrun(id: task.testrunID) else { return [] }
+        return try await written(try await tx.perform(.taskStarted, on: testrun, at: now), testrunID: testrun.id, tx: tx, at: now)
     }
 }

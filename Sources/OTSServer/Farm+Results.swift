@@ -25,7 +25,7 @@ extension Farm {
     /// All the testrun's results merged into one document.
     public func results(testrunID: String, format: ResultsFormat) async throws -> String {
         let records = try await store.transaction { tx in
-            guard try await tx.testrun(id: testrunID) != nil else { throw APIError(.notFound, "no testrun \(testrunID)") }
+            guard try await tx.testrun(id: testrunID) != nil else { throw DomainError(.notFound, "no testrun \(testrunID)") }
             return try await tx.results(testrunID: testrunID)
         }
         var parts: [TestResults] = []
@@ -45,7 +45,7 @@ extension Farm {
 
     public func files(testrunID: String) async throws -> FileList {
         try await store.transaction { tx in
-            guard try await tx.testrun(id: testrunID) != nil else { throw APIError(.notFound, "no testrun \(testrunID)") }
+            guard try await tx.testrun(id: testrunID) != nil else { throw DomainError(.notFound, "no testrun \(testrunID)") }
             return FileList(
                 files: try await tx.files(testrunID: testrunID).map {
                     FileEntry(task: $0.taskID, package: $0.package, name: $0.name, size: $0.size)
@@ -58,7 +58,7 @@ extension Farm {
             guard let task = try await tx.task(id: taskID), task.testrunID == testrunID,
                 let content = try await tx.fileContent(taskID: taskID, package: package, name: name)
             else {
-                throw APIError(.notFound, "testrun \(testrunID) has no file \(name) of \(package) in task \(taskID)")
+                throw DomainError(.notFound, "testrun \(testrunID) has no file \(name) of \(package) in task \(taskID)")
             }
             return content
         }

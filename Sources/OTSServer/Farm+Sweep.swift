@@ -21,64 +21,38 @@ extension Farm {
         try await store.transaction { tx in
             var events: [MonitorEvent] = []
             var touched: Set<String> = []
-            for task in try await tx.expiredLeases(at: now) {
-                var lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
-                switch lifecycle.handle(.leaseExpired) {
-                case .requeue:
-                    _ = try await tx.requeue(taskID: task.id, at: now)
-                    report.requeued += 1
-                    events.append(
-                        event(
-                            .taskRequeued, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts,
-                            details: ["worker": task.owner ?? "", "reason": "lease expired"]
-                        )
-                    )
-                    logger.warning("task \(task.id): \(task.owner ?? "?") stopped heartbeating; requeued (attempt \(task.attempts))")
-                default:
-                    if case .failed(let category, let message) = lifecycle.state {
-                        events += try await fail(task, category: category, message: message, tx: tx, at: now)
-                        touched.insert(task.testrunID)
-                        report.failed += 1
-                    }
-                }
-            }
-            let overdue: [(TaskRecord, TaskLifecycle.Input)] =
-                try await tx.tasksWaiting(since: now.addingTimeInterval(-configuration.queueTimeout)).map {
+            let inputs: [(TaskRecord, TaskLifecycle.Input)] =
+                try await tx.expiredLeases(at: now).map { ($0, .leaseExpired) }
+                + tx.tasksWaiting(since: now.addingTimeInterval(-configuration.queueTimeout)).map {
                     ($0, .queueTimeout(seconds: Int(configuration.queueTimeout)))
                 }
                 + tx.tasksRunning(since: now.addingTimeInterval(-configuration.executionTimeout)).map {
                     ($0, .executionTimeout(seconds: Int(configuration.executionTimeout)))
                 }
-            for (task, timeout) in overdue {
-                var lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
-                _ = lifecycle.handle(timeout)
-                if case .failed(let category, let message) = lifecycle.state {
-                    events += try await fail(task, category: category, message: message, timedOut: true, tx: tx, at: now)
-                    touched.insert(task.testrunID)
+            for (task, input) in inputs {
+                // A task in two lists (its lease and its time both ran
+                // out) is decided once: the second finds it changed.
+                let change = try await tx.perform(
+                    input, on: task, maxAttempts: configuration.maxAttempts, lease: .seconds(configuration.leaseSeconds), at: now)
+                guard change.isWritten else { continue }
+                events += self.events(of: change)
+                if change.action.write == .requeue {
+                    report.requeued += 1
+                    logger.warning("task \(task.id): \(task.owner ?? "?") stopped heartbeating; requeued (attempt \(task.attempts))")
+                } else {
                     report.failed += 1
+                    touched.insert(task.testrunID)
+                    if case .failed(_, let message) = change.action.state { logger.warning("task \(task.id) failed: \(message)") }
                 }
             }
             for testrunID in touched.sorted() {
                 events += try await conclude(testrunID: testrunID, tx: tx, at: now)
             }
             for testrun in try await tx.overdueTestruns(at: now) {
-                var lifecycle = TestrunLifecycle(record: testrun)
                 let timeout = Int(saturating: (testrun.deadline ?? now).timeIntervalSince(testrun.createdAt))
-                guard lifecycle.handle(.timeout(seconds: timeout)) == .transitionAndCancelTasks,
-                    case .finished(let decision) = lifecycle.state
-                else { continue }
-                try await tx.updateTestrun(
-                    id: testrun.id, state: "finished", verdict: decision.verdict.rawValue, errorCategory: decision.errorCategory?.rawValue,
-                    errorMessage: decision.message, finished: true, at: now
-                )
-                for task in try await tx.cancelTasks(testrunID: testrun.id, at: now) {
-                    events.append(event(.taskFinished, testrunID: testrun.id, taskID: task.id, details: ["state": "cancelled"]))
-                }
-                let failure = MonitorEvent.Failure(
-                    category: decision.errorCategory ?? .infrastructure, message: decision.message ?? "timed out")
-                events.append(event(.testrunTimedOut, testrunID: testrun.id, error: failure))
-                events.append(event(.failure, testrunID: testrun.id, error: failure))
-                events.append(event(.testrunFinished, testrunID: testrun.id, verdict: decision.verdict.rawValue, error: failure))
+                let change = try await tx.perform(.timeout(seconds: timeout), on: testrun, at: now)
+                guard change.isWritten else { continue }
+                events += try await written(change, testrunID: testrun.id, tx: tx, at: now)
                 report.timedOutTestruns += 1
                 logger.warning("testrun \(testrun.id) timed out after \(timeout) s")
             }
@@ -87,26 +61,5 @@ extension Farm {
         }
         if report.requeued > 0 { signal.notify() }
         return report
-    }
-
-    private func fail(
-        _ task: TaskRecord, category: ErrorCategory, message: String, timedOut: Bool = false, tx: StoreTransaction, at now: Date
-    ) async throws -> [MonitorEvent] {
-        guard
-            let ended = try await tx.endTask(
-                taskID: task.id, state: .failed, errorCategory: category.rawValue, errorMessage: message, at: now)
-        else { return [] }
-        logger.warning("task \(task.id) failed: \(message)")
-        let failure = MonitorEvent.Failure(category: category, message: message)
-        var events: [MonitorEvent] = []
-        if timedOut {
-            events.append(event(.taskTimedOut, testrunID: ended.testrunID, taskID: ended.id, attempt: ended.attempts, error: failure))
-        }
-        events.append(event(.failure, testrunID: ended.testrunID, taskID: ended.id, attempt: ended.attempts, error: failure))
-        events.append(
-            event(
-                .taskFinished, testrunID: ended.testrunID, taskID: ended.id, attempt: ended.attempts, error: failure,
-                details: ["state": "failed"]))
-        return events
     }
 }

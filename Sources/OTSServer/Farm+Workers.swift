@@ -24,11 +24,8 @@ struct CaseSummary: Sendable, Hashable, Codable {
 extension Farm {
     // MARK: Registration and heartbeats
 
-    public func register(_ body: Data, at now: Date = Date()) async throws -> WorkerRegistered {
-        let registration = try APIError.decodeBody(WorkerRegistration.self, from: body, what: "the registration")
-        if let first = registration.problems.first {
-            throw APIError(.badRequest, registration.problems.map(\.description).joined(separator: "; "), field: first.field)
-        }
+    public func register(_ registration: WorkerRegistration, at now: Date = Date()) async throws -> WorkerRegistered {
+        if !registration.problems.isEmpty { throw DomainError(registration.problems) }
         let id = registration.workerID
         try await store.transaction { tx in
             try await tx.upsertWorker(
@@ -53,31 +50,38 @@ extension Farm {
     /// Records a heartbeat and renews the lease of the task the worker
     /// holds, and of the tasks whose reports wait in its spool; tells it to
     /// stop a task it no longer holds.
-    public func heartbeat(_ body: Data, at now: Date = Date()) async throws -> HeartbeatReply {
-        let heartbeat = try APIError.decodeBody(Heartbeat.self, from: body, what: "the heartbeat")
+    public func heartbeat(_ heartbeat: Heartbeat, at now: Date = Date()) async throws -> HeartbeatReply {
         let workerID = heartbeat.workerID
         let spooled = heartbeat.spooledTaskIDs ?? []
         if let problem = heartbeat.problems.first {
-            throw APIError(.badRequest, problem.description, field: problem.field)
+            throw DomainError(.invalid, problem.description, field: problem.field)
         }
         return try await store.transaction { tx in
             let before = try await tx.worker(id: workerID)
             guard try await tx.heartbeat(workerID: workerID, state: heartbeat.state, currentTask: heartbeat.taskID, at: now),
                 let worker = try await tx.worker(id: workerID)
             else {
-                throw APIError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
+                throw DomainError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
             }
             var reply = HeartbeatReply(stopTask: false)
-            if let taskID = heartbeat.taskID,
-                try await !tx.renewLease(taskID: taskID, owner: workerID, lease: .seconds(configuration.leaseSeconds), at: now)
-            {
-                reply = HeartbeatReply(stopTask: true, reason: try await Self.whyStop(taskID: taskID, tx: tx))
+            if let taskID = heartbeat.taskID {
+                if let task = try await tx.task(id: taskID) {
+                    let change = try await tx.perform(
+                        .heartbeat(owner: workerID), on: task, maxAttempts: configuration.maxAttempts,
+                        lease: .seconds(configuration.leaseSeconds), at: now)
+                    if !change.isWritten { reply = HeartbeatReply(stopTask: true, reason: Self.whyStop(task)) }
+                } else {
+                    reply = HeartbeatReply(stopTask: true, reason: "no task \(taskID)")
+                }
             }
-            // A lease the worker no longer holds stays lost: these renew
-            // only tasks still claimed by this worker.
-            try await tx.renewLeases(
-                taskIDs: Set(spooled).subtracting([heartbeat.taskID].compactMap { $0 }), owner: workerID,
-                lease: .seconds(configuration.leaseSeconds), at: now)
+            // The tasks whose reports wait in the spool: a lease the worker
+            // no longer holds stays lost (the lifecycle refuses to renew it).
+            let waiting = Set(spooled).subtracting([heartbeat.taskID].compactMap { $0 })
+            for task in try await tx.tasks(ids: waiting, owner: workerID) {
+                _ = try await tx.perform(
+                    .heartbeat(owner: workerID), on: task, maxAttempts: configuration.maxAttempts,
+                    lease: .seconds(configuration.leaseSeconds), at: now)
+            }
             let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
                 .consumedRoutingKeys
             var beat = MonitorEvent(type: .workerHeartbeat, sender: Self.sender(of: worker), taskID: heartbeat.taskID)
@@ -95,13 +99,12 @@ extension Farm {
     }
 
     /// Why a worker must stop a task it no longer holds.
-    private static func whyStop(taskID: String, tx: StoreTransaction) async throws -> String {
-        guard let task = try await tx.task(id: taskID) else { return "no task \(taskID)" }
+    private static func whyStop(_ task: TaskRecord) -> String {
         switch task.state {
-        case .cancelled: return "the testrun was cancelled"
-        case .failed: return task.errorMessage ?? "the task failed"
-        case .finished: return "the task has finished"
-        case .queued, .claimed: return "the task was handed to another worker"
+        case .cancelled: "the testrun was cancelled"
+        case .failed: task.errorMessage ?? "the task failed"
+        case .finished: "the task has finished"
+        case .queued, .claimed: "the task was handed to another worker"
         }
     }
 
@@ -111,17 +114,12 @@ extension Farm {
     }
 
     /// A worker instance that shuts down cleanly says so.
-    public func offline(_ body: Data, at now: Date = Date()) async throws {
-        struct Offline: Decodable {
-            var workerID: String
-            enum CodingKeys: String, CodingKey { case workerID = "worker_id" }
-        }
-        let workerID = try APIError.decodeBody(Offline.self, from: body, what: "the offline notice").workerID
+    public func offline(workerID: String, at now: Date = Date()) async throws {
         try await store.transaction { tx in
             guard try await tx.heartbeat(workerID: workerID, state: "offline", currentTask: nil, at: now),
                 let worker = try await tx.worker(id: workerID)
             else {
-                throw APIError(.notFound, "worker \(workerID) is not registered", field: "worker_id")
+                throw DomainError(.notFound, "worker \(workerID) is not registered", field: "worker_id")
             }
             var offline = MonitorEvent(type: .workerOffline, sender: Self.sender(of: worker))
             offline.details = ["reason": "announced"]
@@ -148,7 +146,7 @@ extension Farm {
             return worker
         }
         guard let worker else {
-            throw APIError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
+            throw DomainError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
         }
         let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
             .consumedRoutingKeys
@@ -189,50 +187,46 @@ extension Farm {
     /// queue as it was before the claim: the attempt does not count.
     private func putBack(_ assignment: TaskAssignment, from worker: WorkerRecord, at now: Date) async throws {
         let reason = "the worker's connection closed before the task reached it"
-        try await store.transaction { tx in
-            guard try await tx.unclaim(taskID: assignment.taskID, owner: worker.id, attempt: assignment.attempt) else { return }
+        let wake = try await store.transaction { tx in
+            guard let task = try await tx.lockTask(id: assignment.taskID) else { return false }
+            let change = try await tx.perform(
+                .putBack(owner: worker.id, attempt: assignment.attempt, reason: reason), on: task, maxAttempts: configuration.maxAttempts,
+                at: now)
+            guard change.isWritten else { return false }
             _ = try await tx.heartbeat(workerID: worker.id, state: "free", currentTask: nil, at: now)
-            try await append(
-                [
-                    event(
-                        .taskRequeued, testrunID: assignment.testrunID, taskID: assignment.taskID, attempt: assignment.attempt,
-                        details: ["worker": worker.id, "reason": reason]),
-                    event(
-                        .workerFree, testrunID: assignment.testrunID, taskID: assignment.taskID, attempt: assignment.attempt,
-                        details: ["worker": worker.id]),
-                ], tx: tx, at: now)
+            try await append(events(of: change), tx: tx, at: now)
+            return change.action.wakeClaims
         }
+        guard wake else { return }
         logger.info("task \(assignment.taskID) put back in the queue: \(reason) (\(worker.id))")
         signal.notify()
     }
 
     private func claimOnce(worker: WorkerRecord, keys: [String], at now: Date) async throws -> TaskAssignment? {
         try await store.transaction { tx in
-            guard let task = try await tx.claim(owner: worker.id, routingKeys: keys, lease: .seconds(configuration.leaseSeconds), at: now)
+            guard
+                let change = try await tx.claimNext(
+                    owner: worker.id, routingKeys: keys, lease: .seconds(configuration.leaseSeconds),
+                    maxAttempts: configuration.maxAttempts, at: now)
             else { return nil }
-            guard let testrun = try await tx.testrun(id: task.testrunID) else {
-                throw APIError(.internalError, "task \(task.id) has no testrun \(task.testrunID)")
+            guard let testrun = try await tx.testrun(id: change.task.testrunID) else {
+                throw DomainError(.internalError, "task \(change.task.id) has no testrun \(change.task.testrunID)")
             }
-            return try await assign(task, to: worker, testrun: testrun, tx: tx, at: now)
+            return try await assign(change, to: worker, testrun: testrun, tx: tx, at: now)
         }
     }
 
     /// What a worker gets for a task it just claimed; tells of the claim.
-    func assign(_ task: TaskRecord, to worker: WorkerRecord, testrun: TestrunRecord, tx: StoreTransaction, at now: Date) async throws
+    func assign(_ change: TaskChange, to worker: WorkerRecord, testrun: TestrunRecord, tx: StoreTransaction, at now: Date) async throws
         -> TaskAssignment
     {
+        let task = change.task
         _ = try await tx.heartbeat(workerID: worker.id, state: "busy", currentTask: task.id, at: now)
         let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
         let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
         let plan = testrun.plan.flatMap { try? JSONCoding.decoder().decode(PlanRecord.self, from: Data($0.utf8)) }
         // The server tells of the worker's state change it caused.
-        try await append(
-            [
-                event(.taskClaimed, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
-                event(.workerBusy, testrunID: task.testrunID, taskID: task.id, attempt: task.attempts, details: ["worker": worker.id]),
-            ],
-            tx: tx, at: now
-        )
+        try await append(events(of: change), tx: tx, at: now)
         logger.info("task \(task.id) of testrun \(task.testrunID) claimed by \(worker.id) (attempt \(task.attempts))")
         return TaskAssignment(
             taskID: task.id,
@@ -261,7 +255,7 @@ extension Farm {
         do {
             results = try ResultsParser().parse(xml, file: "results of \(package)")
         } catch {
-            throw APIError(.badRequest, "body: not testdefinition-results XML: \(error)", field: "body")
+            throw DomainError(.invalid, "body: not testdefinition-results XML: \(error)", field: "body")
         }
         let cases = results.suites.flatMap { suite in
             suite.sets.flatMap { set in
@@ -283,7 +277,7 @@ extension Farm {
         async throws -> Bool
     {
         guard !name.isEmpty, name.count <= 255, !name.contains("/"), name != ".", name != ".." else {
-            throw APIError(.badRequest, "name: '\(name.prefix(100))' is not a file name", field: "name")
+            throw DomainError(.invalid, "name: '\(name.prefix(100))' is not a file name", field: "name")
         }
         return try await store.transaction { tx in
             guard try await heldTask(taskID: taskID, workerID: workerID, package: package, tx: tx) else { return false }
@@ -296,76 +290,48 @@ extension Farm {
     /// True when the worker holds the task; false when the worker held it
     /// and it has ended (a resend); throws otherwise.
     private func heldTask(taskID: String, workerID: String, package: String, tx: StoreTransaction) async throws -> Bool {
-        guard let task = try await tx.task(id: taskID) else { throw APIError(.notFound, "no task \(taskID)") }
+        guard let task = try await tx.task(id: taskID) else { throw DomainError(.notFound, "no task \(taskID)") }
         let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
         guard work.packages.contains(where: { $0.name == package }) else {
-            throw APIError(.badRequest, "package: '\(package.prefix(200))' is not part of task \(taskID)", field: "package")
+            throw DomainError(.invalid, "package: '\(package.prefix(200))' is not part of task \(taskID)", field: "package")
         }
-        guard task.owner == workerID else {
-            throw APIError(.conflict, "task \(taskID) is not held by \(workerID)")
-        }
-        return task.state == .claimed
+        let lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
+        if lifecycle.isHeld(by: workerID) { return true }
+        if lifecycle.hasEnded(heldLastBy: workerID) { return false }
+        throw DomainError(.conflict, "task \(taskID) is not held by \(workerID)")
     }
 
     // MARK: Finishing
 
     /// Ends a task as its worker reports, and the testrun when it was its
     /// last task. A repeated finish is acknowledged.
-    public func finish(taskID: String, _ body: Data, at now: Date = Date()) async throws {
-        let finish = try APIError.decodeBody(TaskFinish.self, from: body, what: "the finish report")
+    public func finish(taskID: String, _ finish: TaskFinish, at now: Date = Date()) async throws {
         guard finish.verdict != nil || finish.error != nil else {
-            throw APIError(.badRequest, "verdict: give a verdict or an error", field: "verdict")
+            throw DomainError(.invalid, "verdict: give a verdict or an error", field: "verdict")
         }
         if let message = finish.error?.message, message.count > TestrunRequest.Limits.textLength {
-            throw APIError(.badRequest, "error.message: at most \(TestrunRequest.Limits.textLength) characters", field: "error.message")
+            throw DomainError(.invalid, "error.message: at most \(TestrunRequest.Limits.textLength) characters", field: "error.message")
         }
         try await store.transaction { tx in
-            guard let task = try await tx.task(id: taskID) else { throw APIError(.notFound, "no task \(taskID)") }
-            var lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)
+            guard let task = try await tx.lockTask(id: taskID) else { throw DomainError(.notFound, "no task \(taskID)") }
             let input: TaskLifecycle.Input =
                 if let error = finish.error {
                     .fail(owner: finish.workerID, error.category, error.message)
                 } else {
                     .finish(owner: finish.workerID, finish.verdict ?? .error)
                 }
-            switch lifecycle.handle(input) {
-            case .transition, .transitionAndStopOwner:
-                let ended = try await tx.finish(
-                    taskID: taskID, owner: finish.workerID, state: finish.error == nil ? .finished : .failed,
-                    verdict: finish.verdict?.rawValue, errorCategory: finish.error?.category.rawValue, errorMessage: finish.error?.message,
-                    at: now
-                )
-                var events = [
-                    event(
-                        .taskFinished, testrunID: ended.testrunID, taskID: taskID, attempt: ended.attempts,
-                        verdict: finish.verdict?.rawValue,
-                        error: finish.error.map { MonitorEvent.Failure(category: $0.category, message: $0.message) },
-                        details: ["state": ended.state.rawValue, "worker": finish.workerID]
-                    )
-                ]
-                events.append(
-                    event(
-                        .workerFree, testrunID: ended.testrunID, taskID: taskID, attempt: ended.attempts,
-                        details: ["worker": finish.workerID]))
-                events += try await conclude(testrunID: ended.testrunID, tx: tx, at: now)
-                try await append(events, tx: tx, at: now)
-            case .ignore:
-                return
-            case .reject(let reason):
-                if task.owner == finish.workerID && task.state != .claimed { return }
-                throw APIError(.conflict, "task \(taskID): \(reason)")
-            case .requeue, .renewLease:
-                throw APIError(.internalError, "task \(taskID): unexpected transition")
-            }
+            var (change, events) = try await perform(input, on: task, tx: tx, at: now)
+            if let reason = change.action.rejection { throw DomainError(.conflict, "task \(taskID): \(reason)") }
+            guard change.isWritten else { return }
+            events += try await conclude(testrunID: change.task.testrunID, tx: tx, at: now)
+            try await append(events, tx: tx, at: now)
         }
     }
 
     /// Decides the testrun's verdict when all its tasks have ended; returns
     /// the events that says.
     func conclude(testrunID: String, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
-        guard let testrun = try await tx.lockTestrun(id: testrunID) else { return [] }
-        var lifecycle = TestrunLifecycle(record: testrun)
-        guard !lifecycle.state.isEnded else { return [] }
+        guard let testrun = try await tx.lockTestrun(id: testrunID), !testrun.state.isEnded else { return [] }
         let tasks = try await tx.tasks(testrunID: testrunID)
         guard tasks.allSatisfy({ $0.state != .queued && $0.state != .claimed }) else { return [] }
         let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
@@ -395,24 +361,14 @@ extension Farm {
         let expected = Set(PackageRequest.all(in: request).map(\.name))
         let decision = VerdictRules(countInsignificant: request.countInsignificant ?? false).decide(
             expectedPackages: expected, tasks: outcomes)
-        _ = lifecycle.handle(.tasksEnded(decision))
-        try await tx.updateTestrun(
-            id: testrunID, state: "finished", verdict: decision.verdict.rawValue, errorCategory: decision.errorCategory?.rawValue,
-            errorMessage: decision.message, finished: true, at: now
-        )
-        logger.info("testrun \(testrunID) finished: \(decision.verdict)\(decision.message.map { " (\($0))" } ?? "")")
-        var events: [MonitorEvent] = []
         // A task's error was reported where it happened; only an error of the
         // testrun's own (a package without results) is a new failure.
-        if let category = decision.errorCategory, let message = decision.message, outcomes.allSatisfy({ $0.error == nil }) {
-            events.append(event(.failure, testrunID: testrunID, error: MonitorEvent.Failure(category: category, message: message)))
+        let change = try await tx.perform(
+            .tasksEnded(decision, errorIsNew: outcomes.allSatisfy { $0.error == nil }), on: testrun, at: now)
+        let events = try await written(change, testrunID: testrunID, tx: tx, at: now)
+        if change.isWritten {
+            logger.info("testrun \(testrunID) finished: \(decision.verdict)\(decision.message.map { " (\($0))" } ?? "")")
         }
-        events.append(
-            event(
-                .testrunFinished, testrunID: testrunID, verdict: decision.verdict.rawValue,
-                error: decision.errorCategory.map { MonitorEvent.Failure(category: $0, message: decision.message ?? "") }
-            )
-        )
         return events
     }
 }

@@ -37,23 +37,16 @@ public final class Farm: Sendable {
     /// `scope` is the submitter's (nil when tokens are not checked): with
     /// `require_host_scope`, a request that runs commands on a worker host
     /// needs `submit-host`.
-    public func submit(_ body: Data, scope: TokenScope? = nil, at now: Date = Date()) async throws -> TestrunView {
-        let request = try APIError.decodeBody(TestrunRequest.self, from: body, what: "the testrun request")
-        return try await submit(request, scope: scope, at: now)
-    }
-
     public func submit(_ request: TestrunRequest, scope: TokenScope? = nil, at now: Date = Date()) async throws -> TestrunView {
         let problems = request.problems(models: models.names)
-        if let first = problems.first {
-            throw APIError(.badRequest, problems.map(\.description).joined(separator: "; "), field: first.field)
-        }
+        if !problems.isEmpty { throw DomainError(problems) }
         if let url = request.callbackURL, address.isOwn(url) {
-            throw APIError(.badRequest, "callback_url: '\(url.prefix(200))' points at this server", field: "callback_url")
+            throw DomainError(.invalid, "callback_url: '\(url.prefix(200))' points at this server", field: "callback_url")
         }
         if configuration.requireHostScope, let scope, !scope.grants(.submitHost) {
             let field = !request.packages.host.isEmpty ? "packages.host" : "test_definitions"
             if !request.packages.host.isEmpty || !(request.testDefinitions ?? []).isEmpty {
-                throw APIError(
+                throw DomainError(
                     .forbidden,
                     "\(field): this farm runs host packages and test definitions by URL only for tokens with the submit-host scope (require_host_scope); this token has \(scope)",
                     field: field)
@@ -61,7 +54,7 @@ public final class Farm: Sendable {
         }
         let modelName = request.distributionModel ?? DistributionModels.defaultName
         guard let model = models.model(named: modelName) else {
-            throw APIError(.badRequest, "distribution_model: unknown model '\(modelName)'", field: "distribution_model")
+            throw DomainError(.invalid, "distribution_model: unknown model '\(modelName)'", field: "distribution_model")
         }
         let plan = try await model.plan(
             DistributionRequest(
@@ -118,7 +111,7 @@ public final class Farm: Sendable {
 
     public func testrun(id: String) async throws -> TestrunView {
         try await store.transaction { tx in
-            guard let record = try await tx.testrun(id: id) else { throw APIError(.notFound, "no testrun \(id)") }
+            guard let record = try await tx.testrun(id: id) else { throw DomainError(.notFound, "no testrun \(id)") }
             return try TestrunView(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
         }
     }
@@ -135,21 +128,12 @@ public final class Farm: Sendable {
     /// workers are told to stop at their next heartbeat.
     public func cancel(id: String, at now: Date = Date()) async throws -> TestrunView {
         try await store.transaction { tx in
-            guard let record = try await tx.lockTestrun(id: id) else { throw APIError(.notFound, "no testrun \(id)") }
-            var lifecycle = TestrunLifecycle(record: record)
-            switch lifecycle.handle(.cancel) {
-            case .transitionAndCancelTasks, .transition:
-                try await tx.updateTestrun(id: id, state: "cancelled", finished: true, at: now)
-                var events: [MonitorEvent] = []
-                for task in try await tx.cancelTasks(testrunID: id, at: now) {
-                    events.append(
-                        event(.taskFinished, testrunID: id, taskID: task.id, attempt: task.attempts, details: ["state": "cancelled"]))
-                }
-                events.append(event(.testrunCancelled, testrunID: id))
-                try await append(events, tx: tx, at: now)
-            case .ignore:
-                throw APIError(.conflict, "testrun \(id) has ended (\(record.state)); nothing to cancel")
+            guard let record = try await tx.lockTestrun(id: id) else { throw DomainError(.notFound, "no testrun \(id)") }
+            let change = try await tx.perform(.cancel, on: record, at: now)
+            if let rejection = change.action.rejection {
+                throw DomainError(.conflict, "testrun \(id) \(rejection); nothing to cancel")
             }
+            try await append(try await written(change, testrunID: id, tx: tx, at: now), tx: tx, at: now)
         }
         logger.info("testrun \(id) cancelled")
         return try await testrun(id: id)
@@ -183,40 +167,5 @@ public final class Farm: Sendable {
             return (event.id, String(decoding: try encoder.encode(event), as: UTF8.self))
         }
         try await tx.append(messages, at: now)
-    }
-}
-
-extension TestrunLifecycle {
-    init(record: TestrunRecord) {
-        switch record.state {
-        case "queued": self.init(state: .queued)
-        case "running": self.init(state: .running)
-        case "cancelled": self.init(state: .cancelled)
-        default:
-            self.init(
-                state: .finished(
-                    VerdictRules.Decision(
-                        verdict: record.verdict.flatMap(Verdict.init(rawValue:)) ?? .error,
-                        errorCategory: record.errorCategory.flatMap(ErrorCategory.init(rawValue:)),
-                        message: record.errorMessage
-                    )
-                )
-            )
-        }
-    }
-}
-
-extension TaskLifecycle {
-    init(record: TaskRecord, maxAttempts: Int) {
-        let state: State
-        switch record.state {
-        case .queued: state = .queued
-        case .claimed: state = record.startedAt == nil ? .claimed(owner: record.owner ?? "") : .running(owner: record.owner ?? "")
-        case .finished: state = .finished(record.verdict.flatMap(Verdict.init(rawValue:)) ?? .pass)
-        case .failed:
-            state = .failed(record.errorCategory.flatMap(ErrorCategory.init(rawValue:)) ?? .infrastructure, record.errorMessage ?? "")
-        case .cancelled: state = .cancelled
-        }
-        self.init(state: state, attempts: record.attempts, maxAttempts: maxAttempts)
     }
 }

@@ -93,22 +93,6 @@ extension StoreTransaction {
         guard let row, try row.decode(column: "phase", as: String.self) != "flash" else { return nil }
         return try await testrun(id: try row.decode(column: "testrun_id", as: String.self))
     }
-
-    /// Claims one queued task by id for a worker; nil when it is no longer
-    /// queued.
-    public func claim(taskID: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
-        let expires = Clock.millis(now) + lease.milliseconds
-        let task = try await db.raw(
-            """
-            UPDATE tasks SET state = 'claimed', owner = \(bind: owner), lease_expires_at = \(bind: expires),
-                claimed_at = \(bind: Clock.millis(now)), attempts = attempts + 1
-            WHERE id = \(bind: taskID) AND state = 'queued'
-            RETURNING \(unsafeRaw: Self.taskColumns)
-            """
-        ).first().map(Self.task)
-        if let task { try await recordAttempt(task, at: now) }
-        return task
-    }
 }
 
 extension Store {

@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A fetched file of a package, without its content.
@@ -18,12 +19,12 @@ public struct FileRecord: Sendable, Hashable {
 
 /// Which testruns to list.
 public struct TestrunFilter: Sendable, Hashable {
-    public var state: String?
+    public var state: TestrunState?
     public var deviceGroup: String?
     public var requestor: String?
     public var limit: Int
 
-    public init(state: String? = nil, deviceGroup: String? = nil, requestor: String? = nil, limit: Int = 100) {
+    public init(state: TestrunState? = nil, deviceGroup: String? = nil, requestor: String? = nil, limit: Int = 100) {
         self.state = state
         self.deviceGroup = deviceGroup
         self.requestor = requestor
@@ -31,17 +32,16 @@ public struct TestrunFilter: Sendable, Hashable {
     }
 }
 
-/// What a worker's event says about its task's progress.
+/// What a worker's event says about its task's progress (not its state:
+/// that changes only through `perform`).
 public struct TaskProgress: Sendable, Hashable {
     public var phase: String?
-    public var started: Bool
     public var packageDone: Bool
     public var flashTry: Int?
     public var bootTry: Int?
 
-    public init(phase: String? = nil, started: Bool = false, packageDone: Bool = false, flashTry: Int? = nil, bootTry: Int? = nil) {
+    public init(phase: String? = nil, packageDone: Bool = false, flashTry: Int? = nil, bootTry: Int? = nil) {
         self.phase = phase
-        self.started = started
         self.packageDone = packageDone
         self.flashTry = flashTry
         self.bootTry = bootTry
@@ -69,7 +69,7 @@ extension StoreTransaction {
     /// Testruns, newest first.
     public func testruns(_ filter: TestrunFilter) async throws -> [TestrunRecord] {
         var query = SQLQueryString("SELECT \(unsafeRaw: Self.testrunColumns) FROM testruns WHERE 1 = 1")
-        if let state = filter.state { query.appendInterpolation(" AND state = \(bind: state)" as SQLQueryString) }
+        if let state = filter.state { query.appendInterpolation(" AND state = \(bind: state.rawValue)" as SQLQueryString) }
         if let group = filter.deviceGroup { query.appendInterpolation(" AND device_group = \(bind: group)" as SQLQueryString) }
         if let requestor = filter.requestor { query.appendInterpolation(" AND requestor = \(bind: requestor)" as SQLQueryString) }
         query.appendInterpolation(unsafeRaw: " ORDER BY created_at DESC, id LIMIT \(max(1, min(filter.limit, 1000)))")
@@ -118,28 +118,12 @@ extension StoreTransaction {
         ).all().map(Self.task)
     }
 
-    /// Ends a task that has not ended, whoever holds it: `failed` with an
-    /// error (timeouts), or `cancelled`. Nil when it had ended already.
-    public func endTask(taskID: String, state: TaskState, errorCategory: String? = nil, errorMessage: String? = nil, at now: Date = Date())
-        async throws -> TaskRecord?
-    {
-        try await db.raw(
-            """
-            UPDATE tasks SET state = \(bind: state.rawValue), error_category = \(bind: errorCategory),
-                error_message = \(bind: errorMessage), finished_at = \(bind: Clock.millis(now)), lease_expires_at = NULL
-            WHERE id = \(bind: taskID) AND state IN ('queued', 'claimed')
-            RETURNING \(unsafeRaw: Self.taskColumns)
-            """
-        ).first().map(Self.task)
-    }
-
     /// Records what a worker reported about its task; false when the task
     /// is not held by `owner` any more.
     @discardableResult
     public func recordProgress(taskID: String, owner: String, _ progress: TaskProgress, at now: Date = Date()) async throws -> Bool {
         var sets: [SQLQueryString] = []
         if let phase = progress.phase { sets.append("phase = \(bind: phase)") }
-        if progress.started { sets.append("started_at = COALESCE(started_at, \(bind: Clock.millis(now)))") }
         if progress.packageDone { sets.append("packages_done = packages_done + 1") }
         if let flashTry = progress.flashTry {
             sets.append("flash_tries = CASE WHEN flash_tries < \(bind: flashTry) THEN \(bind: flashTry) ELSE flash_tries END")

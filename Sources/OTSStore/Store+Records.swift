@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A worker instance as the store knows it.
@@ -372,12 +373,12 @@ extension StoreTransaction {
             let package = try row.decode(column: "package", as: String.self)
             let setName = try row.decode(column: "set_name", as: String?.self)
             let verdict = try row.decode(column: "verdict", as: String.self)
-            let taskState = try row.decode(column: "task_state", as: String?.self)
+            let taskState = try row.decode(column: "task_state", as: String?.self).flatMap(TaskState.init(rawValue:))
             let taskCategory = try row.decode(column: "task_category", as: String?.self)
-            let testrunState = try row.decode(column: "testrun_state", as: String?.self)
+            let testrunState = try row.decode(column: "testrun_state", as: String?.self).flatMap(TestrunState.init(rawValue:))
             let counts =
-                verdict != "ERROR" && taskState != "cancelled" && testrunState != "cancelled"
-                && !(taskState == "failed" && (taskCategory == "infrastructure" || taskCategory == "device"))
+                verdict != "ERROR" && taskState != .cancelled && testrunState != .cancelled
+                && !(taskState == .failed && (taskCategory == "infrastructure" || taskCategory == "device"))
             let key = package + "\u{0}" + (setName ?? "")
             if counts {
                 guard valid[key, default: 0] < limitPerKey else { continue }

@@ -1,19 +1,6 @@
 import Foundation
+import OTSCore
 import SQLKit
-
-/// The state of a task in the queue.
-public enum TaskState: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Waiting for a worker.
-    case queued
-    /// Held by a worker under a lease.
-    case claimed
-    /// Done (with a verdict).
-    case finished
-    /// Ended with an error.
-    case failed
-    /// Cancelled before it ended.
-    case cancelled
-}
 
 /// A task to put in the queue.
 public struct NewTask: Sendable, Hashable {
@@ -35,6 +22,20 @@ public struct NewTask: Sendable, Hashable {
         self.work = work
         self.priority = priority
     }
+}
+
+/// What `perform` did with a task.
+public struct TaskChange: Sendable, Hashable {
+    /// What the lifecycle decided.
+    public var action: TaskLifecycle.Action
+    /// The task as written; as it was when nothing was written.
+    public var task: TaskRecord
+    /// The write found the task changed since it was read (another
+    /// replica or request decided first): nothing was written.
+    public var lost: Bool
+
+    /// Whether the change was written.
+    public var isWritten: Bool { action.write != nil && !lost }
 }
 
 /// A task as the store holds it.
@@ -84,10 +85,81 @@ extension StoreTransaction {
         }
     }
 
-    /// Claims the next task for a worker instance: its most specific routing
-    /// key first, then the highest priority, then the oldest. The claim is a
-    /// lease until `now + lease`; nil when nothing waits.
-    public func claim(owner: String, routingKeys: [String], lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
+    // MARK: Changes of state
+
+    /// Runs one input through the task's lifecycle and writes what it
+    /// decides, as one compare-and-set on the task as `task` shows it
+    /// (`UPDATE … WHERE id = ? AND state = ? AND owner = ? AND attempts = ?`):
+    /// of two replicas (or two requests) deciding on the same task, one
+    /// writes and the other finds it `lost`. This is the only place that
+    /// changes a task's state.
+    public func perform(
+        _ input: TaskLifecycle.Input, on task: TaskRecord, maxAttempts: Int = 2, lease: Duration = .zero, at now: Date = Date()
+    ) async throws -> TaskChange {
+        var lifecycle = TaskLifecycle(record: task, maxAttempts: maxAttempts)
+        let action = lifecycle.handle(input)
+        guard let write = action.write else { return TaskChange(action: action, task: task, lost: false) }
+        let millis = Clock.millis(now)
+        var sets: SQLQueryString
+        switch write {
+        case .claim(let owner):
+            sets =
+                "state = 'claimed', owner = \(bind: owner), lease_expires_at = \(bind: millis + lease.milliseconds), claimed_at = \(bind: millis), attempts = attempts + 1"
+        case .start:
+            sets = "started_at = COALESCE(started_at, \(bind: millis))"
+        case .renewLease:
+            sets = "lease_expires_at = \(bind: millis + lease.milliseconds)"
+        case .requeue:
+            sets =
+                "state = 'queued', owner = NULL, lease_expires_at = NULL, claimed_at = NULL, enqueued_at = \(bind: millis), phase = NULL, started_at = NULL, packages_done = 0"
+        case .undoClaim:
+            sets = "state = 'queued', owner = NULL, lease_expires_at = NULL, claimed_at = NULL, attempts = attempts - 1"
+        case .end:
+            var verdict: String?
+            var category: String?
+            var message: String?
+            switch action.state {
+            case .finished(let value): verdict = value.rawValue
+            case .failed(let value, let text): (category, message) = (value.rawValue, text)
+            default: break
+            }
+            sets =
+                "state = \(bind: action.state.stored.rawValue), verdict = \(bind: verdict), error_category = \(bind: category), error_message = \(bind: message), finished_at = \(bind: millis), lease_expires_at = NULL"
+        }
+        var query = SQLQueryString("UPDATE tasks SET ")
+        query.appendInterpolation(sets)
+        query.appendInterpolation(
+            " WHERE id = \(bind: task.id) AND state = \(bind: task.state.rawValue) AND attempts = \(bind: task.attempts)" as SQLQueryString)
+        if let owner = task.owner {
+            query.appendInterpolation(" AND owner = \(bind: owner)" as SQLQueryString)
+        } else {
+            query.appendInterpolation(unsafeRaw: " AND owner IS NULL")
+        }
+        query.appendInterpolation(unsafeRaw: " RETURNING \(Self.taskColumns)")
+        guard let row = try await db.raw(query).first() else { return TaskChange(action: action, task: task, lost: true) }
+        let written = try Self.task(row)
+        switch write {
+        case .claim: try await recordAttempt(written, at: now)
+        case .undoClaim:
+            try await db.raw("DELETE FROM task_attempts WHERE task_id = \(bind: task.id) AND attempt = \(bind: task.attempts)").run()
+        default: break
+        }
+        return TaskChange(action: action, task: written, lost: false)
+    }
+
+    /// `perform` on the task with this id, locked for the transaction; nil
+    /// when there is no such task.
+    public func perform(
+        _ input: TaskLifecycle.Input, onTask id: String, maxAttempts: Int = 2, lease: Duration = .zero, at now: Date = Date()
+    ) async throws -> TaskChange? {
+        guard let task = try await lockTask(id: id) else { return nil }
+        return try await perform(input, on: task, maxAttempts: maxAttempts, lease: lease, at: now)
+    }
+
+    /// The next task a worker instance would claim: its most specific
+    /// routing key first, then the highest priority, then the oldest;
+    /// locked for this transaction (another claimer skips it).
+    public func nextQueued(routingKeys: [String]) async throws -> TaskRecord? {
         guard !routingKeys.isEmpty else { return nil }
         var specificity = SQLQueryString("CASE routing_key")
         for (index, key) in routingKeys.enumerated() {
@@ -96,21 +168,41 @@ extension StoreTransaction {
             specificity.appendInterpolation(unsafeRaw: " THEN \(index)")
         }
         specificity.appendInterpolation(unsafeRaw: " END")
-        let expires = Clock.millis(now) + lease.milliseconds
         let query: SQLQueryString =
             """
-            UPDATE tasks SET state = 'claimed', owner = \(bind: owner), lease_expires_at = \(bind: expires),
-                claimed_at = \(bind: Clock.millis(now)), attempts = attempts + 1
-            WHERE id = (
-                SELECT id FROM tasks WHERE state = 'queued' AND routing_key IN (\(binds: routingKeys))
-                ORDER BY \(specificity), priority DESC, enqueued_at ASC, sequence ASC LIMIT 1\(unsafeRaw: skipLocked)
-            )
-            RETURNING \(unsafeRaw: Self.taskColumns)
+            SELECT \(unsafeRaw: Self.taskColumns) FROM tasks WHERE state = 'queued' AND routing_key IN (\(binds: routingKeys))
+            ORDER BY \(specificity), priority DESC, enqueued_at ASC, sequence ASC LIMIT 1\(unsafeRaw: skipLocked)
             """
-        guard let row = try await db.raw(query).first() else { return nil }
-        let task = try Self.task(row)
-        try await recordAttempt(task, at: now)
-        return task
+        return try await db.raw(query).first().map(Self.task)
+    }
+
+    /// Claims the next task for a worker instance (see `nextQueued`) under
+    /// a lease until `now + lease`; nil when nothing waits.
+    public func claim(owner: String, routingKeys: [String], lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
+        try await claimNext(owner: owner, routingKeys: routingKeys, lease: lease, at: now)?.task
+    }
+
+    /// `claim`, with what the lifecycle decided (the events to tell).
+    public func claimNext(owner: String, routingKeys: [String], lease: Duration, maxAttempts: Int = 2, at now: Date = Date())
+        async throws -> TaskChange?
+    {
+        // A candidate lost to another claimer (possible on PostgreSQL
+        // between the read and the write) is passed over for the next.
+        for _ in 0..<3 {
+            guard let task = try await nextQueued(routingKeys: routingKeys) else { return nil }
+            let change = try await perform(.claim(owner: owner), on: task, maxAttempts: maxAttempts, lease: lease, at: now)
+            if change.isWritten { return change }
+        }
+        return nil
+    }
+
+    /// Claims one queued task by id for a worker; nil when it is no longer
+    /// queued.
+    public func claim(taskID: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
+        guard let change = try await perform(.claim(owner: owner), onTask: taskID, lease: lease, at: now),
+            change.action.write != nil, !change.lost
+        else { return nil }
+        return change.task
     }
 
     /// Keeps who holds this attempt of a task: events about an attempt are
@@ -136,26 +228,8 @@ extension StoreTransaction {
     /// Extends the lease of a task its owner still holds; false when the
     /// owner lost it (expired and handed to another, or ended).
     public func renewLease(taskID: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> Bool {
-        let rows = try await db.raw(
-            """
-            UPDATE tasks SET lease_expires_at = \(bind: Clock.millis(now) + lease.milliseconds)
-            WHERE id = \(bind: taskID) AND owner = \(bind: owner) AND state = 'claimed'
-            RETURNING id
-            """
-        ).all()
-        return !rows.isEmpty
-    }
-
-    /// Renews the leases of those of `taskIDs` the owner still holds, in
-    /// one statement (a heartbeat's tasks whose reports wait in the spool).
-    public func renewLeases(taskIDs: Set<String>, owner: String, lease: Duration, at now: Date = Date()) async throws {
-        guard !taskIDs.isEmpty else { return }
-        try await db.raw(
-            """
-            UPDATE tasks SET lease_expires_at = \(bind: Clock.millis(now) + lease.milliseconds)
-            WHERE id IN (\(binds: taskIDs.sorted())) AND owner = \(bind: owner) AND state = 'claimed'
-            """
-        ).run()
+        guard let change = try await perform(.heartbeat(owner: owner), onTask: taskID, lease: lease, at: now) else { return false }
+        return change.action.write == .renewLease && !change.lost
     }
 
     /// Ends a task its owner holds: `finished` with a verdict, or `failed`
@@ -169,60 +243,35 @@ extension StoreTransaction {
         errorMessage: String? = nil,
         at now: Date = Date()
     ) async throws -> TaskRecord {
-        precondition(state == .finished || state == .failed, "a task finishes as finished or failed")
-        let row = try await db.raw(
-            """
-            UPDATE tasks SET state = \(bind: state.rawValue), verdict = \(bind: verdict), error_category = \(bind: errorCategory),
-                error_message = \(bind: errorMessage), finished_at = \(bind: Clock.millis(now)), lease_expires_at = NULL
-            WHERE id = \(bind: taskID) AND owner = \(bind: owner) AND state = 'claimed'
-            RETURNING \(unsafeRaw: Self.taskColumns)
-            """
-        ).first()
-        guard let row else {
+        let input: TaskLifecycle.Input =
+            state == .failed
+            ? .fail(owner: owner, errorCategory.flatMap(ErrorCategory.init(rawValue:)) ?? .infrastructure, errorMessage ?? "")
+            : .finish(owner: owner, verdict.flatMap(Verdict.init(rawValue:)) ?? .error)
+        guard let change = try await perform(input, onTask: taskID, at: now), change.action.write == .end, !change.lost else {
             throw StoreError(.conflict, "task \(taskID) is not held by \(owner)")
         }
-        return try Self.task(row)
+        return change.task
     }
 
     /// Undoes a claim whose worker never heard of it: the task is queued
     /// again as it was, the attempt not counted. False when the claim is no
     /// longer that one.
-    public func unclaim(taskID: String, owner: String, attempt: Int) async throws -> Bool {
-        let rows = try await db.raw(
-            """
-            UPDATE tasks SET state = 'queued', owner = NULL, lease_expires_at = NULL, claimed_at = NULL, attempts = attempts - 1
-            WHERE id = \(bind: taskID) AND owner = \(bind: owner) AND state = 'claimed' AND attempts = \(bind: attempt)
-            RETURNING id
-            """
-        ).all()
-        guard !rows.isEmpty else { return false }
-        try await db.raw("DELETE FROM task_attempts WHERE task_id = \(bind: taskID) AND attempt = \(bind: attempt)").run()
-        return true
+    public func unclaim(taskID: String, owner: String, attempt: Int, reason: String = "") async throws -> Bool {
+        guard let change = try await perform(.putBack(owner: owner, attempt: attempt, reason: reason), onTask: taskID) else {
+            return false
+        }
+        return change.action.write == .undoClaim && !change.lost
     }
 
-    /// Puts a claimed task back in the queue (its attempts are kept).
-    public func requeue(taskID: String, at now: Date = Date()) async throws -> TaskRecord {
-        let row = try await db.raw(
-            """
-            UPDATE tasks SET state = 'queued', owner = NULL, lease_expires_at = NULL, claimed_at = NULL,
-                enqueued_at = \(bind: Clock.millis(now)), phase = NULL, started_at = NULL, packages_done = 0
-            WHERE id = \(bind: taskID) AND state = 'claimed'
-            RETURNING \(unsafeRaw: Self.taskColumns)
-            """
-        ).first()
-        guard let row else { throw StoreError(.conflict, "task \(taskID) is not claimed") }
-        return try Self.task(row)
-    }
-
-    /// Cancels every task of a testrun that has not ended; returns them.
-    public func cancelTasks(testrunID: String, at now: Date = Date()) async throws -> [TaskRecord] {
-        try await db.raw(
-            """
-            UPDATE tasks SET state = 'cancelled', finished_at = \(bind: Clock.millis(now)), lease_expires_at = NULL
-            WHERE testrun_id = \(bind: testrunID) AND state IN ('queued', 'claimed')
-            RETURNING \(unsafeRaw: Self.taskColumns)
-            """
-        ).all().map(Self.task)
+    /// Cancels every task of a testrun that has not ended, each through its
+    /// lifecycle; returns what each change did.
+    public func cancelTasks(testrunID: String, at now: Date = Date()) async throws -> [TaskChange] {
+        var changes: [TaskChange] = []
+        for task in try await tasks(testrunID: testrunID) where !task.state.isEnded {
+            let change = try await perform(.cancel, on: task, at: now)
+            if change.action.write != nil && !change.lost { changes.append(change) }
+        }
+        return changes
     }
 
     /// Claimed tasks whose lease has run out, locked for this transaction.
@@ -243,6 +292,15 @@ extension StoreTransaction {
     public func tasks(testrunID: String) async throws -> [TaskRecord] {
         try await db.raw(
             "SELECT \(unsafeRaw: Self.taskColumns) FROM tasks WHERE testrun_id = \(bind: testrunID) ORDER BY sequence"
+        ).all().map(Self.task)
+    }
+
+    /// Those of the tasks with these ids that name `owner` (it holds them,
+    /// or held them last), in one query.
+    public func tasks(ids: Set<String>, owner: String) async throws -> [TaskRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try await db.raw(
+            "SELECT \(unsafeRaw: Self.taskColumns) FROM tasks WHERE id IN (\(binds: ids.sorted())) AND owner = \(bind: owner) ORDER BY id"
         ).all().map(Self.task)
     }
 
@@ -290,6 +348,23 @@ extension StoreTransaction {
             flashTries: try row.decode(column: "flash_tries", as: Int.self),
             bootTries: try row.decode(column: "boot_tries", as: Int.self)
         )
+    }
+}
+
+extension TaskLifecycle {
+    /// The lifecycle of a stored task: claimed and running are told apart
+    /// by whether it has started.
+    public init(record: TaskRecord, maxAttempts: Int) {
+        let state: State
+        switch record.state {
+        case .queued: state = .queued
+        case .claimed: state = record.startedAt == nil ? .claimed(owner: record.owner ?? "") : .running(owner: record.owner ?? "")
+        case .finished: state = .finished(record.verdict.flatMap(Verdict.init(rawValue:)) ?? .pass)
+        case .failed:
+            state = .failed(record.errorCategory.flatMap(ErrorCategory.init(rawValue:)) ?? .infrastructure, record.errorMessage ?? "")
+        case .cancelled: state = .cancelled
+        }
+        self.init(state: state, attempts: record.attempts, maxAttempts: maxAttempts, lastOwner: record.owner)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A testrun as the store holds it.
@@ -7,7 +8,7 @@ public struct TestrunRecord: Sendable, Hashable {
     /// The request as submitted (JSON), opaque to the store.
     public var request: String
     public var deviceGroup: String
-    public var state: String
+    public var state: TestrunState
     public var verdict: String?
     public var errorCategory: String?
     public var errorMessage: String?
@@ -25,47 +26,59 @@ extension StoreTransaction {
     static let testrunColumns =
         "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at, deadline, plan"
 
-    public func insertTestrun(id: String, request: String, deviceGroup: String, state: String, priority: Int = 0, at now: Date = Date())
+    public func insertTestrun(
+        id: String, request: String, deviceGroup: String, state: TestrunState, priority: Int = 0, at now: Date = Date()
+    )
         async throws
     {
         try await db.raw(
             """
             INSERT INTO testruns (id, request, device_group, state, priority, created_at, updated_at)
-            VALUES (\(bind: id), \(bind: request), \(bind: deviceGroup), \(bind: state), \(bind: priority),
+            VALUES (\(bind: id), \(bind: request), \(bind: deviceGroup), \(bind: state.rawValue), \(bind: priority),
                     \(bind: Clock.millis(now)), \(bind: Clock.millis(now)))
             """
         ).run()
     }
 
-    /// Sets a testrun's state, and its verdict and error when given.
-    public func updateTestrun(
-        id: String,
-        state: String,
-        verdict: String? = nil,
-        errorCategory: String? = nil,
-        errorMessage: String? = nil,
-        started: Bool = false,
-        finished: Bool = false,
-        at now: Date = Date()
-    ) async throws {
+    /// Runs one input through the testrun's lifecycle and writes what it
+    /// decides, as one compare-and-set on the state `testrun` shows
+    /// (`UPDATE … WHERE id = ? AND state = ?`). This is the only place
+    /// that changes a testrun's state.
+    public func perform(_ input: TestrunLifecycle.Input, on testrun: TestrunRecord, at now: Date = Date()) async throws
+        -> TestrunChange
+    {
+        var lifecycle = TestrunLifecycle(record: testrun)
+        let action = lifecycle.handle(input)
+        guard let write = action.write else { return TestrunChange(action: action, lost: false) }
         let millis = Clock.millis(now)
-        let rows = try await db.raw(
-            """
-            UPDATE testruns SET state = \(bind: state), verdict = COALESCE(\(bind: verdict), verdict),
-                error_category = COALESCE(\(bind: errorCategory), error_category),
-                error_message = COALESCE(\(bind: errorMessage), error_message),
-                started_at = \(unsafeRaw: started ? "COALESCE(started_at, \(millis))" : "started_at"),
-                finished_at = \(unsafeRaw: finished ? String(millis) : "finished_at"),
-                updated_at = \(bind: millis)
-            WHERE id = \(bind: id)
-            RETURNING id
-            """
-        ).all()
-        if rows.isEmpty { throw StoreError(.notFound, "no testrun \(id)") }
+        var query = SQLQueryString("UPDATE testruns SET state = \(bind: action.state.stored.rawValue), updated_at = \(bind: millis)")
+        switch write {
+        case .start:
+            query.appendInterpolation(", started_at = COALESCE(started_at, \(bind: millis))" as SQLQueryString)
+        case .end:
+            if case .finished(let decision) = action.state {
+                query.appendInterpolation(
+                    ", verdict = \(bind: decision.verdict.rawValue), error_category = \(bind: decision.errorCategory?.rawValue), error_message = \(bind: decision.message)"
+                        as SQLQueryString)
+            }
+            query.appendInterpolation(", finished_at = \(bind: millis)" as SQLQueryString)
+        }
+        query.appendInterpolation(
+            " WHERE id = \(bind: testrun.id) AND state = \(bind: testrun.state.rawValue) RETURNING id" as SQLQueryString)
+        let written = try await !db.raw(query).all().isEmpty
+        return TestrunChange(action: action, lost: !written)
     }
 
     public func testrun(id: String) async throws -> TestrunRecord? {
         try await db.raw("SELECT \(unsafeRaw: Self.testrunColumns) FROM testruns WHERE id = \(bind: id)").first().map(Self.testrun)
+    }
+
+    static func testrunState(_ row: any SQLRow) throws -> TestrunState {
+        let text = try row.decode(column: "state", as: String.self)
+        guard let state = TestrunState(rawValue: text) else {
+            throw StoreError(.corrupt, "testrun \((try? row.decode(column: "id", as: String.self)) ?? "?") has the unknown state '\(text)'")
+        }
+        return state
     }
 
     static func testrun(_ row: any SQLRow) throws -> TestrunRecord {
@@ -76,7 +89,7 @@ extension StoreTransaction {
             id: try row.decode(column: "id", as: String.self),
             request: try row.decode(column: "request", as: String.self),
             deviceGroup: try row.decode(column: "device_group", as: String.self),
-            state: try row.decode(column: "state", as: String.self),
+            state: try Self.testrunState(row),
             verdict: try row.decode(column: "verdict", as: String?.self),
             errorCategory: try row.decode(column: "error_category", as: String?.self),
             errorMessage: try row.decode(column: "error_message", as: String?.self),
@@ -90,6 +103,37 @@ extension StoreTransaction {
     }
 }
 
+/// What `perform` did with a testrun.
+public struct TestrunChange: Sendable, Hashable {
+    public var action: TestrunLifecycle.Action
+    /// The write found the testrun changed since it was read: nothing was
+    /// written.
+    public var lost: Bool
+
+    public var isWritten: Bool { action.write != nil && !lost }
+}
+
+extension TestrunLifecycle {
+    /// The lifecycle of a stored testrun.
+    public init(record: TestrunRecord) {
+        switch record.state {
+        case .queued: self.init(state: .queued)
+        case .running: self.init(state: .running)
+        case .cancelled: self.init(state: .cancelled)
+        case .finished:
+            self.init(
+                state: .finished(
+                    VerdictRules.Decision(
+                        verdict: record.verdict.flatMap(Verdict.init(rawValue:)) ?? .error,
+                        errorCategory: record.errorCategory.flatMap(ErrorCategory.init(rawValue:)),
+                        message: record.errorMessage
+                    )
+                )
+            )
+        }
+    }
+}
+
 /// What the lease sweeper did with a task whose worker stopped renewing it.
 public enum SweepAction: Sendable, Hashable {
     /// Back in the queue for another worker.
@@ -99,26 +143,17 @@ public enum SweepAction: Sendable, Hashable {
 }
 
 extension Store {
-    /// Hands back tasks whose lease ran out: requeued while they have
-    /// attempts left (`maxAttempts` claims in all), failed with category
-    /// `infrastructure` after that. Safe to run from several replicas.
+    /// Hands back tasks whose lease ran out, through their lifecycle:
+    /// requeued while they have attempts left (`maxAttempts` claims in
+    /// all), failed as `infrastructure` after that. Safe to run from
+    /// several replicas.
     public func sweepExpiredLeases(maxAttempts: Int, at now: Date = Date()) async throws -> [(TaskRecord, SweepAction)] {
         try await transaction { tx in
             var handled: [(TaskRecord, SweepAction)] = []
             for task in try await tx.expiredLeases(at: now) {
-                if task.attempts < maxAttempts {
-                    handled.append((try await tx.requeue(taskID: task.id, at: now), .requeued))
-                } else {
-                    let failed = try await tx.finish(
-                        taskID: task.id,
-                        owner: task.owner ?? "",
-                        state: .failed,
-                        errorCategory: "infrastructure",
-                        errorMessage: "the worker \(task.owner ?? "?") stopped renewing its lease after \(task.attempts) attempts",
-                        at: now
-                    )
-                    handled.append((failed, .failed))
-                }
+                let change = try await tx.perform(.leaseExpired, on: task, maxAttempts: maxAttempts, at: now)
+                guard change.isWritten else { continue }
+                handled.append((change.task, change.action.write == .requeue ? .requeued : .failed))
             }
             return handled
         }

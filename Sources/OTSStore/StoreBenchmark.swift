@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// Measures the store's queues on one engine, beside the raw bulk INSERT
@@ -31,7 +32,7 @@ public struct StoreBenchmark: Sendable {
     public func run(on store: Store, progress: @Sendable (String) -> Void = { _ in }) async throws -> Report {
         let testrun = "bench-" + UUID().uuidString.lowercased()
         try await store.transaction { tx in
-            try await tx.insertTestrun(id: testrun, request: "{}", deviceGroup: routingKey, state: "queued")
+            try await tx.insertTestrun(id: testrun, request: "{}", deviceGroup: routingKey, state: .queued)
         }
 
         progress("raw bulk INSERT of \(tasks) task rows")

@@ -8,6 +8,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             case notFound
             case conflict
             case refused
+            case corrupt
         }
 
         let base: Base
@@ -24,6 +25,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let conflict = Code(base: .conflict)
         /// The database refused a statement.
         public static let refused = Code(base: .refused)
+        /// A stored value is not one this OTS knows (written by hand, or by
+        /// a newer OTS).
+        public static let corrupt = Code(base: .corrupt)
 
         public var description: String { base.rawValue }
     }

@@ -8,7 +8,7 @@ extension TestrunView {
     public init(_ record: TestrunRecord, tasks: [TaskRecord], withTasks: Bool) throws {
         let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(record.request.utf8))
         let taskViews = tasks.map(TaskView.init)
-        let ended = tasks.filter { $0.state != .queued && $0.state != .claimed }
+        let ended = tasks.filter(\.state.isEnded)
         self.init(
             id: record.id,
             state: record.state,
@@ -38,7 +38,7 @@ extension TestrunView.TaskView {
         self.init(
             id: task.id,
             sequence: task.sequence,
-            state: task.state.rawValue,
+            state: task.state,
             phase: task.state == .claimed ? task.phase : nil,
             packages: packages,
             packagesDone: task.state == .finished ? packages.count : min(task.packagesDone, packages.count),

@@ -91,7 +91,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
             let config = folder + "/worker-\(index).toml"
             try workerConfiguration(server: serverURL, index: index, instances: count, folder: folder)
                 .write(toFile: config, atomically: true, encoding: .utf8)
-            let worker = try LoadProcess.start(binary, ["worker", "--config", config], environment: secret, logs: folder + "/worker-\(index)")
+            let worker = try LoadProcess.start(
+                binary, ["worker", "--config", config], environment: secret, logs: folder + "/worker-\(index)")
             workers.append(worker)
             processes.append(worker)
         }
@@ -112,7 +113,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
         try await waitForMonitor(monitorClient)
         let drained = clock.now - started
 
-        let memory = [("server", server), ("monitor", monitor)].map { ($0.0, $0.1.peakKilobytes()) }
+        let memory =
+            [("server", server), ("monitor", monitor)].map { ($0.0, $0.1.peakKilobytes()) }
             + [("workers (each)", workers.map { $0.peakKilobytes() }.max() ?? 0)]
         var logger = Logger(label: "ots.bench")
         logger.logLevel = .warning
@@ -204,10 +206,10 @@ struct BenchLoadCommand: AsyncParsableCommand {
             guard ContinuousClock.now < deadline else {
                 throw ValidationError("only \(verdicts.count) of \(ids.count) testruns ended within \(timeout) s")
             }
-            let list = try await client.testruns(state: "finished", limit: 1000)
-            let failed = try await client.testruns(state: "cancelled", limit: 1000)
+            let list = try await client.testruns(state: .finished, limit: 1000)
+            let failed = try await client.testruns(state: .cancelled, limit: 1000)
             for view in list.testruns + failed.testruns where verdicts[view.id] == nil {
-                verdicts[view.id] = view.verdict?.rawValue ?? view.state
+                verdicts[view.id] = view.verdict?.rawValue ?? view.state.rawValue
             }
             if verdicts.count / 20 > reported / 20 {
                 reported = verdicts.count
@@ -245,7 +247,9 @@ struct BenchLoadCommand: AsyncParsableCommand {
         print(String(format: "  queue wait        median %.3f s, p99 %.3f s", check.queueWaitMedian, check.queueWaitP99))
         print(String(format: "  claim → started   median %.3f s, p99 %.3f s", check.startMedian, check.startP99))
         for (name, kilobytes) in memory {
-            print("  peak memory " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: "%6.1f MiB", Double(kilobytes) / 1024))
+            print(
+                "  peak memory " + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                    + String(format: "%6.1f MiB", Double(kilobytes) / 1024))
         }
         if check.problems.isEmpty && errorLines.isEmpty {
             print("  checks: every testrun PASS, every task run once, every event stored once")

@@ -66,10 +66,17 @@ struct ListCommand: AsyncParsableCommand {
     @Option(help: "At most this many (1 to 1000).") var limit = 50
     @Flag(help: "Print JSON.") var json = false
 
+    func validate() throws {
+        if let state, TestrunState(rawValue: state) == nil {
+            throw ValidationError("--state: must be queued, running, finished or cancelled, not '\(state.prefix(100))'")
+        }
+    }
+
     func run() async throws {
         let list: TestrunList
         do {
-            list = try await options.client.testruns(state: state, deviceGroup: devicegroup, requestor: requestor, limit: limit)
+            list = try await options.client.testruns(
+                state: state.flatMap(TestrunState.init(rawValue:)), deviceGroup: devicegroup, requestor: requestor, limit: limit)
         } catch {
             throw fail("list", error)
         }

@@ -203,8 +203,8 @@ struct Watcher {
         let width = 20
         let filled = view.progress.packagesDone * width / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let phases = (view.tasks ?? []).filter { $0.state == "claimed" || $0.state == "queued" }.map {
-            "task \($0.sequence + 1): \($0.state == "queued" ? "queued" : ($0.phase ?? "claimed"))"
+        let phases = (view.tasks ?? []).filter { $0.state == .claimed || $0.state == .queued }.map {
+            "task \($0.sequence + 1): \($0.state == .queued ? "queued" : ($0.phase ?? "claimed"))"
         }
         return
             "[\(bar)] \(view.state)  tasks \(view.progress.tasksDone)/\(view.progress.tasksTotal)  packages \(view.progress.packagesDone)/\(view.progress.packagesTotal)"

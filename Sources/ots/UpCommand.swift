@@ -133,7 +133,7 @@ struct DemoCommand: AsyncParsableCommand {
             printError("ots demo: \(error)")
             return FarmExit.unusable
         }
-        printLine("verdict: \(final.verdict?.rawValue ?? final.state)  (\(final.summaryLine))")
+        printLine("verdict: \(final.verdict?.rawValue ?? final.state.rawValue)  (\(final.summaryLine))")
         printLine("")
         do {
             let statistics = try await countedStatistics(monitor, testrun: final.id)

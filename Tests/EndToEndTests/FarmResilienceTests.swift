@@ -71,11 +71,11 @@ import Testing
             timed.timeout = 2
             let submitted = try await farm.client.submit(timed)
             let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
-            #expect(ended.state == "finished")
+            #expect(ended.state == .finished)
             #expect(ended.verdict == .error)
             #expect(ended.error?.category == .infrastructure)
             #expect(ended.error?.message == "the testrun timed out after 2 s")
-            #expect(ended.tasks?.first?.state == "cancelled")
+            #expect(ended.tasks?.first?.state == .cancelled)
         }
     }
 

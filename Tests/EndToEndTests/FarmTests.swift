@@ -13,10 +13,10 @@ import Testing
         try await TestFarm.with(engine: engine, workers: Self.two) { farm in
             let submitted = try await farm.client.submit(
                 request(device: ["shell-basics", "filesystem-checks", "process-checks"], model: "perpackage"))
-            #expect(submitted.state == "queued")
+            #expect(submitted.state == .queued)
             #expect(submitted.tasks?.count == 3)
             let ended = try await farm.waitForEnd(submitted.id)
-            #expect(ended.state == "finished", "\(ended.summaryText)")
+            #expect(ended.state == .finished, "\(ended.summaryText)")
             #expect(ended.verdict == .pass, "\(ended.summaryText)\n\(farm.logs)")
             #expect(ended.progress == TestrunView.Progress(tasksDone: 3, tasksTotal: 3, packagesDone: 3, packagesTotal: 3))
             let workers = Set((ended.tasks ?? []).compactMap(\.worker))
@@ -113,7 +113,7 @@ import Testing
             let ended = try await farm.waitForEnd(submitted.id, timeout: 30)
             #expect(ended.verdict == .error)
             #expect(ended.error?.category == .infrastructure)
-            #expect(ended.tasks?.first?.state == "failed")
+            #expect(ended.tasks?.first?.state == .failed)
             #expect(ended.tasks?.first?.error?.message.contains("no worker took the task") == true, "\(ended.summaryText)")
         }
     }
@@ -128,12 +128,12 @@ import Testing
             #expect(kill(pid, 0) == 0, "the step runs")
 
             let cancelled = try await farm.client.cancel(id: submitted.id)
-            #expect(cancelled.state == "cancelled")
-            #expect(cancelled.tasks?.first?.state == "cancelled")
+            #expect(cancelled.state == .cancelled)
+            #expect(cancelled.tasks?.first?.state == .cancelled)
 
             #expect(try await HangFile.waitUntilGone(pid), "the worker stopped the step\n\(farm.logs)")
             let after = try await farm.client.testrun(id: submitted.id)
-            #expect(after.state == "cancelled")
+            #expect(after.state == .cancelled)
             #expect(after.verdict == nil)
 
             // The worker is free again: a new testrun runs.

@@ -97,7 +97,7 @@ import Testing
                 let packages = number % 2 == 0 ? ["shell-basics", "process-checks"] : ["filesystem-checks", "shell-basics"]
                 ids.append(try await farm.client.submit(request(device: packages)).id)
             }
-            _ = try await farm.waitFor(ids[0], "the first testrun to start") { $0.state == "running" }
+            _ = try await farm.waitFor(ids[0], "the first testrun to start") { $0.state == .running }
             try await cluster.restart()
             // Requests right after the restart reach the new server.
             for number in 0..<4 {
@@ -106,7 +106,7 @@ import Testing
             var verdicts: [Verdict?] = []
             for id in ids {
                 let ended = try await farm.waitForEnd(id, timeout: 180)
-                #expect(ended.state == "finished", "no testrun is lost: \(ended.summaryText)")
+                #expect(ended.state == .finished, "no testrun is lost: \(ended.summaryText)")
                 verdicts.append(ended.verdict)
             }
             // The monitor's queue loop reconnects too. (It once stalled here:

@@ -114,7 +114,7 @@ import Testing
             }
             await store.close()
             let planned = try await Self.submit(farm, group: "hostile", model: "history")
-            #expect(planned.state == "queued", "\(planned.summaryText)")
+            #expect(planned.state == .queued, "\(planned.summaryText)")
             let health = try await SecurityTests.call(.GET, farm.baseURL + "/api/v1/health")
             #expect(health.status == 200, "the server is still up")
         }
@@ -190,7 +190,7 @@ import Testing
             #expect(refusals.count == 10, "every refused batch is counted once: \(refusals.map { $0.details?["message"] ?? "" })")
             #expect(refusals.allSatisfy { $0.details?["worker"] == a.workerID || $0.details?["worker"] == b.workerID })
             let untouched = try await farm.client.testrun(id: first.id)
-            #expect(untouched.state == "queued" || untouched.state == "running", "\(untouched.summaryText)")
+            #expect(untouched.state == .queued || untouched.state == .running, "\(untouched.summaryText)")
         }
     }
 

@@ -16,7 +16,7 @@ import Testing
                 testruns.append(try await farm.client.submit(request(device: packages)).id)
             }
             for id in testruns {
-                #expect(try await farm.waitForEnd(id).state == "finished")
+                #expect(try await farm.waitForEnd(id).state == .finished)
             }
             let sent = try await farm.queuedEvents()
             #expect(try await farm.storedEventIDs().isEmpty, "nothing is stored without a monitor")

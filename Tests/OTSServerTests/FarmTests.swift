@@ -37,7 +37,7 @@ import Testing
 
     static func register(_ farm: Farm, _ instance: String, group: String = "g", at now: Date) async throws -> String {
         let registration = WorkerRegistration(host: "h", instance: instance, pid: 1, device: DeviceProperties(devicegroup: group))
-        return try await farm.register(try JSONCoding.encoder().encode(registration), at: now).workerID
+        return try await farm.register((registration), at: now).workerID
     }
 
     /// Passed runs of a package's sets (name, seconds) in device group g,
@@ -76,7 +76,7 @@ import Testing
             let report = try await farm.sweep(at: start.addingTimeInterval(30))
             #expect(report.failed == 1)
             let view = try await farm.testrun(id: testrun.id)
-            #expect(view.state == "finished")
+            #expect(view.state == .finished)
             #expect(view.verdict == .error)
             #expect(view.error?.category == .infrastructure)
             #expect(view.error?.message.contains("stopped answering") == true)
@@ -88,7 +88,7 @@ import Testing
             let worker = try await Self.register(farm, "w1", at: start)
             _ = try await Self.submit(farm, packages: ["a"], at: start)
             let task = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
-            let beat = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "busy", taskID: task.taskID))
+            let beat = (Heartbeat(workerID: worker, state: "busy", taskID: task.taskID))
             #expect(try await farm.heartbeat(beat, at: start.addingTimeInterval(8)).stopTask == false)
             #expect(try await farm.sweep(at: start.addingTimeInterval(15)).requeued == 0, "renewed at 8 s, so it lasts to 18 s")
             #expect(try await farm.sweep(at: start.addingTimeInterval(19)).requeued == 1)
@@ -109,8 +109,8 @@ import Testing
 
             // The instance is free; its task's reports wait in its spool.
             // It cannot keep a task another worker holds.
-            let beat = try JSONCoding.encoder().encode(
-                Heartbeat(workerID: worker, state: "free", spooledTaskIDs: [ended.taskID, others.taskID, UUID().uuidString.lowercased()]))
+            let beat =
+                (Heartbeat(workerID: worker, state: "free", spooledTaskIDs: [ended.taskID, others.taskID, UUID().uuidString.lowercased()]))
             #expect(try await farm.heartbeat(beat, at: start.addingTimeInterval(8)).stopTask == false)
 
             let swept = try await farm.sweep(at: start.addingTimeInterval(15))
@@ -125,12 +125,12 @@ import Testing
     @Test func aHeartbeatTellsTheInstancesStateAndAnUnknownStateIsRefused() async throws {
         try await Self.withFarm { farm in
             let worker = try await Self.register(farm, "w1", at: start)
-            let full = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "spool_full"))
+            let full = (Heartbeat(workerID: worker, state: "spool_full"))
             _ = try await farm.heartbeat(full, at: start)
             #expect(try await farm.store.transaction { tx in try await tx.worker(id: worker)?.state } == "spool_full")
 
-            let odd = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "sleeping"))
-            let error = try await #require(throws: APIError.self) { try await farm.heartbeat(odd, at: start) }
+            let odd = (Heartbeat(workerID: worker, state: "sleeping"))
+            let error = try await #require(throws: DomainError.self) { try await farm.heartbeat(odd, at: start) }
             #expect(error.field == "state")
             #expect(error.message == "state: must be one of free, busy, spool_full, not 'sleeping'")
             #expect(try await farm.store.transaction { tx in try await tx.worker(id: worker)?.state } == "spool_full", "changes nothing")
@@ -141,9 +141,9 @@ import Testing
         try await Self.withFarm { farm in
             let worker = try await Self.register(farm, "w1", at: start)
             let ids = (0...Heartbeat.spooledLimit).map { "t\($0)" }
-            let beat = try JSONCoding.encoder().encode(Heartbeat(workerID: worker, state: "free", spooledTaskIDs: ids))
+            let beat = (Heartbeat(workerID: worker, state: "free", spooledTaskIDs: ids))
 
-            let error = try await #require(throws: APIError.self) { try await farm.heartbeat(beat, at: start) }
+            let error = try await #require(throws: DomainError.self) { try await farm.heartbeat(beat, at: start) }
 
             #expect(error.field == "spooled_task_ids")
         }
@@ -160,8 +160,8 @@ import Testing
             let timedOut = try await farm.testrun(id: bounded.id)
             #expect(timedOut.verdict == .error)
             #expect(timedOut.error?.message == "the testrun timed out after 50 s")
-            #expect(timedOut.tasks?.first?.state == "cancelled")
-            #expect(try await farm.testrun(id: waiting.id).state == "queued", "the queue timeout has not passed yet")
+            #expect(timedOut.tasks?.first?.state == .cancelled)
+            #expect(try await farm.testrun(id: waiting.id).state == .queued, "the queue timeout has not passed yet")
 
             _ = try await farm.sweep(at: start.addingTimeInterval(101))
             let unclaimed = try await farm.testrun(id: waiting.id)
@@ -182,15 +182,15 @@ import Testing
                 type: .flashStarted, sender: .init(host: "h", instance: "intruder"), testrunID: testrun.id, taskID: task.taskID,
                 attempt: task.attempt)
             flash.tryNumber = 3
-            let batch = try JSONCoding.encoder().encode(EventBatch(events: [started]))
+            let batch = (EventBatch(events: [started]))
             #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 1, duplicates: 0))
             #expect(try await farm.receive(batch, at: start) == EventBatchReply(accepted: 0, duplicates: 1))
-            await #expect(throws: APIError.self, "another worker's event is refused") {
-                try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [flash])), at: start)
+            await #expect(throws: DomainError.self, "another worker's event is refused") {
+                try await farm.receive((EventBatch(events: [flash])), at: start)
             }
 
             let view = try await farm.testrun(id: testrun.id)
-            #expect(view.state == "running", "task.started starts the testrun")
+            #expect(view.state == .running, "task.started starts the testrun")
             #expect(view.tasks?.first?.phase == "image")
             #expect(view.tasks?.first?.flashTries == 0, "another worker's event does not move the task")
         }
@@ -201,10 +201,10 @@ import Testing
             let worker = try await Self.register(farm, "w1", at: start)
             let testrun = try await Self.submit(farm, packages: ["a"], at: start)
             let task = try #require(try await farm.claim(workerID: worker, wait: .zero) { start })
-            let intruder = try JSONCoding.encoder().encode(TaskFinish(workerID: "h/other", verdict: .pass))
-            await #expect(throws: APIError.self) { try await farm.finish(taskID: task.taskID, intruder, at: start) }
+            let intruder = (TaskFinish(workerID: "h/other", verdict: .pass))
+            await #expect(throws: DomainError.self) { try await farm.finish(taskID: task.taskID, intruder, at: start) }
 
-            let finish = try JSONCoding.encoder().encode(TaskFinish(workerID: worker, verdict: .pass))
+            let finish = (TaskFinish(workerID: worker, verdict: .pass))
             try await farm.finish(taskID: task.taskID, finish, at: start)
             try await farm.finish(taskID: task.taskID, finish, at: start)
             let view = try await farm.testrun(id: testrun.id)
@@ -223,11 +223,16 @@ import Testing
                 ("", "body"),
             ]
             for (body, field) in bodies {
+                // As the route does: decode, then submit.
                 do {
-                    _ = try await farm.submit(Data(body.utf8), at: start)
+                    let request = try APIError.decodeBody(TestrunRequest.self, from: Data(body.utf8), what: "the testrun request")
+                    _ = try await farm.submit(request, at: start)
                     Issue.record("accepted \(body)")
                 } catch let error as APIError {
                     #expect(error.code == .badRequest)
+                    #expect(error.field == field, "\(body): \(error.message)")
+                } catch let error as DomainError {
+                    #expect(error.code == .invalid)
                     #expect(error.field == field, "\(body): \(error.message)")
                 }
             }
@@ -494,10 +499,10 @@ import Testing
             let started = MonitorEvent(
                 type: .taskStarted, sender: FarmBalancingTests.sender("w1"), testrunID: testrun.id, taskID: first.taskID,
                 attempt: first.attempt)
-            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            _ = try await farm.receive((EventBatch(events: [started])), at: now)
             #expect(
                 try await farm.startSet(
-                    taskID: first.taskID, try JSONCoding.encoder().encode(SetStart(workerID: w1, package: url, set: "a")), at: now
+                    taskID: first.taskID, (SetStart(workerID: w1, package: url, set: "a")), at: now
                 ).run)
             let w4 = try await FarmLogicTests.register(farm, "w4", at: now)
             #expect(try await farm.claim(workerID: w4, wait: .zero) { now.addingTimeInterval(1) } == nil)
@@ -519,7 +524,7 @@ import Testing
 
     func start(_ farm: Farm, _ set: String, task: String, worker: String, at now: Date) async throws -> Bool {
         try await farm.startSet(
-            taskID: task, try JSONCoding.encoder().encode(SetStart(workerID: worker, package: "p", set: set)), at: now
+            taskID: task, (SetStart(workerID: worker, package: "p", set: set)), at: now
         ).run
     }
 
@@ -549,7 +554,7 @@ import Testing
             #expect(first.work.packages == [TaskWork.Package(name: "p", location: .device, setOrder: ["a", "b", "c", "d"])])
             let started = MonitorEvent(
                 type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID, attempt: first.attempt)
-            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            _ = try await farm.receive((EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
 
             // At 1 s: a (40 s) has 39 s left, b, c and d (60 s) wait. With
@@ -586,7 +591,7 @@ import Testing
             #expect(queued.first?.details?["sets"] == "p/b p/c p/d")
 
             // Only the holder asks.
-            await #expect(throws: APIError.self) {
+            await #expect(throws: DomainError.self) {
                 _ = try await start(farm, "c", task: second.taskID, worker: w1, at: now.addingTimeInterval(3))
             }
         }
@@ -606,7 +611,7 @@ import Testing
             let first = try #require(try await farm.claim(workerID: w1, wait: .zero) { now })
             let started = MonitorEvent(
                 type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID, attempt: first.attempt)
-            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            _ = try await farm.receive((EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
             // Taking b (2 s) would save 2 s; without statistics a task costs 120 s.
             #expect(try await farm.claim(workerID: w2, wait: .zero) { now.addingTimeInterval(1) } == nil)
@@ -631,9 +636,9 @@ import Testing
             let events = [EventType.taskStarted, .flashStarted, .flashFinished, .bootStarted].map {
                 MonitorEvent(type: $0, sender: Self.sender("w2"), testrunID: before.id, taskID: flashed.taskID, attempt: flashed.attempt)
             }
-            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: events)), at: now)
+            _ = try await farm.receive((EventBatch(events: events)), at: now)
             try await farm.finish(
-                taskID: flashed.taskID, try JSONCoding.encoder().encode(TaskFinish(workerID: w2, verdict: .pass)), at: now)
+                taskID: flashed.taskID, (TaskFinish(workerID: w2, verdict: .pass)), at: now)
 
             // One task of build 7: a (40 s) starts; b (2 s) waits.
             var request = TestrunRequest(device: DeviceProperties(devicegroup: "g"), packages: .init(device: ["p"]))
@@ -645,7 +650,7 @@ import Testing
             #expect(first.testrunID == testrun.id)
             let started = MonitorEvent(
                 type: .taskStarted, sender: Self.sender("w1"), testrunID: testrun.id, taskID: first.taskID, attempt: first.attempt)
-            _ = try await farm.receive(try JSONCoding.encoder().encode(EventBatch(events: [started])), at: now)
+            _ = try await farm.receive((EventBatch(events: [started])), at: now)
             #expect(try await start(farm, "a", task: first.taskID, worker: w1, at: now))
 
             // Taking b saves 2 s: worth it only with nothing to flash (the

@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 import Testing
 
@@ -42,9 +43,9 @@ import Testing
             }
             try await store.transaction { (tx: StoreTransaction) async throws in
                 #expect(try await tx.recordProgress(taskID: taskID, owner: "w2", TaskProgress(phase: "flash"), at: start) == false)
-                #expect(
-                    try await tx.recordProgress(
-                        taskID: taskID, owner: "w1", TaskProgress(phase: "flash", started: true, flashTry: 2), at: start))
+                #expect(try await tx.perform(.start(owner: "w2"), onTask: taskID, at: start)?.isWritten == false, "not w2's task")
+                #expect(try await tx.perform(.start(owner: "w1"), onTask: taskID, at: start)?.isWritten == true)
+                #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(phase: "flash", flashTry: 2), at: start))
                 #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(flashTry: 1, bootTry: 1), at: start))
                 #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(packageDone: true), at: start))
                 #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(packageDone: true), at: start))
@@ -55,7 +56,7 @@ import Testing
             #expect(task.bootTries == 1)
             #expect(task.packagesDone == 2)
             #expect(task.startedAt == start)
-            let requeued = try await store.transaction { try await $0.requeue(taskID: taskID, at: start) }
+            let requeued = try #require(try await store.transaction { try await $0.perform(.leaseExpired, onTask: taskID, at: start) }).task
             #expect(requeued.phase == nil)
             #expect(requeued.packagesDone == 0)
             #expect(requeued.startedAt == nil)
@@ -71,9 +72,9 @@ import Testing
                     let now = start.addingTimeInterval(seconds)
                     let (testrunID, taskID) = try await testrun(tx, at: now)
                     #expect(try await tx.claim(owner: "w1", routingKeys: ["g"], lease: .seconds(10), at: now)?.id == taskID)
+                    if !phases.isEmpty { _ = try await tx.perform(.start(owner: "w1"), onTask: taskID, at: now) }
                     for phase in phases {
-                        #expect(
-                            try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(phase: phase, started: true), at: now))
+                        #expect(try await tx.recordProgress(taskID: taskID, owner: "w1", TaskProgress(phase: phase), at: now))
                     }
                     if finish { _ = try await tx.finish(taskID: taskID, owner: "w1", state: .finished, verdict: "PASS", at: now) }
                     return testrunID
@@ -135,10 +136,9 @@ import Testing
                 #expect(Set(try await tx.tasksWaiting(since: start.addingTimeInterval(1)).map(\.id)).contains(waitingTask))
                 #expect(try await tx.tasksRunning(since: start.addingTimeInterval(5)).isEmpty)
                 #expect(try await tx.tasksRunning(since: start.addingTimeInterval(6)).map(\.id) == [runningTask])
-                let ended = try await tx.endTask(
-                    taskID: waitingTask, state: .failed, errorCategory: "infrastructure", errorMessage: "late", at: start)
-                #expect(ended?.state == .failed)
-                #expect(try await tx.endTask(taskID: waitingTask, state: .cancelled, at: start) == nil, "an ended task stays ended")
+                let ended = try await tx.perform(.queueTimeout(seconds: 1), onTask: waitingTask, at: start)
+                #expect(ended?.task.state == .failed)
+                #expect(try await tx.perform(.cancel, onTask: waitingTask, at: start)?.isWritten == false, "an ended task stays ended")
             }
         }
     }
@@ -150,14 +150,15 @@ import Testing
                 let a = try await testrun(tx, group: "g1", requestor: "ann", at: start).0
                 let b = try await testrun(tx, group: "g2", requestor: "bob", at: start.addingTimeInterval(1)).0
                 let c = try await testrun(tx, group: "g1", requestor: "bob", at: start.addingTimeInterval(2)).0
-                try await tx.updateTestrun(id: c, state: "running", started: true, at: start.addingTimeInterval(3))
+                let record = try #require(try await tx.testrun(id: c))
+                #expect(try await tx.perform(.taskStarted, on: record, at: start.addingTimeInterval(3)).isWritten)
                 return (a, b, c)
             }
             try await store.transaction { (tx: StoreTransaction) async throws in
                 #expect(try await tx.testruns(TestrunFilter()).map(\.id) == [c, b, a])
                 #expect(try await tx.testruns(TestrunFilter(deviceGroup: "g1")).map(\.id) == [c, a])
                 #expect(try await tx.testruns(TestrunFilter(requestor: "bob")).map(\.id) == [c, b])
-                #expect(try await tx.testruns(TestrunFilter(state: "running")).map(\.id) == [c])
+                #expect(try await tx.testruns(TestrunFilter(state: .running)).map(\.id) == [c])
                 #expect(try await tx.testruns(TestrunFilter(limit: 1)).map(\.id) == [c])
             }
         }
@@ -178,7 +179,7 @@ import Testing
             try await store.transaction { (tx: StoreTransaction) async throws in
                 let first = try #require(try await tx.claim(owner: "w1", routingKeys: ["g"], lease: .seconds(10), at: start))
                 #expect(first.attempts == 1)
-                _ = try await tx.requeue(taskID: taskID, at: start)
+                _ = try await tx.perform(.leaseExpired, onTask: taskID, at: start)
                 let second = try #require(try await tx.claim(taskID: taskID, owner: "w2", lease: .seconds(10), at: start))
                 #expect(second.attempts == 2)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import Testing
 
 @testable import OTSStore
@@ -43,7 +44,7 @@ import Testing
     func resultsAreKeptPerTaskAndPackageAndAResendReplaces(engine: Engine) async throws {
         try await withStore(engine) { store, _ in
             try await store.transaction { tx in
-                try await tx.insertTestrun(id: "r1", request: "{}", deviceGroup: "phones", state: "running")
+                try await tx.insertTestrun(id: "r1", request: "{}", deviceGroup: "phones", state: .running)
                 try await tx.enqueue([
                     NewTask(id: "t1", testrunID: "r1", sequence: 0, routingKey: "phones", work: "{}"),
                     NewTask(id: "t2", testrunID: "r1", sequence: 1, routingKey: "phones", work: "{}"),
@@ -134,7 +135,7 @@ import Testing
                     _ = try await tx.finish(
                         taskID: "t-\(id)", owner: "w", state: .failed, errorCategory: category, errorMessage: "x", at: t0)
                 }
-                try await tx.updateTestrun(id: "cancelled-run", state: "cancelled", finished: true, at: t0)
+                _ = try await tx.perform(.cancel, on: try #require(try await tx.testrun(id: "cancelled-run")), at: t0)
                 // Newest first: the error, then one of each testrun.
                 var records = [
                     HistoryRecord(
@@ -156,7 +157,8 @@ import Testing
             }
             let runs = try await store.transaction { try await $0.historyRuns(deviceGroup: "phones", packages: ["a"]) }
             #expect(runs.map(\.record.duration) == [1, 2, 3, 4, 5, 6, 30].map { Duration.seconds($0) })
-            #expect(runs.map(\.record.keepWhole) == [false, false, false, false, false, false, true], "a package's run says it was kept whole")
+            #expect(
+                runs.map(\.record.keepWhole) == [false, false, false, false, false, false, true], "a package's run says it was kept whole")
             #expect(runs.map(\.counts) == [false, true, false, false, true, false, true])
             #expect(runs[1].record.taskID == "t-ok")
             // At most five that count per set, and five that do not.

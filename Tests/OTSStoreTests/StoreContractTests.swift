@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
     func testrun(_ store: Store, tasks: Int, routingKey: String = "phones", priority: Int = 0) async throws -> String {
         let id = UUID().uuidString.lowercased()
         try await store.transaction { tx in
-            try await tx.insertTestrun(id: id, request: "{}", deviceGroup: "phones", state: "queued", priority: priority)
+            try await tx.insertTestrun(id: id, request: "{}", deviceGroup: "phones", state: .queued, priority: priority)
             try await tx.enqueue(
                 (0..<tasks).map { NewTask(testrunID: id, sequence: $0, routingKey: routingKey, work: #"{"n":\#($0)}"#, priority: priority) }
             )
@@ -70,7 +71,7 @@ import Testing
             struct Abort: Error {}
             await #expect(throws: Abort.self) {
                 try await store.transaction { tx in
-                    try await tx.insertTestrun(id: "t1", request: "{}", deviceGroup: "phones", state: "queued")
+                    try await tx.insertTestrun(id: "t1", request: "{}", deviceGroup: "phones", state: .queued)
                     try await tx.enqueue([NewTask(testrunID: "t1", sequence: 0, routingKey: "phones", work: "{}")])
                     try await tx.append([(id: "e1", payload: "{}")])
                     throw Abort()
@@ -184,9 +185,13 @@ import Testing
             #expect(cancelled.count == 2)
             let states = try await store.transaction { try await $0.tasks(testrunID: id) }.map(\.state)
             #expect(states.sorted { $0.rawValue < $1.rawValue } == [.cancelled, .cancelled, .finished])
-            try await store.transaction { try await $0.updateTestrun(id: id, state: "cancelled", finished: true) }
+            let change = try await store.transaction { tx in
+                try await tx.perform(.cancel, on: try #require(try await tx.testrun(id: id)))
+            }
+            #expect(change.isWritten)
+            #expect(change.action.cancelTasks, "its tasks were cancelled above; the testrun says to")
             let record = try await store.transaction { try await $0.testrun(id: id) }
-            #expect(record?.state == "cancelled")
+            #expect(record?.state == .cancelled)
         }
     }
 }

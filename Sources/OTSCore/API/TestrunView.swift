@@ -28,8 +28,7 @@ public struct TestrunView: Sendable, Hashable, Codable {
     public struct TaskView: Sendable, Hashable, Codable {
         public var id: String
         public var sequence: Int
-        /// queued, claimed, finished, failed or cancelled.
-        public var state: String
+        public var state: TaskState
         /// What the worker is doing: image, flash, boot, test, upload.
         public var phase: String?
         public var packages: [String]
@@ -59,7 +58,7 @@ public struct TestrunView: Sendable, Hashable, Codable {
         }
 
         public init(
-            id: String, sequence: Int, state: String, phase: String?, packages: [String], packagesDone: Int, attempts: Int,
+            id: String, sequence: Int, state: TaskState, phase: String?, packages: [String], packagesDone: Int, attempts: Int,
             worker: String?, flashTries: Int, bootTries: Int, verdict: Verdict?, error: Failure?, enqueuedAt: Date,
             startedAt: Date?, finishedAt: Date?, work: TaskWork? = nil
         ) {
@@ -83,8 +82,7 @@ public struct TestrunView: Sendable, Hashable, Codable {
     }
 
     public var id: String
-    /// queued, running, finished or cancelled.
-    public var state: String
+    public var state: TestrunState
     public var verdict: Verdict?
     public var error: Failure?
     public var request: TestrunRequest
@@ -106,7 +104,7 @@ public struct TestrunView: Sendable, Hashable, Codable {
     }
 
     public init(
-        id: String, state: String, verdict: Verdict?, error: Failure?, request: TestrunRequest, createdAt: Date, startedAt: Date?,
+        id: String, state: TestrunState, verdict: Verdict?, error: Failure?, request: TestrunRequest, createdAt: Date, startedAt: Date?,
         finishedAt: Date?, progress: Progress, tasks: [TaskView]?, plan: PlanRecord? = nil
     ) {
         self.plan = plan
@@ -122,7 +120,7 @@ public struct TestrunView: Sendable, Hashable, Codable {
         self.tasks = tasks
     }
 
-    public var isEnded: Bool { state == "finished" || state == "cancelled" }
+    public var isEnded: Bool { state.isEnded }
 }
 
 /// A list of testruns (`GET /api/v1/testruns`).

@@ -66,7 +66,9 @@ struct DashboardPages {
         var where_: String
     }
 
-    static let windows: [(String, String)] = [("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
+    static let windows: [(String, String)] = [
+        ("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days"),
+    ]
 
     static func testrunLink(_ id: String) -> String { "/testruns/" + DashboardFormat.pathSegment(id) }
     static func hostLink(_ host: String) -> String { "/workers/" + DashboardFormat.pathSegment(host) }
@@ -86,8 +88,8 @@ struct DashboardPages {
             // The testrun as the server's API shows it.
             guard let view = try? TestrunView(record, tasks: tasks[record.id] ?? [], withTasks: false) else { return nil }
             return TestrunRow(
-                id: view.id, link: Self.testrunLink(view.id), state: view.state, verdict: view.verdict?.rawValue,
-                badge: Self.badge(state: view.state, verdict: view.verdict?.rawValue), deviceGroup: record.deviceGroup,
+                id: view.id, link: Self.testrunLink(view.id), state: view.state.rawValue, verdict: view.verdict?.rawValue,
+                badge: Self.badge(state: view.state.rawValue, verdict: view.verdict?.rawValue), deviceGroup: record.deviceGroup,
                 requestor: view.request.requestor ?? "-", packagesDone: view.progress.packagesDone,
                 packagesTotal: view.progress.packagesTotal, tasksDone: view.progress.tasksDone, tasksTotal: view.progress.tasksTotal,
                 created: DashboardFormat.time(view.createdAt), error: view.error.map { "[\($0.category)] \($0.message)" })
@@ -112,7 +114,8 @@ struct DashboardPages {
         errors.map {
             ErrorRow(
                 link: Self.errorLink($0.signature), example: String($0.example.prefix(160)), count: $0.count,
-                category: $0.category?.rawValue ?? "-", owner: DashboardFormat.owner($0.category), lastSeen: DashboardFormat.time($0.lastSeen),
+                category: $0.category?.rawValue ?? "-", owner: DashboardFormat.owner($0.category),
+                lastSeen: DashboardFormat.time($0.lastSeen),
                 where_: ($0.workers + $0.deviceGroups.map { "group " + $0 }).joined(separator: ", "))
         }
     }
@@ -182,10 +185,10 @@ struct DashboardPages {
         let data = try await store.transaction { tx in
             let stats = try await tx.statistics(
                 since: now.addingTimeInterval(-seconds), until: now, deviceGroup: deviceGroup, commonErrors: 10)
-            let running = try await tx.testruns(TestrunFilter(state: "running", deviceGroup: deviceGroup, limit: 100))
-            let queued = try await tx.testruns(TestrunFilter(state: "queued", deviceGroup: deviceGroup, limit: 100))
+            let running = try await tx.testruns(TestrunFilter(state: .running, deviceGroup: deviceGroup, limit: 100))
+            let queued = try await tx.testruns(TestrunFilter(state: .queued, deviceGroup: deviceGroup, limit: 100))
             let recent = try await tx.testruns(TestrunFilter(deviceGroup: deviceGroup, limit: 30)).filter {
-                $0.state != "running" && $0.state != "queued"
+                $0.state.isEnded
             }.prefix(10)
             let ids = (running + queued + recent).map(\.id)
             let tasks = try await tx.tasks(testrunIDs: ids)
@@ -319,7 +322,7 @@ struct DashboardPages {
         guard let row = testrunRows([record], tasks: [id: tasks]).first else { return nil }
         let timeline = Timeline(testrunID: id, events: events)
         let number = Dictionary(tasks.map { ($0.id, $0.sequence + 1) }, uniquingKeysWith: { first, _ in first })
-        let ended = record.state != "running" && record.state != "queued"
+        let ended = record.state.isEnded
         let until = ended ? (record.finishedAt ?? timeline.phases.compactMap(\.end).max() ?? now) : now
         let rows = tasks.map { task in
             DashboardCharts.Row(
@@ -349,8 +352,9 @@ struct DashboardPages {
             timeline: rows.isEmpty ? nil : DashboardCharts.timeline(rows, origin: record.createdAt, until: until),
             tasks: tasks.map(TestrunView.TaskView.init).map { task in
                 TaskRow(
-                    number: task.sequence + 1, id: task.id, state: task.state, phase: task.phase ?? "-", verdict: task.verdict?.rawValue,
-                    badge: Self.badge(state: task.state, verdict: task.verdict?.rawValue), worker: task.worker ?? "-",
+                    number: task.sequence + 1, id: task.id, state: task.state.rawValue, phase: task.phase ?? "-",
+                    verdict: task.verdict?.rawValue,
+                    badge: Self.badge(state: task.state.rawValue, verdict: task.verdict?.rawValue), worker: task.worker ?? "-",
                     workerLink: task.worker.flatMap { $0.split(separator: "/").first }.map { Self.hostLink(String($0)) },
                     packages: task.work?.packages.map { package in
                         package.sets.map { "\(package.name) (\($0.joined(separator: ", ")))" } ?? package.name
@@ -361,7 +365,8 @@ struct DashboardPages {
             phases: timeline.phases.filter { $0.phase != "testrun" && $0.phase != "task" }.map { phase in
                 TimelineRow(
                     task: phase.task.flatMap { number[$0] }.map { "task \($0)" } ?? "-", phase: phase.phase, detail: phase.detail ?? "",
-                    start: DashboardFormat.time(phase.start), duration: phase.end == nil ? "running" : DashboardFormat.duration(phase.seconds),
+                    start: DashboardFormat.time(phase.start),
+                    duration: phase.end == nil ? "running" : DashboardFormat.duration(phase.seconds),
                     outcome: phase.outcome ?? "")
             },
             packages: events.filter { $0.type == .packageFinished }.map { event in
@@ -416,7 +421,8 @@ struct DashboardPages {
 
     /// Nil when no instance of the host is known.
     func worker(host: String, window: Double = 7 * 86_400, now: Date = Date()) async throws -> WorkerPage? {
-        let data = try await store.transaction { tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
+        let data = try await store.transaction {
+            tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
             let instances = try await tx.workers().filter { $0.host == host }
             guard !instances.isEmpty else { return nil }
             let ids = instances.map(\.id)
@@ -432,7 +438,8 @@ struct DashboardPages {
             guard let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(record.payload.utf8)), let error = event.error
             else { return nil }
             return FailureRow(
-                time: DashboardFormat.time(record.receivedAt), category: error.category.rawValue, owner: DashboardFormat.owner(error.category),
+                time: DashboardFormat.time(record.receivedAt), category: error.category.rawValue,
+                owner: DashboardFormat.owner(error.category),
                 message: error.message, link: Self.errorLink(error.signature), worker: record.worker ?? "-")
         }
         return WorkerPage(
@@ -449,7 +456,8 @@ struct DashboardPages {
             tasks: started.compactMap { event -> RecentTask? in
                 guard let id = event.taskID, let task = taskByID[id] else { return nil }
                 return RecentTask(
-                    started: DashboardFormat.time(event.receivedAt), instance: event.worker?.split(separator: "/").last.map(String.init) ?? "-",
+                    started: DashboardFormat.time(event.receivedAt),
+                    instance: event.worker?.split(separator: "/").last.map(String.init) ?? "-",
                     testrunLink: Self.testrunLink(task.testrunID), testrun: task.testrunID, number: task.sequence + 1,
                     state: task.state.rawValue, verdict: task.verdict, badge: Self.badge(state: task.state.rawValue, verdict: task.verdict),
                     attempts: task.attempts, flashTries: task.flashTries, bootTries: task.bootTries)

@@ -1,0 +1,47 @@
+import Foundation
+import OTSCore
+import OTSHTTP
+import OTSStore
+
+/// Applying what the task and testrun lifecycles decide: every change of
+/// state goes through `StoreTransaction.perform` (one compare-and-set
+/// write), and the events each action carries are stamped here, the same
+/// way for every input.
+extension Farm {
+    /// Performs an input on a task: the lifecycle decides, the store writes
+    /// it as a compare-and-set, and the action's events come back stamped
+    /// with the task's ids. A change that lost its compare-and-set (another
+    /// replica decided first) is a conflict.
+    func perform(_ input: TaskLifecycle.Input, on task: TaskRecord, tx: StoreTransaction, at now: Date) async throws -> (
+        change: TaskChange, events: [MonitorEvent]
+    ) {
+        let change = try await tx.perform(
+            input, on: task, maxAttempts: configuration.maxAttempts, lease: .seconds(configuration.leaseSeconds), at: now)
+        if change.lost { throw DomainError(.conflict, "task \(task.id) changed while this request was decided; try again") }
+        return (change, change.isWritten ? events(of: change) : [])
+    }
+
+    /// The events of a written task change, stamped with its ids.
+    func events(of change: TaskChange) -> [MonitorEvent] {
+        change.action.events.map {
+            event(
+                $0.type, testrunID: change.task.testrunID, taskID: change.task.id, attempt: change.action.attempt,
+                verdict: $0.verdict?.rawValue, error: $0.error, details: $0.details)
+        }
+    }
+
+    /// The events of a written testrun change, after those of the tasks it
+    /// cancels (each through its own lifecycle) when the action says so.
+    func written(_ change: TestrunChange, testrunID: String, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
+        if change.lost { throw DomainError(.conflict, "testrun \(testrunID) changed while this request was decided; try again") }
+        guard change.isWritten else { return [] }
+        var events: [MonitorEvent] = []
+        if change.action.cancelTasks {
+            for cancelled in try await tx.cancelTasks(testrunID: testrunID, at: now) { events += self.events(of: cancelled) }
+        }
+        for item in change.action.events {
+            events.append(event(item.type, testrunID: testrunID, verdict: item.verdict?.rawValue, error: item.error, details: item.details))
+        }
+        return events
+    }
+}
