@@ -24,11 +24,24 @@ struct APIRoutes {
             bodies: RequestBodies(
                 request: farm.configuration.maxRequestBytes, results: farm.configuration.maxResultsBytes,
                 file: farm.configuration.maxFileBytes))
-        api.addRoutes(TestrunRoutes(context).collection, atPath: "testruns")
-        api.addRoutes(TokenRoutes(context).collection, atPath: "tokens")
-        api.addRoutes(WorkerRoutes(context, enrollmentSecret: enrollmentSecret).collection, atPath: "workers")
-        api.addRoutes(TaskRoutes(context).collection, atPath: "tasks")
-        api.addRoutes(EventRoutes(context).collection, atPath: "events")
+        api.addRoutes(TestrunRoutes(context: context).collection, atPath: "testruns")
+        api.addRoutes(TokenRoutes(context: context).collection, atPath: "tokens")
+        api.addRoutes(WorkerRoutes(context: context, enrollmentSecret: enrollmentSecret).collection, atPath: "workers")
+        api.addRoutes(TaskRoutes(context: context).collection, atPath: "tasks")
+        api.addRoutes(EventRoutes(context: context).collection, atPath: "events")
+    }
+}
+
+/// The routes of one resource, added to their own collection.
+protocol ResourceRoutes {
+    func add(to routes: RouteCollection<OTSRequestContext>)
+}
+
+extension ResourceRoutes {
+    var collection: RouteCollection<OTSRequestContext> {
+        let routes = RouteCollection(context: OTSRequestContext.self)
+        add(to: routes)
+        return routes
     }
 }
 
@@ -79,12 +92,10 @@ struct RequestBodies {
 
 /// `/testruns`: submit, list, show and cancel testruns; their results and
 /// fetched files.
-struct TestrunRoutes {
+struct TestrunRoutes: ResourceRoutes {
     let context: RouteContext
-    init(_ context: RouteContext) { self.context = context }
 
-    var collection: RouteCollection<OTSRequestContext> {
-        let routes = RouteCollection(context: OTSRequestContext.self)
+    func add(to routes: RouteCollection<OTSRequestContext>) {
         let (farm, bodies) = (context.farm, context.bodies)
         let read = context.group(routes, .read)
         let submit = context.group(routes, .submit)
@@ -139,17 +150,14 @@ struct TestrunRoutes {
                 status: .ok, headers: [.contentType: "application/octet-stream"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: content)))
         }
-        return routes
     }
 }
 
 /// `/tokens`: an admin's list, new tokens and revocations.
-struct TokenRoutes {
+struct TokenRoutes: ResourceRoutes {
     let context: RouteContext
-    init(_ context: RouteContext) { self.context = context }
 
-    var collection: RouteCollection<OTSRequestContext> {
-        let routes = RouteCollection(context: OTSRequestContext.self)
+    func add(to routes: RouteCollection<OTSRequestContext>) {
         let (farm, bodies, authenticator) = (context.farm, context.bodies, context.authenticator)
         let admin = context.group(routes, .admin)
         admin.get { _, _ in try JSONResponse.make(try await farm.tokens()) }
@@ -164,21 +172,15 @@ struct TokenRoutes {
             authenticator.forget(tokenID: id)
             return try JSONResponse.make(["revoked": true])
         }
-        return routes
     }
 }
 
 /// `/workers`: enrollment, heartbeats, the offline notice and claims.
-struct WorkerRoutes {
+struct WorkerRoutes: ResourceRoutes {
     let context: RouteContext
     let enrollmentSecret: String?
-    init(_ context: RouteContext, enrollmentSecret: String?) {
-        self.context = context
-        self.enrollmentSecret = enrollmentSecret
-    }
 
-    var collection: RouteCollection<OTSRequestContext> {
-        let routes = RouteCollection(context: OTSRequestContext.self)
+    func add(to routes: RouteCollection<OTSRequestContext>) {
         let (farm, bodies, access) = (context.farm, context.bodies, context.access)
         routes.post { request, _ in
             try enrolled(request)
@@ -220,7 +222,6 @@ struct WorkerRoutes {
             guard let assignment else { return Response(status: .noContent) }
             return try JSONResponse.make(assignment)
         }
-        return routes
     }
 
     /// A registration must carry the enrollment secret.
@@ -238,12 +239,10 @@ struct WorkerRoutes {
 
 /// `/tasks/{id}`: what a worker reports about the task it holds: results,
 /// fetched files, the sets it starts, and its end.
-struct TaskRoutes {
+struct TaskRoutes: ResourceRoutes {
     let context: RouteContext
-    init(_ context: RouteContext) { self.context = context }
 
-    var collection: RouteCollection<OTSRequestContext> {
-        let routes = RouteCollection(context: OTSRequestContext.self)
+    func add(to routes: RouteCollection<OTSRequestContext>) {
         let (farm, bodies) = (context.farm, context.bodies)
         let workers = context.group(routes, .worker)
         workers.put(":id/results") { request, context in
@@ -277,23 +276,19 @@ struct TaskRoutes {
             try await farm.finish(taskID: try context.parameters.require("id"), finish)
             return try JSONResponse.make(["finished": true])
         }
-        return routes
     }
 }
 
 /// `/events`: a worker's batch of monitor events.
-struct EventRoutes {
+struct EventRoutes: ResourceRoutes {
     let context: RouteContext
-    init(_ context: RouteContext) { self.context = context }
 
-    var collection: RouteCollection<OTSRequestContext> {
-        let routes = RouteCollection(context: OTSRequestContext.self)
+    func add(to routes: RouteCollection<OTSRequestContext>) {
         let (farm, bodies) = (context.farm, context.bodies)
         context.group(routes, .worker).post { request, context in
             let batch = try await bodies.decode(EventBatch.self, request, what: "the event batch")
             return try JSONResponse.make(try await farm.receive(batch, from: context.principal?.workerID))
         }
-        return routes
     }
 }
 
