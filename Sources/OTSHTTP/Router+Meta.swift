@@ -15,3 +15,17 @@ extension Router where Context == OTSRequestContext {
         return open
     }
 }
+
+/// The routes of one resource of an API, added to their own collection
+/// (`router.addRoutes(resource.collection, atPath: "…")`).
+public protocol ResourceRoutes {
+    func add(to routes: RouteCollection<OTSRequestContext>)
+}
+
+extension ResourceRoutes {
+    public var collection: RouteCollection<OTSRequestContext> {
+        let routes = RouteCollection(context: OTSRequestContext.self)
+        add(to: routes)
+        return routes
+    }
+}

@@ -4,7 +4,8 @@ import OTSCore
 import OTSHTTP
 import OTSStore
 
-/// The monitor's REST API under `/api/v1`.
+/// The monitor's REST API under `/api/v1`, one route collection per
+/// resource, and `/metrics`.
 struct MonitorRoutes {
     let store: Store
     let configuration: MonitorConfiguration
@@ -37,15 +38,27 @@ struct MonitorRoutes {
     }
 
     func register(on router: Router<OTSRequestContext>, reading: AccessMiddleware) {
-        let open = router.apiGroup(document: Array(MonitorOpenAPIDocument.data))
         router.group("metrics").add(middleware: reading).get { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(
                     byteBuffer: ByteBuffer(bytes: try await metrics.exposition(store: store, consumer: configuration.consumer))))
         }
-        let api = open.group().add(middleware: reading)
-        api.get("events") { request, _ in
+        let api = router.apiGroup(document: Array(MonitorOpenAPIDocument.data)).group().add(middleware: reading)
+        api.addRoutes(EventRoutes(monitor: self).collection, atPath: "events")
+        api.addRoutes(TimelineRoutes(monitor: self).collection, atPath: "testruns")
+        api.addRoutes(WorkerListRoutes(monitor: self).collection, atPath: "workers")
+        api.addRoutes(StatisticsRoutes(monitor: self).collection)
+    }
+}
+
+/// `/events`: stored events by filter, and the live stream.
+struct EventRoutes: ResourceRoutes {
+    let monitor: MonitorRoutes
+
+    func add(to routes: RouteCollection<OTSRequestContext>) {
+        let (store, configuration) = (monitor.store, monitor.configuration)
+        routes.get { request, _ in
             let query = request.uri.queryParameters
             var since: Date?
             if let text = query.get("since") {
@@ -71,17 +84,36 @@ struct MonitorRoutes {
             let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
             return try JSONResponse.make(EventBatch(events: events))
         }
-        api.get("testruns/:id/timeline") { _, context in
+        routes.get("stream") { request, _ in
+            try await EventStream(store: store, pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))).response(
+                for: request)
+        }
+    }
+}
+
+/// `/testruns/{id}/timeline`: a testrun's phases, from its events.
+struct TimelineRoutes: ResourceRoutes {
+    let monitor: MonitorRoutes
+
+    func add(to routes: RouteCollection<OTSRequestContext>) {
+        let store = monitor.store
+        routes.get(":id/timeline") { _, context in
             let id = try context.parameters.require("id")
             let records = try await store.transaction { tx in try await tx.events(testrunID: id, limit: 100_000) }
             guard !records.isEmpty else { throw APIError(.notFound, "the monitor has no events of testrun \(id)") }
             let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
             return try JSONResponse.make(Timeline(testrunID: id, events: events))
         }
-        api.get("events/stream") { request, _ in
-            try await EventStream(store: store, pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))).response(for: request)
-        }
-        api.get("workers") { _, _ in
+    }
+}
+
+/// `/workers`: the worker instances the monitor knows, with their state.
+struct WorkerListRoutes: ResourceRoutes {
+    let monitor: MonitorRoutes
+
+    func add(to routes: RouteCollection<OTSRequestContext>) {
+        let store = monitor.store
+        routes.get { _, _ in
             let workers = try await store.transaction { tx in try await tx.workers() }
             let views = workers.map { worker in
                 WorkerView(
@@ -91,10 +123,20 @@ struct MonitorRoutes {
             }
             return try JSONResponse.make(WorkerList(workers: views))
         }
-        api.get("stats") { request, _ in
-            try JSONResponse.make(try await statistics(request, commonErrors: 10))
+    }
+}
+
+/// `/stats`, `/errors` and `/monitor`: the farm's statistics, its most
+/// common errors, and the monitor's own state.
+struct StatisticsRoutes: ResourceRoutes {
+    let monitor: MonitorRoutes
+
+    func add(to routes: RouteCollection<OTSRequestContext>) {
+        let (store, configuration, monitor) = (monitor.store, monitor.configuration, monitor)
+        routes.get("stats") { request, _ in
+            try JSONResponse.make(try await monitor.statistics(request, commonErrors: 10))
         }
-        api.get("errors") { request, _ in
+        routes.get("errors") { request, _ in
             var limit = 20
             if let text = request.uri.queryParameters.get("limit") {
                 guard let value = Int(text), (1...1000).contains(value) else {
@@ -102,10 +144,10 @@ struct MonitorRoutes {
                 }
                 limit = value
             }
-            let statistics = try await statistics(request, commonErrors: limit)
+            let statistics = try await monitor.statistics(request, commonErrors: limit)
             return try JSONResponse.make(["errors": statistics.commonErrors])
         }
-        api.get("monitor") { _, _ in
+        routes.get("monitor") { _, _ in
             let backlog = try await store.backlog(consumer: configuration.consumer)
             let status = MonitorStatus(
                 consumer: configuration.consumer,

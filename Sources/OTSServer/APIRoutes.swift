@@ -32,19 +32,6 @@ struct APIRoutes {
     }
 }
 
-/// The routes of one resource, added to their own collection.
-protocol ResourceRoutes {
-    func add(to routes: RouteCollection<OTSRequestContext>)
-}
-
-extension ResourceRoutes {
-    var collection: RouteCollection<OTSRequestContext> {
-        let routes = RouteCollection(context: OTSRequestContext.self)
-        add(to: routes)
-        return routes
-    }
-}
-
 /// What every resource's routes share: the farm, and who may call them.
 struct RouteContext {
     let farm: Farm
