@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A worker instance as the store knows it.

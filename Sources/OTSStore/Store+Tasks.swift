@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// The state of a task in the queue.
@@ -290,11 +291,5 @@ extension StoreTransaction {
             flashTries: try row.decode(column: "flash_tries", as: Int.self),
             bootTries: try row.decode(column: "boot_tries", as: Int.self)
         )
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -66,7 +66,9 @@ struct DashboardPages {
         var where_: String
     }
 
-    static let windows: [(String, String)] = [("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
+    static let windows: [(String, String)] = [
+        ("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days"),
+    ]
 
     static func testrunLink(_ id: String) -> String { "/testruns/" + DashboardFormat.pathSegment(id) }
     static func hostLink(_ host: String) -> String { "/workers/" + DashboardFormat.pathSegment(host) }
@@ -112,7 +114,8 @@ struct DashboardPages {
         errors.map {
             ErrorRow(
                 link: Self.errorLink($0.signature), example: String($0.example.prefix(160)), count: $0.count,
-                category: $0.category?.rawValue ?? "-", owner: DashboardFormat.owner($0.category), lastSeen: DashboardFormat.time($0.lastSeen),
+                category: $0.category?.rawValue ?? "-", owner: DashboardFormat.owner($0.category),
+                lastSeen: DashboardFormat.time($0.lastSeen),
                 where_: ($0.workers + $0.deviceGroups.map { "group " + $0 }).joined(separator: ", "))
         }
     }
@@ -224,8 +227,8 @@ struct DashboardPages {
             phaseChart: DashboardCharts.phases(phaseBars),
             phases: Self.phaseNames.map { key, name in
                 PhaseRow(
-                    name: name, count: stats.phases[key]?.count ?? 0, median: DashboardFormat.duration(stats.phases[key]?.median),
-                    p95: DashboardFormat.duration(stats.phases[key]?.p95))
+                    name: name, count: stats.phases[key]?.count ?? 0, median: DurationText.seconds(stats.phases[key]?.median),
+                    p95: DurationText.seconds(stats.phases[key]?.p95))
             },
             retries: ["flash", "boot"].map { phase in
                 let value = stats.retries[phase]
@@ -236,7 +239,7 @@ struct DashboardPages {
             categories: ErrorCategory.allCases.map {
                 CategoryRow(category: $0.rawValue, count: stats.errorsByCategory[$0.rawValue] ?? 0, owner: DashboardFormat.owner($0))
             },
-            lag: DashboardFormat.duration(lag), backlog: backlog.count, dropped: dropped, lagging: lag > 30)
+            lag: DurationText.seconds(lag), backlog: backlog.count, dropped: dropped, lagging: lag > 30)
     }
 
     // MARK: testrun
@@ -361,14 +364,14 @@ struct DashboardPages {
             phases: timeline.phases.filter { $0.phase != "testrun" && $0.phase != "task" }.map { phase in
                 TimelineRow(
                     task: phase.task.flatMap { number[$0] }.map { "task \($0)" } ?? "-", phase: phase.phase, detail: phase.detail ?? "",
-                    start: DashboardFormat.time(phase.start), duration: phase.end == nil ? "running" : DashboardFormat.duration(phase.seconds),
+                    start: DashboardFormat.time(phase.start), duration: phase.end == nil ? "running" : DurationText.seconds(phase.seconds),
                     outcome: phase.outcome ?? "")
             },
             packages: events.filter { $0.type == .packageFinished }.map { event in
                 PackageRow(
                     package: event.package ?? "-", task: event.taskID.flatMap { number[$0] }.map { "task \($0)" } ?? "-",
                     verdict: event.verdict ?? "-", badge: Self.badge(state: "", verdict: event.verdict),
-                    duration: DashboardFormat.duration(event.durationMs.map { Double($0) / 1000 }))
+                    duration: DurationText.seconds(event.durationMs.map { Double($0) / 1000 }))
             },
             failures: failures,
             started: DashboardFormat.time(record.startedAt), finished: DashboardFormat.time(record.finishedAt),
@@ -416,7 +419,8 @@ struct DashboardPages {
 
     /// Nil when no instance of the host is known.
     func worker(host: String, window: Double = 7 * 86_400, now: Date = Date()) async throws -> WorkerPage? {
-        let data = try await store.transaction { tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
+        let data = try await store.transaction {
+            tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
             let instances = try await tx.workers().filter { $0.host == host }
             guard !instances.isEmpty else { return nil }
             let ids = instances.map(\.id)
@@ -432,7 +436,8 @@ struct DashboardPages {
             guard let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(record.payload.utf8)), let error = event.error
             else { return nil }
             return FailureRow(
-                time: DashboardFormat.time(record.receivedAt), category: error.category.rawValue, owner: DashboardFormat.owner(error.category),
+                time: DashboardFormat.time(record.receivedAt), category: error.category.rawValue,
+                owner: DashboardFormat.owner(error.category),
                 message: error.message, link: Self.errorLink(error.signature), worker: record.worker ?? "-")
         }
         return WorkerPage(
@@ -449,7 +454,8 @@ struct DashboardPages {
             tasks: started.compactMap { event -> RecentTask? in
                 guard let id = event.taskID, let task = taskByID[id] else { return nil }
                 return RecentTask(
-                    started: DashboardFormat.time(event.receivedAt), instance: event.worker?.split(separator: "/").last.map(String.init) ?? "-",
+                    started: DashboardFormat.time(event.receivedAt),
+                    instance: event.worker?.split(separator: "/").last.map(String.init) ?? "-",
                     testrunLink: Self.testrunLink(task.testrunID), testrun: task.testrunID, number: task.sequence + 1,
                     state: task.state.rawValue, verdict: task.verdict, badge: Self.badge(state: task.state.rawValue, verdict: task.verdict),
                     attempts: task.attempts, flashTries: task.flashTries, bootTries: task.bootTries)
