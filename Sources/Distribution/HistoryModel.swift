@@ -86,7 +86,9 @@ public struct HistoryModel: DistributionModel {
             notes.append("the monitor has \(backlog) events to consume\(behind ? "; history may miss the latest runs" : "")")
         }
         if inputs.taskCost == nil {
-            notes.append("no flash and boot statistics for \(request.device.devicegroup); task cost taken as \(Self.seconds(cost))")
+            notes.append(
+                "no flash and boot statistics for \(request.device.devicegroup); task cost taken as \(DurationText.seconds(cost, coarse: true))"
+            )
         }
         if !noHistory.isEmpty {
             notes.append(
@@ -101,8 +103,8 @@ public struct HistoryModel: DistributionModel {
             notes.append("target_execution_time \(request.targetExecutionTime ?? 0) s cannot be met; planned for the shortest run")
         }
         notes.insert(
-            "\(tasks.count) tasks for \(estimates.items.count) sets and packages, estimated \(Self.seconds(schedule.estimatedMakespan)) "
-                + "with \(Self.seconds(cost)) per task; \(inputs.availableWorkers) workers available"
+            "\(tasks.count) tasks for \(estimates.items.count) sets and packages, estimated \(DurationText.seconds(schedule.estimatedMakespan, coarse: true)) "
+                + "with \(DurationText.seconds(cost, coarse: true)) per task; \(inputs.availableWorkers) workers available"
                 + (request.maxWorkerAmount.map { ", max_worker_amount \($0)" } ?? ""),
             at: 0)
         notes += estimates.notes
@@ -160,7 +162,4 @@ public struct HistoryModel: DistributionModel {
             })
     }
 
-    static func seconds(_ value: Double) -> String {
-        value >= 120 ? "\(Int(saturating: value / 60)) min" : "\(Int(saturating: value)) s"
-    }
 }

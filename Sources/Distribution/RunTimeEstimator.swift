@@ -229,9 +229,7 @@ public struct RunTimeEstimator: Sendable {
     /// The median (the mean of the middle two for an even count).
     static func median(_ values: [Double]) -> Double {
         precondition(!values.isEmpty)
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        return Percentiles(values).meanMedian!
     }
 }
 

@@ -298,8 +298,7 @@ public struct ScoreSummary: Sendable, Hashable, Codable {
         let ratios = scores.map(\.ratio).sorted()
         let count = Double(Swift.max(1, ratios.count))
         mean = ratios.reduce(0, +) / count
-        // Nearest rank.
-        p95 = ratios.isEmpty ? 0 : ratios[Swift.min(ratios.count - 1, Int((0.95 * Double(ratios.count)).rounded(.up)) - 1)]
+        p95 = Percentiles(ratios).percentile(0.95) ?? 0
         max = ratios.last ?? 0
         deviceHours = scores.reduce(0) { $0 + $1.deviceTime } / count / 3600
         tasks = Double(scores.reduce(0) { $0 + $1.tasks }) / count

@@ -128,7 +128,7 @@ public struct OTSClient: Sendable {
         let response: HTTPClientResponse
         let data: Data
         do {
-            response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            response = try await http.execute(request, timeout: TimeAmount(timeout))
             let buffer = try await response.body.collect(upTo: Self.maxResponse)
             data = Data(buffer.readableBytesView)
         } catch {

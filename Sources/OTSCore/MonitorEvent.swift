@@ -269,4 +269,20 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let workerRefused: EventType = "worker.refused"
 
     public static let failure: EventType = "failure"
+
+    /// The monitor queue's retention dropped events no consumer had read.
+    public static let queueDropped: EventType = "queue.dropped"
+}
+
+extension MonitorEvent {
+    /// The event that tells of events the monitor queue's retention
+    /// dropped unread: how many, through which queue position, and why.
+    public static func queueDropped(
+        _ dropped: Int, throughSequence: Int64, reason: String, sender: Sender, at now: Date = Date()
+    ) -> MonitorEvent {
+        var event = MonitorEvent(type: .queueDropped, emittedAt: now, sender: sender)
+        event.receivedAt = now
+        event.details = ["dropped": String(dropped), "through_sequence": String(throughSequence), "reason": reason]
+        return event
+    }
 }

@@ -77,7 +77,22 @@ public struct VerdictRules: Sendable, Hashable {
                 message: "no results for \(missing.count == 1 ? "package" : "packages") \(missing.sorted().joined(separator: ", "))"
             )
         }
-        let failed = tasks.reduce(0) { $0 + $1.failedSignificantCases + (countInsignificant ? $1.failedInsignificantCases : 0) }
-        return Decision(verdict: failed > 0 ? .fail : .pass, errorCategory: nil, message: nil)
+        let verdict = verdict(
+            failedSignificantCases: tasks.reduce(0) { $0 + $1.failedSignificantCases },
+            failedInsignificantCases: tasks.reduce(0) { $0 + $1.failedInsignificantCases })
+        return Decision(verdict: verdict, errorCategory: nil, message: nil)
+    }
+
+    /// Whether a failed case counts for the verdict: a significant one
+    /// always, an insignificant one only when the request asks.
+    public func countsFailure(insignificant: Bool) -> Bool {
+        !insignificant || countInsignificant
+    }
+
+    /// The verdict of cases that all ran: FAIL when a failure among them
+    /// counts, else PASS.
+    public func verdict(failedSignificantCases: Int, failedInsignificantCases: Int = 0) -> Verdict {
+        let failed = failedSignificantCases + (countInsignificant ? failedInsignificantCases : 0)
+        return failed > 0 ? .fail : .pass
     }
 }

@@ -126,51 +126,19 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// A request body that did not decode, named by the path of the field at
     /// fault.
     public static func decoding(_ error: any Error, what: String) -> APIError {
-        func path(_ keys: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
-            var text = ""
-            for key in keys + [last].compactMap({ $0 }) {
-                if let index = key.intValue {
-                    text += "[\(index)]"
-                } else {
-                    text += (text.isEmpty ? "" : ".") + key.stringValue
-                }
-            }
-            return text
-        }
         guard let error = error as? DecodingError else {
             return APIError(.badRequest, "body: \(what) is not valid JSON: \(error)", field: "body")
         }
+        let field = error.fieldPath
         switch error {
-        case .keyNotFound(let key, let context):
-            let field = path(context.codingPath, key)
-            return APIError(.badRequest, "\(field): required, missing from \(what)", field: field)
-        case .valueNotFound(let type, let context):
-            let field = path(context.codingPath)
-            return APIError(.badRequest, "\(field): must be \(Self.name(of: type)), not null", field: field)
-        case .typeMismatch(let type, let context):
-            let field = path(context.codingPath)
-            return APIError(
-                .badRequest, "\(field.isEmpty ? what : field): must be \(Self.name(of: type))", field: field.isEmpty ? "body" : field)
-        case .dataCorrupted(let context):
-            let field = path(context.codingPath)
-            if field.isEmpty {
-                let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                return APIError(.badRequest, "body: \(what) is not valid JSON\(detail.map { " (\($0))" } ?? "")", field: "body")
-            }
-            return APIError(.badRequest, "\(field): \(context.debugDescription)", field: field)
-        @unknown default:
-            return APIError(.badRequest, "body: \(what) is not valid JSON", field: "body")
-        }
-    }
-
-    private static func name(of type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Int.Type, is Int32.Type, is Int64.Type: "an integer"
-        case is Double.Type: "a number"
-        case is Bool.Type: "true or false"
-        case is [Any].Type: "an array"
-        default: type is any Collection.Type ? "an array" : "an object"
+        case .keyNotFound:
+            return APIError(.badRequest, "\(field): \(error.fieldProblem), missing from \(what)", field: field)
+        case _ where field.isEmpty:
+            // The whole body: not JSON, or not an object.
+            if case .dataCorrupted = error { return APIError(.badRequest, "body: \(what) is \(error.fieldProblem)", field: "body") }
+            return APIError(.badRequest, "\(what): \(error.fieldProblem)", field: "body")
+        default:
+            return APIError(.badRequest, "\(field): \(error.fieldProblem)", field: field)
         }
     }
 }

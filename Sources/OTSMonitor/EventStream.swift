@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import OTSCore
 import OTSHTTP
 import OTSStore
 import ServiceLifecycle
@@ -35,19 +36,20 @@ struct EventStream {
             var quiet = ContinuousClock.now
             var polling = IdlePolling(interval: pollInterval)
             // Tell the client how long to wait before reconnecting.
-            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            try await writer.write(ByteBuffer(string: ServerSentEvent.retry(milliseconds: 1000)))
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let batch = try await store.transaction { tx in
                     try await tx.events(afterSequence: position, testrunID: testrun, worker: worker, type: type)
                 }
                 for (sequence, payload) in batch {
-                    let type = (try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any])?["type"] as? String
-                    try await writer.write(ByteBuffer(string: "id: \(sequence)\nevent: \(type ?? "event")\ndata: \(payload)\n\n"))
+                    let type = try? JSONCoding.decoder().decode(Typed.self, from: Data(payload.utf8)).type
+                    let message = ServerSentEvent(id: String(sequence), event: type ?? "event", data: payload)
+                    try await writer.write(ByteBuffer(string: message.text))
                     position = sequence
                 }
                 if batch.isEmpty {
                     if ContinuousClock.now - quiet > .seconds(15) {
-                        try await writer.write(ByteBuffer(string: ": still here\n\n"))
+                        try await writer.write(ByteBuffer(string: ServerSentEvent.comment("still here")))
                         quiet = ContinuousClock.now
                     }
                     try await Task.sleep(for: polling.wait(found: 0))
@@ -62,5 +64,10 @@ struct EventStream {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: body)
+    }
+
+    /// The type of a stored event, all the stream's `event:` needs.
+    private struct Typed: Decodable {
+        var type: String
     }
 }

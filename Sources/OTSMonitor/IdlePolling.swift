@@ -1,17 +1,21 @@
+import OTSCore
+
 /// How long a loop that polls the store waits before it looks again: the
 /// poll interval after a look that found something, twice as long after
 /// each look that found nothing, up to five times the interval. A quiet
 /// farm is thus looked at a fifth as often (once a second by default),
-/// and the first event after a quiet spell waits at most that long.
+/// and the first event after a quiet spell waits at most that long: a
+/// `Backoff` from the interval to five times it.
 struct IdlePolling: Sendable, Hashable {
     /// The wait after a look that found something.
     let interval: Duration
     /// The longest wait, while looks find nothing.
     var longest: Duration { interval * 5 }
-    private var quiet: Duration?
+    private var backoff: Backoff
 
     init(interval: Duration) {
         self.interval = interval
+        self.backoff = Backoff(initial: interval, maximum: interval * 5)
     }
 
     init(seconds: Double) {
@@ -21,11 +25,9 @@ struct IdlePolling: Sendable, Hashable {
     /// The wait after a look that found `found` things.
     mutating func wait(found: Int) -> Duration {
         guard found == 0 else {
-            quiet = nil
+            backoff.reset()
             return interval
         }
-        let next = quiet.map { min($0 * 2, longest) } ?? interval
-        quiet = next
-        return next
+        return backoff.next()
     }
 }

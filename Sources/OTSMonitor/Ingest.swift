@@ -69,23 +69,23 @@ public struct Ingest: Sendable {
         }
     }
 
-    /// A queue message as an event; the queue's own notices (a retention
-    /// drop) become events of the monitor.
+    /// A queue message as an event. Every message is a `MonitorEvent`
+    /// (the queue's own `queue.dropped` too); one that does not decode
+    /// becomes a `queue.notice` of the monitor that says why, so that
+    /// nothing on the queue is lost silently.
     static func event(from message: QueueMessage) -> MonitorEvent {
-        if let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8)) {
+        do {
+            return try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8))
+        } catch {
+            var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
+            event.receivedAt = message.appendedAt
+            let field = (error as? DecodingError).map { $0.fieldPath.isEmpty ? $0.fieldProblem : "\($0.fieldPath): \($0.fieldProblem)" }
+            event.details = [
+                "problem": String((field ?? "\(error)").prefix(500)),
+                "payload": String(message.payload.prefix(1000)),
+            ]
             return event
         }
-        var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
-        if let object = try? JSONSerialization.jsonObject(with: Data(message.payload.utf8)) as? [String: Any] {
-            if let type = object["type"] as? String { event.type = EventType(rawValue: type) }
-            event.details = object.compactMapValues { value in
-                if let text = value as? String { return text }
-                if let number = value as? NSNumber { return number.stringValue }
-                return nil
-            }.filter { $0.key != "type" }
-        }
-        event.receivedAt = message.appendedAt
-        return event
     }
 
     static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil) throws -> EventRecord {

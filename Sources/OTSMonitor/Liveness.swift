@@ -23,7 +23,7 @@ public struct Liveness: Sendable {
         try await store.transaction { tx in
             var offline: [String] = []
             var events: [(id: String, payload: String)] = []
-            for worker in try await tx.silentWorkers(before: now.addingTimeInterval(-configuration.offlineAfter)) {
+            for worker in try await tx.silentWorkers(before: configuration.liveness.silentBefore(now)) {
                 try await tx.setWorkerState(id: worker.id, state: "offline")
                 var event = MonitorEvent(
                     type: .workerOffline, emittedAt: now,

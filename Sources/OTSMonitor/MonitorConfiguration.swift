@@ -23,9 +23,10 @@ public struct MonitorConfiguration: Sendable, Hashable {
     /// How often an empty queue is looked at again (seconds).
     public var pollInterval = 0.2
     /// The workers' heartbeat interval (the server's `heartbeat_seconds`).
-    public var heartbeatSeconds = 5.0
-    /// Heartbeats a worker may miss before it counts as offline.
-    public var missedHeartbeats = 3
+    public var heartbeatSeconds = LivenessRule.defaultHeartbeatSeconds
+    /// Heartbeats a worker may miss before it counts as offline (as the
+    /// server's `missed_heartbeats`).
+    public var missedHeartbeats = LivenessRule.defaultMissedHeartbeats
     /// Events older than this are dropped from the queue even when unread
     /// (seconds); counted and reported.
     public var retentionSeconds = 7 * 86_400.0
@@ -125,13 +126,10 @@ public struct MonitorConfiguration: Sendable, Hashable {
 
     /// Applies `OTS_DATABASE`, `OTS_MONITOR_HOST` and `OTS_MONITOR_PORT`.
     public mutating func load(environment: [String: String]) throws(ConfigurationError) {
-        if let value = environment["OTS_DATABASE"], !value.isEmpty {
-            database = try DatabaseURL(configured: value, in: "OTS_DATABASE")
-        }
-        if let value = environment["OTS_MONITOR_HOST"], !value.isEmpty { host = value }
-        if let value = environment["OTS_MONITOR_PORT"], !value.isEmpty {
-            port = try ConfigurationError.port(value, in: "OTS_MONITOR_PORT")
-        }
+        let environment = ConfigurationEnvironment(environment)
+        if let value = environment["OTS_DATABASE"] { database = try DatabaseURL(configured: value, in: "OTS_DATABASE") }
+        host = environment["OTS_MONITOR_HOST"] ?? host
+        port = try environment.port("OTS_MONITOR_PORT") ?? port
     }
 
     /// Why a testrun's callback URL may not be delivered to; nil when it may.
@@ -147,6 +145,9 @@ public struct MonitorConfiguration: Sendable, Hashable {
         return allowed ? nil : "callback_url host '\(host.prefix(200))' is not in callback_allowed_hosts"
     }
 
+    /// When a worker counts as offline.
+    public var liveness: LivenessRule { LivenessRule(heartbeatSeconds: heartbeatSeconds, missedHeartbeats: missedHeartbeats) }
+
     /// How long without a heartbeat makes a worker offline.
-    var offlineAfter: TimeInterval { heartbeatSeconds * Double(missedHeartbeats) }
+    var offlineAfter: TimeInterval { liveness.offlineAfter }
 }

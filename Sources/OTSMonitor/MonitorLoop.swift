@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OTSCore
 import OTSStore
 import ServiceLifecycle
 import Synchronization
@@ -31,13 +32,13 @@ struct MonitorLoop: Service {
         let clock = ContinuousClock()
         var lastSweep = clock.now - .seconds(3600)
         var lastRetention = clock.now
-        var backoff = Duration.milliseconds(100)
+        var backoff = Backoff(initial: .milliseconds(100))
         var polling = IdlePolling(seconds: configuration.pollInterval)
         while !Task.isCancelled {
             do {
                 step.begin("taking a batch of events off the queue")
                 let taken = try await ingest.next()
-                backoff = .milliseconds(100)
+                backoff.reset()
                 if clock.now - lastSweep >= .seconds(1) {
                     step.begin("deciding worker liveness")
                     try await liveness.sweep()
@@ -59,9 +60,9 @@ struct MonitorLoop: Service {
             } catch {
                 step.end()
                 if Task.isCancelled { break }
-                logger.error("monitor: \(error); trying again in \(backoff)")
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+                let wait = backoff.next()
+                logger.error("monitor: \(error); trying again in \(wait)")
+                try? await Task.sleep(for: wait)
             }
         }
     }

@@ -43,7 +43,7 @@ struct Publisher: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            var backoff = Duration.milliseconds(200)
+            var backoff = Backoff(initial: .milliseconds(200))
             var polling = IdlePolling(seconds: configuration.pollInterval)
             while !Task.isCancelled {
                 do {
@@ -53,12 +53,12 @@ struct Publisher: Service {
                     } else {
                         _ = polling.wait(found: published)
                     }
-                    backoff = .milliseconds(200)
+                    backoff.reset()
                 } catch {
                     if Task.isCancelled { break }
-                    logger.error("publisher \(name): \(error); trying again in \(backoff)")
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
+                    let wait = backoff.next()
+                    logger.error("publisher \(name): \(error); trying again in \(wait)")
+                    try? await Task.sleep(for: wait)
                 }
             }
         }
@@ -120,7 +120,10 @@ struct Publisher: Service {
 
     /// Tries one delivery until it succeeds or its tries run out.
     func deliver(_ event: MonitorEvent, payload: String, to url: String, secret: String?) async {
-        var wait = Duration.milliseconds(Int64(configuration.retrySeconds * 1000))
+        // Doubling each time, never held (the cap is past the last try).
+        var backoff = Backoff(
+            initial: .milliseconds(Int64(configuration.retrySeconds * 1000)),
+            maximum: .milliseconds(Int64(configuration.retrySeconds * 1000 * pow(2, Double(configuration.deliveryAttempts)))))
         var lastError = ""
         for attempt in 1...configuration.deliveryAttempts {
             var request = HTTPClientRequest(url: url)
@@ -143,8 +146,7 @@ struct Publisher: Service {
                 lastError = "\(error)"
             }
             if attempt < configuration.deliveryAttempts {
-                try? await Task.sleep(for: wait)
-                wait = wait * 2
+                try? await Task.sleep(for: backoff.next())
             }
         }
         await setAside(

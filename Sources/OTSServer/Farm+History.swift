@@ -26,10 +26,10 @@ extension Farm {
         let (runs, cost, workers) = try await store.transaction { tx in
             let runs = try await tx.historyRuns(deviceGroup: group, packages: request.packages.map(\.name))
             let cost = try await tx.taskCost(deviceGroup: group, since: now.addingTimeInterval(-costWindow))
-            // Online: not counted offline, and heard from within three heartbeats.
-            let fresh = now.addingTimeInterval(-max(3 * configuration.heartbeatSeconds, 5))
+            // Online: not counted offline, and alive by the liveness rule.
+            let liveness = configuration.liveness
             let workers = try await tx.workers().filter { worker in
-                worker.state != "offline" && worker.lastHeartbeat >= fresh
+                worker.state != "offline" && liveness.isAlive(lastHeartbeat: worker.lastHeartbeat, at: now)
                     && DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
                         .consumedRoutingKeys.contains(key)
             }
@@ -64,16 +64,12 @@ extension Farm {
         }
         let samples = runs.map { run in
             RunTimeSample(
-                package: run.record.package, set: run.record.setName, seconds: seconds(run.record.duration),
+                package: run.record.package, set: run.record.setName, seconds: run.record.duration / .seconds(1),
                 counts: run.counts)
         }
         return HistoryModel.Inputs(
-            packages: structures, samples: samples, taskCost: cost.map(seconds), availableWorkers: workers,
+            packages: structures, samples: samples, taskCost: cost.map { $0 / .seconds(1) }, availableWorkers: workers,
             monitorBacklog: backlog, notes: notes)
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// The sets and case counts of a definition the server can read (a

@@ -242,7 +242,8 @@ extension Farm {
             detailLevel: request.detailLevel ?? .case,
             executionTimeout: Int(configuration.executionTimeout),
             // Balancing may move the sets of a history plan.
-            askBeforeSets: plan?.model == "history" ? true : nil
+            askBeforeSets: plan?.model == "history" ? true : nil,
+            countInsignificant: request.countInsignificant
         )
     }
 

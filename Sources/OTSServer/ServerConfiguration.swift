@@ -29,7 +29,11 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// Seconds a worker's claim lasts without a heartbeat.
     public var leaseSeconds = 30.0
     /// Seconds between a worker's heartbeats (told to workers).
-    public var heartbeatSeconds = 5.0
+    public var heartbeatSeconds = LivenessRule.defaultHeartbeatSeconds
+    /// Heartbeats a worker may miss before it counts as offline: the
+    /// history model plans only for workers that are not (as the
+    /// monitor's `missed_heartbeats`).
+    public var missedHeartbeats = LivenessRule.defaultMissedHeartbeats
     /// How often a task whose worker vanished is put back in the queue
     /// before it fails.
     public var requeues = 1
@@ -72,6 +76,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         maxFileBytes = try reader.int("max_file_bytes", in: 1024...1 << 34) ?? maxFileBytes
         leaseSeconds = try reader.seconds("lease_seconds") ?? leaseSeconds
         heartbeatSeconds = try reader.seconds("heartbeat_seconds") ?? heartbeatSeconds
+        missedHeartbeats = try reader.int("missed_heartbeats", in: 1...1000) ?? missedHeartbeats
         requeues = try reader.int("requeues", in: 0...100) ?? requeues
         queueTimeout = try reader.seconds("queue_timeout") ?? queueTimeout
         executionTimeout = try reader.seconds("execution_timeout") ?? executionTimeout
@@ -86,14 +91,11 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// Applies `OTS_DATABASE`, `OTS_HOST`, `OTS_PORT` and
     /// `OTS_ENROLLMENT_SECRET`.
     public mutating func load(environment: [String: String]) throws(ConfigurationError) {
-        if let value = environment["OTS_DATABASE"], !value.isEmpty {
-            database = try DatabaseURL(configured: value, in: "OTS_DATABASE")
-        }
-        if let value = environment["OTS_HOST"], !value.isEmpty { host = value }
-        if let value = environment["OTS_PORT"], !value.isEmpty {
-            port = try ConfigurationError.port(value, in: "OTS_PORT")
-        }
-        if let value = environment["OTS_ENROLLMENT_SECRET"], !value.isEmpty { enrollmentSecret = value }
+        let environment = ConfigurationEnvironment(environment)
+        if let value = environment["OTS_DATABASE"] { database = try DatabaseURL(configured: value, in: "OTS_DATABASE") }
+        host = environment["OTS_HOST"] ?? host
+        port = try environment.port("OTS_PORT") ?? port
+        enrollmentSecret = environment["OTS_ENROLLMENT_SECRET"] ?? enrollmentSecret
     }
 
     /// Settings that do not fit together.
@@ -111,6 +113,9 @@ public struct ServerConfiguration: Sendable, Hashable {
     }
 
     var maxAttempts: Int { requeues + 1 }
+
+    /// When a worker counts as offline.
+    public var liveness: LivenessRule { LivenessRule(heartbeatSeconds: heartbeatSeconds, missedHeartbeats: missedHeartbeats) }
 }
 
 enum TestrunLimits {

@@ -165,7 +165,7 @@ public final class Database: Sendable {
             let limit = unavailableAfter
             let url = url
             let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-                in: .nanoseconds(Int64(limit.components.seconds) * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000)
+                in: TimeAmount(limit)
             ) {
                 handover.fail(
                     StoreError(

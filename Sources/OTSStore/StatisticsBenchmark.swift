@@ -101,7 +101,7 @@ public struct StatisticsBenchmark: Sendable {
                     try await tx.statistics(since: now.addingTimeInterval(-86_400), until: now, deviceGroup: deviceGroup, worker: worker)
                 }
                 let elapsed = clock.now - start
-                seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                seconds.append(elapsed / .seconds(1))
             }
             return seconds.sorted()
         }
@@ -112,7 +112,7 @@ public struct StatisticsBenchmark: Sendable {
         progress("statistics of one worker")
         let one = try await timed(nil, workers[0])
         return Report(
-            fillSeconds: Double(fill.components.seconds) + Double(fill.components.attoseconds) / 1e18, farm: farm, deviceGroup: group,
+            fillSeconds: fill / .seconds(1), farm: farm, deviceGroup: group,
             worker: one)
     }
 }

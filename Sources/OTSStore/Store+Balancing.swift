@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A set a task has started (dynamic balancing moves only sets not started).

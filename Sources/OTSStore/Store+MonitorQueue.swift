@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A message on the monitor queue.
@@ -158,7 +159,10 @@ extension Store {
     /// but are older than `maxAge` or beyond the newest `maxMessages` are
     /// dropped, counted in the `dropped` counter, and reported by a
     /// `queue.dropped` event appended in the same transaction.
-    public func applyRetention(maxAge: Duration, maxMessages: Int, at now: Date = Date()) async throws -> RetentionReport {
+    /// The event's sender is the component that applies it.
+    public func applyRetention(
+        maxAge: Duration, maxMessages: Int, sender: MonitorEvent.Sender = .this("monitor"), at now: Date = Date()
+    ) async throws -> RetentionReport {
         try await transaction { tx in
             let db = tx.db
             if tx.dialect == .postgres {
@@ -185,9 +189,10 @@ extension Store {
                 try await tx.addToCounter("dropped", dropped)
                 // Consumers behind the cut resume after it.
                 try await db.raw("UPDATE queue_cursors SET position = \(bind: cut) WHERE position < \(bind: cut)").run()
-                let payload =
-                    #"{"type":"queue.dropped","dropped":\#(dropped),"through_sequence":\#(cut),"reason":"retention (max age \#(maxAge.milliseconds / 1000) s, max \#(maxMessages) events)"}"#
-                try await tx.append([(id: UUID().uuidString.lowercased(), payload: payload)], at: now)
+                let event = MonitorEvent.queueDropped(
+                    dropped, throughSequence: cut,
+                    reason: "retention (max age \(Int64(maxAge / .seconds(1))) s, max \(maxMessages) events)", sender: sender, at: now)
+                try await tx.append([(id: event.id, payload: try JSONCoding.string(event))], at: now)
             }
             return RetentionReport(dropped: dropped, compacted: removed - dropped)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// A delivery that failed every try, kept for someone to look at.

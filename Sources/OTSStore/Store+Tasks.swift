@@ -367,9 +367,3 @@ extension TaskLifecycle {
         self.init(state: state, attempts: record.attempts, maxAttempts: maxAttempts, lastOwner: record.owner)
     }
 }
-
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}

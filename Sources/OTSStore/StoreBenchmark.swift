@@ -142,6 +142,6 @@ public struct StoreBenchmark: Sendable {
         let start = ContinuousClock.now
         let value = try await work()
         let elapsed = ContinuousClock.now - start
-        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, value)
+        return (elapsed / .seconds(1), value)
     }
 }

@@ -93,7 +93,7 @@ public struct CommandDeviceAdapter: DeviceAdapter {
         while clock.now < deadline {
             let remaining = clock.now.duration(to: deadline)
             last = try await run(
-                try ready.arguments(values), timeout: min(Double(remaining.components.seconds) + 1, 60), what: "ready check")
+                try ready.arguments(values), timeout: min(remaining / .seconds(1) + 1, 60), what: "ready check")
             if last.succeeded { return .ok }
             try await Task.sleep(for: .seconds(1))
         }

@@ -234,8 +234,7 @@ struct Pipeline: Sendable {
             try spool.add(.file(taskID: task.taskID, workerID: workerID, package: package.name, name: name), data: [UInt8](content))
         }
         if let oversized { return try packageProblem(package, task, oversized) }
-        let failed = report.results.allCases.contains { $0.result == .fail && !$0.isInsignificant }
-        let verdict: Verdict = failed ? .fail : .pass
+        let verdict = Self.verdict(of: report.results.allCases, task: task)
         try emit(.packageFinished, task) {
             $0.package = package.name
             $0.verdict = verdict.rawValue
@@ -419,11 +418,11 @@ struct Pipeline: Sendable {
                 $0.package = package
                 $0.set = set
                 $0.durationMs = duration.milliseconds
-                $0.verdict = result.cases.contains { $0.result == .fail && !$0.isInsignificant } ? "FAIL" : "PASS"
+                $0.verdict = Self.verdict(of: result.cases, task: task).rawValue
             }
         case .caseFinished(_, let set, let result):
             // A failing case is an error of category test, whatever the detail level.
-            if result.result == .fail && !result.isInsignificant {
+            if result.result == .fail && task.verdictRules.countsFailure(insignificant: result.isInsignificant) {
                 try emit(.failure, task) {
                     $0.package = package
                     $0.set = set
@@ -460,8 +459,19 @@ struct Pipeline: Sendable {
     }
 }
 
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+extension TaskAssignment {
+    /// The rules of the testrun's verdict, as the request gave them.
+    var verdictRules: VerdictRules { VerdictRules(countInsignificant: countInsignificant ?? false) }
+}
+
+extension Pipeline {
+    /// The verdict of cases that ran, by the testrun's rules: FAIL when a
+    /// failed case counts (an insignificant one only with
+    /// `count_insignificant`).
+    static func verdict(of cases: [CaseResult], task: TaskAssignment) -> Verdict {
+        let failed = cases.filter { $0.result == .fail }
+        return task.verdictRules.verdict(
+            failedSignificantCases: failed.filter { !$0.isInsignificant }.count,
+            failedInsignificantCases: failed.filter(\.isInsignificant).count)
     }
 }

@@ -21,7 +21,8 @@ public struct SpoolSender: Service {
     let schedule: SpoolSchedule
 
     public init(
-        spool: Spool, client: OTSClient, credentials: WorkerCredentials? = nil, logger: Logger, sender: MonitorEvent.Sender = .this("worker"),
+        spool: Spool, client: OTSClient, credentials: WorkerCredentials? = nil, logger: Logger,
+        sender: MonitorEvent.Sender = .this("worker"),
         concurrency: Int = 8
     ) {
         self.spool = spool
@@ -60,7 +61,7 @@ public struct SpoolSender: Service {
             let clock = ContinuousClock()
             var sending: [String: Set<String>] = [:]
             var waiting = false
-            var backoff = Duration.milliseconds(100)
+            var backoff = Backoff(initial: .milliseconds(100))
             var pausedUntil: ContinuousClock.Instant?
             var lastReport: ContinuousClock.Instant?
             while !Task.isCancelled {
@@ -92,11 +93,10 @@ public struct SpoolSender: Service {
                     sending[send.names[0]] = nil
                     switch progress {
                     case .progress:
-                        backoff = .milliseconds(100)
+                        backoff.reset()
                     case .unreachable:
                         if pausedUntil == nil {
-                            pausedUntil = clock.now.advanced(by: backoff)
-                            backoff = min(backoff * 2, .seconds(5))
+                            pausedUntil = clock.now.advanced(by: backoff.next())
                         }
                     case .idle:
                         break

@@ -86,14 +86,29 @@ public struct WorkerConfiguration: Sendable {
 
     public init() {}
 
+    /// Applies `OTS_SERVER` and `OTS_ENROLLMENT_SECRET` (over the file).
+    public mutating func load(environment: [String: String]) throws(ConfigurationError) {
+        let environment = ConfigurationEnvironment(environment)
+        if let value = environment["OTS_SERVER"] {
+            try Self.checkServer(value, in: "OTS_SERVER", key: nil)
+            server = value
+        }
+        enrollmentSecret = environment["OTS_ENROLLMENT_SECRET"] ?? enrollmentSecret
+    }
+
+    /// An error naming where `server` came from unless it is an http(s) URL.
+    static func checkServer(_ server: String, in source: String, key: String?) throws(ConfigurationError) {
+        guard let url = URLComponents(string: server), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ConfigurationError(file: source, "\(key.map { "\($0): " } ?? "")'\(server)' is not an http(s) URL")
+        }
+    }
+
     /// Reads a TOML file; every problem names the file and the key.
     public static func load(file path: String) throws(ConfigurationError) -> WorkerConfiguration {
         var reader = try TOMLReader.open(file: path)
         var configuration = WorkerConfiguration()
         configuration.server = try reader.string("server") ?? configuration.server
-        guard let url = URLComponents(string: configuration.server), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw ConfigurationError(file: path, "server: '\(configuration.server)' is not an http(s) URL")
-        }
+        try checkServer(configuration.server, in: path, key: "server")
         configuration.enrollmentSecret = try reader.string("enrollment_secret")
         configuration.host = try reader.string("host") ?? configuration.host
         let folder = (path as NSString).deletingLastPathComponent

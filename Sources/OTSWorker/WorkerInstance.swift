@@ -150,7 +150,7 @@ public struct WorkerInstance: Service {
 
     /// Claims and runs tasks, one at a time.
     private func claims(_ state: InstanceState, pipeline: Pipeline) async throws {
-        var backoff = Duration.milliseconds(200)
+        var backoff = Backoff(initial: .milliseconds(200))
         while !Task.isCancelled {
             guard let workerID = state.workerID else { return }
             // No task is taken while its reports could not be kept.
@@ -172,12 +172,12 @@ public struct WorkerInstance: Service {
                 }
                 guard failure.isTransient else { throw failure }
                 if Task.isCancelled { break }
-                logger.warning("cannot claim: \(failure.message); trying again in \(backoff)")
-                try await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+                let wait = backoff.next()
+                logger.warning("cannot claim: \(failure.message); trying again in \(wait)")
+                try await Task.sleep(for: wait)
                 continue
             }
-            backoff = .milliseconds(200)
+            backoff.reset()
             guard let assignment else { continue }
             let (stopped, stop) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             state.running(assignment.taskID, stop: stop)
@@ -188,7 +188,7 @@ public struct WorkerInstance: Service {
 
     /// Registers, waiting for the server while it cannot be reached.
     private func register() async throws -> WorkerRegistered {
-        var backoff = Duration.milliseconds(200)
+        var backoff = Backoff(initial: .milliseconds(200))
         while true {
             let failure: ClientError
             do {
@@ -200,9 +200,9 @@ public struct WorkerInstance: Service {
                 failure = error
             }
             guard failure.isTransient else { throw failure }
-            logger.warning("cannot register: \(failure.message); trying again in \(backoff)")
-            try await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            let wait = backoff.next()
+            logger.warning("cannot register: \(failure.message); trying again in \(wait)")
+            try await Task.sleep(for: wait)
         }
     }
 

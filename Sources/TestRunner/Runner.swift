@@ -620,34 +620,13 @@ private struct Execution {
             stderr: keep(outcome.stderr, stream: "stderr", context: context, label: label)
         )
         let rebootExpected = step.control == "reboot_expected"
-        if case .signalled(let signal) = outcome.termination {
-            // As testrunner-lite: the return code is the signal's number.
-            result.returnCode = Int(signal)
-        }
-        if Task.isCancelled {
-            abort = .interrupted
-            result.result = .fail
-            result.failureInfo = "interrupted while it ran"
-        } else if outcome.timedOut {
-            result.result = .fail
-            result.failureInfo = "timeout after \(seconds) s" + Self.signalInfo(outcome.termination)
-        } else if case .signalled = outcome.termination {
-            result.result = .fail
-            result.failureInfo = Self.signalInfo(outcome.termination).trimmingCharacters(in: CharacterSet(charactersIn: ", "))
-        } else if outcome.termination.returnCode != step.expectedResult {
-            result.result = .fail
-            result.failureInfo = "return code \(outcome.termination.returnCode), expected \(step.expectedResult)"
-            let code = outcome.termination.returnCode
-            if target.isRemote, code == 255 || (65...79).contains(code), !(await targetAnswers()) {
-                if rebootExpected {
-                    result.result = .pass
-                    result.failureInfo = nil
-                } else {
-                    result.failureInfo = "connection failure"
-                    abort = .connectionLost
-                }
-            }
-        }
+        let ending = StepJudgement.Ending(termination: outcome.termination, timedOut: outcome.timedOut, cancelled: Task.isCancelled)
+        let answered = StepJudgement.asksTarget(ending, step: step, remote: target.isRemote) ? await targetAnswers() : nil
+        let judgement = StepJudgement.judge(ending, step: step, timeout: seconds, remote: target.isRemote, targetAnswered: answered)
+        result.result = judgement.result
+        result.failureInfo = judgement.failureInfo
+        result.returnCode = judgement.returnCode
+        if let stop = judgement.abort { abort = stop }
         if result.result == .pass, step.control == "reboot" || rebootExpected, let group = context.postReboot {
             if let lost = await waitForTarget() {
                 // The target did not come back: everything after fails
@@ -677,13 +656,6 @@ private struct Execution {
         }
         onEvent(.stepFinished(suite: context.suite, set: context.set, case: context.caseName, step: result))
         return result
-    }
-
-    private static func signalInfo(_ termination: Termination) -> String {
-        if case .signalled(let signal) = termination {
-            return ", terminated by signal \(signal)"
-        }
-        return ""
     }
 
     /// After a reboot: wait until the target answers again (up to five

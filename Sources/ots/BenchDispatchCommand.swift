@@ -132,10 +132,9 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     }
 
     private func report(_ sorted: [Duration], engine: String, url: DatabaseURL) {
-        func ms(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-        }
-        func percentile(_ p: Double) -> Double { ms(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]) }
+        func ms(_ duration: Duration) -> Double { duration / .milliseconds(1) }
+        let percentiles = Percentiles(sorted)
+        func percentile(_ p: Double) -> Double { percentiles.percentile(p).map(ms) ?? 0 }
         let median = percentile(0.5)
         let p99 = percentile(0.99)
         if json {

@@ -87,7 +87,7 @@ struct BenchIdleCommand: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
         let after = try measured.map { try ProcessCPU.seconds(of: $0.1.process.processIdentifier) }
         let elapsed = clock.now - start
-        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let wall = elapsed / .seconds(1)
         let shares = measured.indices.map { (measured[$0].0, after[$0] - before[$0], (after[$0] - before[$0]) / wall * 100) }
 
         if json {

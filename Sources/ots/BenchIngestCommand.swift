@@ -76,8 +76,8 @@ struct BenchIngestCommand: AsyncParsableCommand {
             throw error
         }
         await store.close()
-        let lags = result.lags.sorted()
-        func percentile(_ p: Double) -> Double { lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count) * p))] }
+        let lags = Percentiles(result.lags)
+        func percentile(_ p: Double) -> Double { lags.percentile(p) ?? 0 }
         print("ingest on \(store.dialect.rawValue) (\(url)): batches of \(batch) from \(senders) senders")
         print(
             String(
@@ -86,7 +86,7 @@ struct BenchIngestCommand: AsyncParsableCommand {
         print(
             String(
                 format: "  at %d events/s for %d s, monitor lag: median %.3f s, p99 %.3f s, max %.3f s", rate, seconds, percentile(0.5),
-                percentile(0.99), lags.last ?? 0))
+                percentile(0.99), lags.sorted.last ?? 0))
     }
 
     private func measure(client: OTSClient, store: Store) async throws -> (Double, Double, [Double]) {
@@ -152,9 +152,6 @@ struct BenchIngestCommand: AsyncParsableCommand {
             }
             try await tasks.waitForAll()
         }
-        func inSeconds(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        }
-        return (Double(events) / inSeconds(done), Double(events) / inSeconds(posted), lags)
+        return (Double(events) / (done / .seconds(1)), Double(events) / (posted / .seconds(1)), lags)
     }
 }

@@ -232,8 +232,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
     private func report(
         engine: String, elapsed: Duration, drained: Duration, check: LoadCheck, memory: [(String, Int)], errorLines: [String]
     ) {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let drainedSeconds = Double(drained.components.seconds) + Double(drained.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
+        let drainedSeconds = drained / .seconds(1)
         if json {
             let memoryJSON = memory.map { #""\#($0.0)":\#($0.1)"# }.joined(separator: ",")
             print(
@@ -305,9 +305,8 @@ struct LoadCheck {
         return check
     }
 
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        Percentiles(values).percentile(p) ?? 0
     }
 }
 

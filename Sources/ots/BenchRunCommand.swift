@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OTSCore
 
 /// `ots bench run`: whole-process time and peak memory of `ots run` over a
 /// definition of many `/bin/true` steps.
@@ -42,7 +43,7 @@ struct BenchRunCommand: AsyncParsableCommand {
             for _ in 0..<steps {
                 _ = try ChildMeasurement.run(["/bin/sh", "-c", "/bin/true"])
             }
-            floor.append(Self.seconds(ContinuousClock.now - floorStart))
+            floor.append((ContinuousClock.now - floorStart) / .seconds(1))
             let measured = try ChildMeasurement.run(
                 [executable, "run", "-a", "-H", "-f", definition, "-o", folder + "/results-\(index).xml"]
             )
@@ -85,13 +86,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         return xml
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
     private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        Percentiles(values).meanMedian ?? 0
     }
 }

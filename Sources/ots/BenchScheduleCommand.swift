@@ -89,7 +89,7 @@ struct BenchScheduleCommand: ParsableCommand {
         let cells = benchmark.run(recording) { done, total in
             if clock.now - lastReport >= .seconds(2) || done == total {
                 lastReport = clock.now
-                printError("… \(done)/\(total) versions (\(Int((clock.now - start).components.seconds)) s)")
+                printError("… \(done)/\(total) versions (\(Int((clock.now - start) / .seconds(1))) s)")
             }
         }
         let versions = recording.versions.count

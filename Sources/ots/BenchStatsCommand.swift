@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OTSCore
 import OTSStore
 
 /// `ots bench stats`: the statistics query over a large event store.
@@ -39,7 +40,7 @@ struct BenchStatsCommand: AsyncParsableCommand {
             throw error
         }
         await store.close()
-        func median(_ values: [Double]) -> String { String(format: "%.3f s", values[values.count / 2]) }
+        func median(_ values: [Double]) -> String { String(format: "%.3f s", Percentiles(values).median ?? 0) }
         print(
             "statistics over \(events) stored events on \(store.dialect.rawValue) (\(url)); filled in \(String(format: "%.1f", report.fillSeconds)) s"
         )

@@ -35,7 +35,7 @@ struct ChildMeasurement {
         let exited = (status & 0x7f) == 0
         return ChildMeasurement(
             exitCode: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
-            wallSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            wallSeconds: elapsed / .seconds(1),
             peakRSSKilobytes: usage.ru_maxrss
         )
     }

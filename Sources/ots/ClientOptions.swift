@@ -35,7 +35,7 @@ struct CredentialOptions: ParsableArguments {
 
 /// A variable of the environment, nil when unset or empty.
 func environment(_ name: String) -> String? {
-    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    ConfigurationEnvironment.process[name]
 }
 
 /// Exit codes of the farm commands.

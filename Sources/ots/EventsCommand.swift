@@ -2,18 +2,20 @@ import ArgumentParser
 import Foundation
 import OTSClient
 import OTSCore
+import Synchronization
 
 /// `ots events`: what happened, from the monitor's event store.
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "events", abstract: "Show stored events, oldest first; --follow keeps printing new ones.")
+        commandName: "events",
+        abstract: "Show stored events, oldest first; --follow prints every one and then new ones live, from the monitor's stream.")
 
     @OptionGroup var options: MonitorOptions
     @Option(help: "Only this testrun's events.") var testrun: String?
     @Option(help: "Only this worker instance's events (host/instance).") var worker: String?
     @Option(help: "Only events of this type (like device.flash.finished).") var type: String?
-    @Option(help: "At most this many (1 to 10000).") var limit = 1000
-    @Flag(help: "Keep following new events until interrupted.") var follow = false
+    @Option(help: "At most this many (1 to 10000; without --follow).") var limit = 1000
+    @Flag(help: "Print every stored event, then new ones live until interrupted (the monitor's event stream).") var follow = false
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() async throws {
@@ -23,30 +25,53 @@ struct EventsCommand: AsyncParsableCommand {
         } catch {
             throw fail("events", error)
         }
-        var since: Date?
-        var seen: Set<String> = []
-        repeat {
-            let events: [MonitorEvent]
-            do {
-                events = try await client.events(testrun: testrun, worker: worker, type: type, since: since, limit: limit)
-            } catch {
-                throw fail("events", error)
+        if follow { return try await followStream(client) }
+        let events: [MonitorEvent]
+        do {
+            events = try await client.events(testrun: testrun, worker: worker, type: type, limit: limit)
+        } catch {
+            throw fail("events", error)
+        }
+        for event in events { print(json ? try JSONCoding.string(event) : Self.line(event)) }
+    }
+
+    /// Every stored event, then each new one as the monitor stores it,
+    /// from its live stream; a dropped connection is resumed where it
+    /// stopped (said once on stderr until events come again).
+    private func followStream(_ client: OTSClient) async throws {
+        let json = json
+        let drops = DropReport()
+        do {
+            try await client.followEvents(
+                testrun: testrun, worker: worker, type: type,
+                dropped: { error in drops.dropped("ots events: \(error.message); resuming") },
+                receive: { event in
+                    drops.received()
+                    try Self.printEvent(event, json: json)
+                })
+        } catch let error as ClientError {
+            throw fail("events", error)
+        }
+    }
+
+    /// A line written at once: a reader waits for it.
+    private static func printEvent(_ event: MonitorEvent, json: Bool) throws {
+        printLine(json ? try JSONCoding.string(event) : line(event))
+    }
+
+    /// Tells of a dropped stream once, until events come again.
+    private final class DropReport: Sendable {
+        private let reported = Mutex(false)
+
+        func dropped(_ message: String) {
+            if !reported.withLock({ was in
+                defer { was = true }; return was
+            }) {
+                printError(message)
             }
-            for event in events where seen.insert(event.id).inserted {
-                if json {
-                    print(try JSONCoding.string(event))
-                } else {
-                    print(Self.line(event))
-                }
-            }
-            if let last = events.map({ $0.receivedAt ?? $0.emittedAt }).max() {
-                // Events come in commit order, which can differ from their
-                // times by a little: look back a few seconds, and skip
-                // what was printed already.
-                since = last.addingTimeInterval(-5)
-            }
-            if follow { try await Task.sleep(for: .milliseconds(500)) }
-        } while follow
+        }
+
+        func received() { reported.withLock { $0 = false } }
     }
 
     static func line(_ event: MonitorEvent) -> String {

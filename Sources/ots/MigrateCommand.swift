@@ -15,7 +15,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var database: String?
 
     func run() async throws {
-        let text = database ?? ProcessInfo.processInfo.environment["OTS_DATABASE"]
+        let text = database ?? environment("OTS_DATABASE")
         let url = try text.map(parseDatabaseURL) ?? DatabaseURL.defaultURL
         var logger = Logger(label: "ots.migrate")
         logger.logLevel = .warning

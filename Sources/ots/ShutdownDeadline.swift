@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import OTSCore
 import ServiceLifecycle
 
 /// Ends the process when a graceful shutdown takes longer than `grace`:
@@ -15,7 +16,7 @@ struct ShutdownDeadline: Service {
         let logger = logger
         let grace = grace
         // Outside Swift concurrency, so that no stuck task can hold it up.
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(grace.components.seconds * 1000))) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(grace.milliseconds))) {
             logger.critical("did not stop within \(grace) of being asked to; exiting")
             exit(1)
         }

@@ -37,7 +37,9 @@ struct StatsCommand: AsyncParsableCommand {
         var phases = Table(["phase", "count", "median", "p95"])
         for phase in ["queue_wait", "flash", "boot", "test"] {
             let durations = stats.phases[phase]
-            phases = phases.row([phase, String(durations?.count ?? 0), Self.seconds(durations?.median), Self.seconds(durations?.p95)])
+            phases = phases.row([
+                phase, String(durations?.count ?? 0), DurationText.seconds(durations?.median), DurationText.seconds(durations?.p95),
+            ])
         }
         phases.print()
         var retries = Table(["retries", "phases", "retries", "rate"])
@@ -56,10 +58,6 @@ struct StatsCommand: AsyncParsableCommand {
 
     static func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
 
-    static func seconds(_ value: Double?) -> String {
-        guard let value else { return "-" }
-        return value < 10 ? String(format: "%.2f s", value) : String(format: "%.0f s", value)
-    }
 }
 
 /// `ots errors`: the most common errors, and whose job they are.

@@ -151,14 +151,7 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String { keys.map(\.stringValue).joined(separator: ".") }
-        switch error {
-        case .keyNotFound(let key, let context): return "\((path(context.codingPath + [key]))): required"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context.codingPath)): wrong type"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
+        error.fieldPath.isEmpty ? error.fieldProblem : "\(error.fieldPath): \(error.fieldProblem)"
     }
 }
 

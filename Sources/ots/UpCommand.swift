@@ -151,7 +151,7 @@ struct DemoCommand: AsyncParsableCommand {
         let verdicts = stats.verdicts
         let phases = ["queue_wait", "flash", "boot", "test"].compactMap { name -> String? in
             guard let median = stats.phases[name]?.median else { return nil }
-            return "\(name.replacingOccurrences(of: "_", with: " ")) \(StatsCommand.seconds(median))"
+            return "\(name.replacingOccurrences(of: "_", with: " ")) \(DurationText.seconds(median))"
         }
         let errors = stats.commonErrors.prefix(3).map { "\($0.count)× \($0.example.prefix(60))" }
         return [

@@ -32,12 +32,12 @@ struct WorkerCommand: AsyncParsableCommand {
         var configuration: WorkerConfiguration
         do {
             configuration = try WorkerConfiguration.load(file: config)
+            try configuration.load(environment: ProcessInfo.processInfo.environment)
         } catch {
             printError("ots worker: \(error)")
             throw ExitCode(1)
         }
-        if let server = server ?? environment("OTS_SERVER") { configuration.server = server }
-        if let secret = environment("OTS_ENROLLMENT_SECRET") { configuration.enrollmentSecret = secret }
+        if let server { configuration.server = server }
         let logger = Logger(label: "ots.worker")
         let services: [any Service]
         do {

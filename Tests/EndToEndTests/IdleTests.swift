@@ -41,7 +41,7 @@ struct IdleTests {
             try await Task.sleep(for: .seconds(5))
             let after = try processes.map { try Self.cpuSeconds($0.1) }
             let elapsed = ContinuousClock.now - start
-            let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let wall = elapsed / .seconds(1)
             for (index, (name, _)) in processes.enumerated() {
                 let share = (after[index] - before[index]) / wall
                 // Generous for a shared machine: an idle farm measures well

@@ -38,6 +38,18 @@ import Testing
         #expect(decision.verdict == .pass)
     }
 
+    @Test(
+        arguments: [
+            (false, 0, 0, Verdict.pass), (false, 0, 3, .pass), (false, 1, 0, .fail), (true, 0, 1, .fail), (true, 0, 0, .pass),
+            (true, 2, 2, .fail),
+        ] as [(Bool, Int, Int, Verdict)])
+    func theSignificantFailureRule(countInsignificant: Bool, significant: Int, insignificant: Int, expected: Verdict) {
+        let rules = VerdictRules(countInsignificant: countInsignificant)
+        #expect(rules.verdict(failedSignificantCases: significant, failedInsignificantCases: insignificant) == expected)
+        #expect(rules.countsFailure(insignificant: false))
+        #expect(rules.countsFailure(insignificant: true) == countInsignificant)
+    }
+
     @Test func insignificantFailuresCountOnlyWhenAsked() {
         let tasks = [Outcome(packagesWithResults: ["a"], failedInsignificantCases: 1)]
         #expect(VerdictRules(countInsignificant: true).decide(expectedPackages: ["a"], tasks: tasks).verdict == .fail)

@@ -84,14 +84,24 @@ import Testing
         #expect(step.overdue(after: period) == nil, "an ended step is not overdue")
     }
 
-    @Test func aRetentionNoticeBecomesAnEvent() {
-        let message = QueueMessage(
-            sequence: 9, eventID: "n1", appendedAt: start,
-            payload: #"{"type":"queue.dropped","dropped":12,"through_sequence":40,"reason":"retention"}"#)
+    @Test func aRetentionNoticeIsAnEventLikeAnyOther() throws {
+        let dropped = MonitorEvent.queueDropped(
+            12, throughSequence: 40, reason: "retention", sender: MonitorEvent.Sender(host: "h", instance: "monitor"), at: start)
+        let message = QueueMessage(sequence: 9, eventID: dropped.id, appendedAt: start, payload: try JSONCoding.string(dropped))
+        let event = Ingest.event(from: message)
+        #expect(event == dropped)
+        #expect(event.type == .queueDropped)
+        #expect(event.details == ["dropped": "12", "through_sequence": "40", "reason": "retention"])
+        #expect(event.sender.instance == "monitor")
+    }
+
+    @Test func aMessageThatIsNotAnEventBecomesANoticeThatSaysWhy() {
+        let message = QueueMessage(sequence: 9, eventID: "n1", appendedAt: start, payload: #"{"type":"queue.dropped","dropped":12}"#)
         let event = Ingest.event(from: message)
         #expect(event.id == "n1")
-        #expect(event.type.rawValue == "queue.dropped")
-        #expect(event.details == ["dropped": "12", "through_sequence": "40", "reason": "retention"])
+        #expect(event.type.rawValue == "queue.notice")
+        #expect(event.details?["problem"] == "id: required", "names the first field missing: \(event.details ?? [:])")
+        #expect(event.details?["payload"] == message.payload)
         #expect(event.sender.instance == "monitor")
     }
 

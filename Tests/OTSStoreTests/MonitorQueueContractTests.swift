@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import Synchronization
 import Testing
 
@@ -134,7 +135,10 @@ import Testing
             }
             #expect(Array(rest.prefix(5)) == ["new2", "new3", "new4", "new5", "new6"])
             #expect(rest.count == 6)
-            #expect(payloads.last?.contains(#""type":"queue.dropped","dropped":3"#) == true)
+            let notice = try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(try #require(payloads.last).utf8))
+            #expect(notice.type == .queueDropped)
+            #expect(notice.details?["dropped"] == "3")
+            #expect(notice.id == rest.last)
             // Nothing more to drop.
             #expect(try await store.applyRetention(maxAge: .seconds(3600), maxMessages: 100).dropped == 0)
         }

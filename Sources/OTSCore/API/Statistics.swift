@@ -107,14 +107,10 @@ public struct Statistics: Sendable, Hashable, Codable {
         public var p95: Double?
 
         public init(seconds: [Double]) {
-            let sorted = seconds.sorted()
-            count = sorted.count
-            func percentile(_ p: Double) -> Double? {
-                guard !sorted.isEmpty else { return nil }
-                return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
-            }
-            median = percentile(0.5)
-            p95 = percentile(0.95)
+            let percentiles = Percentiles(seconds)
+            count = percentiles.sorted.count
+            median = percentiles.median
+            p95 = percentiles.percentile(0.95)
         }
     }
 

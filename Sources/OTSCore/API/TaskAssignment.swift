@@ -23,6 +23,10 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
     /// instance runs it on the device as it is, without flashing or
     /// booting, when it knows the device holds that image itself.
     public var deviceHoldsImage: Bool?
+    /// Insignificant failures count (the request's `count_insignificant`):
+    /// the worker's package verdicts follow the same `VerdictRules` as
+    /// the server's testrun verdict.
+    public var countInsignificant: Bool?
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id"
@@ -36,6 +40,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         case executionTimeout = "execution_timeout"
         case askBeforeSets = "ask_before_sets"
         case deviceHoldsImage = "device_holds_image"
+        case countInsignificant = "count_insignificant"
     }
 
     public init(
@@ -51,9 +56,11 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         flasherOptions: [String]?,
         detailLevel: TestrunRequest.DetailLevel,
         executionTimeout: Int,
-        askBeforeSets: Bool? = nil
+        askBeforeSets: Bool? = nil,
+        countInsignificant: Bool? = nil
     ) {
         self.askBeforeSets = askBeforeSets
+        self.countInsignificant = countInsignificant
         self.taskID = taskID
         self.testrunID = testrunID
         self.attempt = attempt

@@ -19,7 +19,8 @@ enum DashboardCharts {
         var x = 0.0
         for (name, count) in [("pass", pass), ("fail", fail), ("error", error)] where count > 0 {
             let w = width * Double(count) / Double(total)
-            svg += #"<rect x="\#(format(x))" y="4" width="\#(format(w))" height="20" class="\#(name)"><title>\#(name.uppercased()) \#(count)</title></rect>"#
+            svg +=
+                #"<rect x="\#(format(x))" y="4" width="\#(format(w))" height="20" class="\#(name)"><title>\#(name.uppercased()) \#(count)</title></rect>"#
             x += w
         }
         return svg + "</svg>"
@@ -39,7 +40,7 @@ enum DashboardCharts {
         let rowHeight = 30.0
         let height = rowHeight * Double(bars.count) + 10
         let description = bars.map {
-            "\($0.name): median \(DashboardFormat.duration($0.median)), p95 \(DashboardFormat.duration($0.p95))"
+            "\($0.name): median \(DurationText.seconds($0.median)), p95 \(DurationText.seconds($0.p95))"
         }.joined(separator: "; ")
         var svg = """
             <svg class="chart phases" viewBox="0 0 \(Int(labelWidth + barWidth + 130)) \(Int(height))" role="img" \
@@ -49,13 +50,16 @@ enum DashboardCharts {
             let y = 6 + Double(index) * rowHeight
             svg += #"<text x="0" y="\#(format(y + 15))" class="label">\#(DashboardFormat.xml(bar.name))</text>"#
             if let p95 = bar.p95, longest > 0 {
-                svg += #"<rect x="\#(format(labelWidth))" y="\#(format(y))" width="\#(format(max(1, barWidth * p95 / longest)))" height="20" class="p95"><title>p95 \#(DashboardFormat.duration(p95))</title></rect>"#
+                svg +=
+                    #"<rect x="\#(format(labelWidth))" y="\#(format(y))" width="\#(format(max(1, barWidth * p95 / longest)))" height="20" class="p95"><title>p95 \#(DurationText.seconds(p95))</title></rect>"#
             }
             if let median = bar.median, longest > 0 {
-                svg += #"<rect x="\#(format(labelWidth))" y="\#(format(y + 5))" width="\#(format(max(1, barWidth * median / longest)))" height="10" class="median"><title>median \#(DashboardFormat.duration(median))</title></rect>"#
+                svg +=
+                    #"<rect x="\#(format(labelWidth))" y="\#(format(y + 5))" width="\#(format(max(1, barWidth * median / longest)))" height="10" class="median"><title>median \#(DurationText.seconds(median))</title></rect>"#
             }
-            let text = bar.median == nil ? "no data" : "\(DashboardFormat.duration(bar.median)) / \(DashboardFormat.duration(bar.p95))"
-            svg += #"<text x="\#(format(labelWidth + barWidth + 8))" y="\#(format(y + 15))" class="value">\#(DashboardFormat.xml(text))</text>"#
+            let text = bar.median == nil ? "no data" : "\(DurationText.seconds(bar.median)) / \(DurationText.seconds(bar.p95))"
+            svg +=
+                #"<text x="\#(format(labelWidth + barWidth + 8))" y="\#(format(y + 15))" class="value">\#(DashboardFormat.xml(text))</text>"#
         }
         return svg + "</svg>"
     }
@@ -85,12 +89,12 @@ enum DashboardCharts {
         let height = top + rowHeight * Double(max(1, rows.count)) + 6
         var svg = """
             <svg class="chart timeline" viewBox="0 0 \(Int(labelWidth + plotWidth + 10)) \(Int(height))" role="img" \
-            aria-label="Timeline of \(rows.count) task(s) over \(DashboardFormat.duration(span)); the table below lists every phase">\
+            aria-label="Timeline of \(rows.count) task(s) over \(DurationText.seconds(span)); the table below lists every phase">\
             <title>Timeline</title>
             """
         for tick in 0...4 {
             let x = labelWidth + plotWidth * Double(tick) / 4
-            let text = tick == 0 ? "0" : "+" + DashboardFormat.duration(span * Double(tick) / 4, coarse: span >= 40)
+            let text = tick == 0 ? "0" : "+" + DurationText.seconds(span * Double(tick) / 4, coarse: span >= 40)
             svg += #"<line x1="\#(format(x))" y1="\#(format(top - 4))" x2="\#(format(x))" y2="\#(format(height))" class="tick"/>"#
             let anchor = tick == 0 ? "start" : (tick == 4 ? "end" : "middle")
             svg += #"<text x="\#(format(x))" y="14" text-anchor="\#(anchor)" class="tick-label">\#(DashboardFormat.xml(text))</text>"#
@@ -106,8 +110,9 @@ enum DashboardCharts {
                 var classes = "segment \(segment.kind)"
                 if segment.failed { classes += " failed" }
                 if segment.end == nil { classes += " running" }
-                let title = "\(segment.label): \(segment.end == nil ? "running, " : "")\(DashboardFormat.duration(end - start))"
-                svg += #"<rect x="\#(format(x))" y="\#(format(y + 4))" width="\#(format(width))" height="22" rx="2" class="\#(classes)"><title>\#(DashboardFormat.xml(title))</title></rect>"#
+                let title = "\(segment.label): \(segment.end == nil ? "running, " : "")\(DurationText.seconds(end - start))"
+                svg +=
+                    #"<rect x="\#(format(x))" y="\#(format(y + 4))" width="\#(format(width))" height="22" rx="2" class="\#(classes)"><title>\#(DashboardFormat.xml(title))</title></rect>"#
             }
         }
         return svg + "</svg>"

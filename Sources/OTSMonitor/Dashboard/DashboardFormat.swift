@@ -15,21 +15,7 @@ enum DashboardFormat {
     static func ago(_ date: Date?, now: Date) -> String {
         guard let date else { return "-" }
         let seconds = max(0, now.timeIntervalSince(date))
-        return duration(seconds, coarse: true) + " ago"
-    }
-
-    /// `0.50 s`, `12 s`, `3 min 20 s`, `2 h 5 min`; coarse drops the
-    /// fraction.
-    static func duration(_ seconds: Double?, coarse: Bool = false) -> String {
-        guard let seconds, seconds.isFinite else { return "-" }
-        let whole = Int(saturating: seconds.rounded(.down))
-        switch seconds {
-        case ..<10 where !coarse: return String(format: "%.2f s", seconds)
-        case ..<60: return "\(whole) s"
-        case ..<3600: return "\(whole / 60) min \(whole % 60) s"
-        case ..<86_400: return "\(whole / 3600) h \(whole % 3600 / 60) min"
-        default: return "\(whole / 86_400) d \(whole % 86_400 / 3600) h"
-        }
+        return DurationText.seconds(seconds, coarse: true) + " ago"
     }
 
     static func percent(_ ratio: Double) -> String { String(format: "%.1f%%", ratio * 100) }

@@ -227,8 +227,8 @@ struct DashboardPages {
             phaseChart: DashboardCharts.phases(phaseBars),
             phases: Self.phaseNames.map { key, name in
                 PhaseRow(
-                    name: name, count: stats.phases[key]?.count ?? 0, median: DashboardFormat.duration(stats.phases[key]?.median),
-                    p95: DashboardFormat.duration(stats.phases[key]?.p95))
+                    name: name, count: stats.phases[key]?.count ?? 0, median: DurationText.seconds(stats.phases[key]?.median),
+                    p95: DurationText.seconds(stats.phases[key]?.p95))
             },
             retries: ["flash", "boot"].map { phase in
                 let value = stats.retries[phase]
@@ -239,7 +239,7 @@ struct DashboardPages {
             categories: ErrorCategory.allCases.map {
                 CategoryRow(category: $0.rawValue, count: stats.errorsByCategory[$0.rawValue] ?? 0, owner: DashboardFormat.owner($0))
             },
-            lag: DashboardFormat.duration(lag), backlog: backlog.count, dropped: dropped, lagging: lag > 30)
+            lag: DurationText.seconds(lag), backlog: backlog.count, dropped: dropped, lagging: lag > 30)
     }
 
     // MARK: testrun
@@ -365,15 +365,14 @@ struct DashboardPages {
             phases: timeline.phases.filter { $0.phase != "testrun" && $0.phase != "task" }.map { phase in
                 TimelineRow(
                     task: phase.task.flatMap { number[$0] }.map { "task \($0)" } ?? "-", phase: phase.phase, detail: phase.detail ?? "",
-                    start: DashboardFormat.time(phase.start),
-                    duration: phase.end == nil ? "running" : DashboardFormat.duration(phase.seconds),
+                    start: DashboardFormat.time(phase.start), duration: phase.end == nil ? "running" : DurationText.seconds(phase.seconds),
                     outcome: phase.outcome ?? "")
             },
             packages: events.filter { $0.type == .packageFinished }.map { event in
                 PackageRow(
                     package: event.package ?? "-", task: event.taskID.flatMap { number[$0] }.map { "task \($0)" } ?? "-",
                     verdict: event.verdict ?? "-", badge: Self.badge(state: "", verdict: event.verdict),
-                    duration: DashboardFormat.duration(event.durationMs.map { Double($0) / 1000 }))
+                    duration: DurationText.seconds(event.durationMs.map { Double($0) / 1000 }))
             },
             failures: failures,
             started: DashboardFormat.time(record.startedAt), finished: DashboardFormat.time(record.finishedAt),
