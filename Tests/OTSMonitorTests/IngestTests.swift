@@ -74,7 +74,9 @@ import Testing
             try await append(events + events, to: store)
             let ingest = Ingest(store: store, configuration: MonitorConfiguration(), logger: Self.logger)
             #expect(try await ingest.next(at: start) == 8)
-            let history = try await store.transaction { tx in try await tx.history(deviceGroup: "phones", packages: ["p", "q"]) }
+            let history = try await store.transaction { tx in
+                try await tx.historyRuns(deviceGroup: "phones", packages: ["p", "q"]).map(\.record)
+            }
             #expect(history.count == 2, "\(history)")
             let set = try #require(history.first { $0.setName == "s1" })
             #expect(set.duration == .milliseconds(400))
@@ -121,8 +123,10 @@ import Testing
                 #"ots_attempts_total{phase="flash",outcome="ok"} 1"#, #"ots_attempts_total{phase="flash",outcome="failed"} 1"#,
                 #"ots_attempts_total{phase="boot",outcome="failed"} 1"#, #"ots_attempts_total{phase="boot",outcome="ok"} 0"#,
                 #"ots_phase_duration_seconds_count{phase="flash"} 1"#, #"ots_phase_duration_seconds_count{phase="test"} 1"#,
-                #"ots_events_refused_total{reason="sender"} 1"#, #"ots_workers{state="free"} 1"#, #"ots_workers{state="offline"} 1"#,
-                "ots_monitor_backlog_events 0",
+                #"ots_events_refused_total{reason="sender"} 1"#, #"ots_events_refused_total{reason="type"} 0"#,
+                #"ots_workers{state="free"} 1.0"#, #"ots_workers{state="offline"} 1.0"#, #"ots_workers{state="busy"} 0.0"#,
+                #"ots_workers{state="online"} 0.0"#,
+                "ots_monitor_backlog_events 0.0",
             ] {
                 #expect(text.contains(line + "\n"), "\(line)\n\(text)")
             }
