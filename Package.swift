@@ -198,13 +198,19 @@ let package = Package(
         ),
         .testTarget(
             name: "OTSMonitorTests",
-            dependencies: ["OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "OTSTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "OTSServerTests",
             dependencies: [
-                "OTSServer", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", .product(name: "Logging", package: "swift-log"),
+                "OTSServer", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -215,7 +221,31 @@ let package = Package(
         ),
         .testTarget(
             name: "OTSStoreTests",
-            dependencies: ["OTSStore", "OTSCore", .product(name: "Logging", package: "swift-log"), .product(name: "SQLKit", package: "sql-kit")],
+            dependencies: [
+                "OTSStore", "OTSCore", "OTSTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OTSHTTPTests",
+            dependencies: [
+                "OTSHTTP", "OTSCore", "OTSStore", "OTSTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OTSClientTests",
+            dependencies: [
+                "OTSClient", "OTSCore", "OTSTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -36,16 +36,16 @@ struct MonitorLoop: Service {
         var polling = IdlePolling(seconds: configuration.pollInterval)
         while !Task.isCancelled {
             do {
-                step.begin("taking a batch of events off the queue")
+                step.begin("taking a batch of events off the queue", at: clock.now)
                 let taken = try await ingest.next()
                 backoff.reset()
                 if clock.now - lastSweep >= .seconds(1) {
-                    step.begin("deciding worker liveness")
+                    step.begin("deciding worker liveness", at: clock.now)
                     try await liveness.sweep()
                     lastSweep = clock.now
                 }
                 if clock.now - lastRetention >= .seconds(60) {
-                    step.begin("applying the queue's retention")
+                    step.begin("applying the queue's retention", at: clock.now)
                     let report = try await store.applyRetention(
                         maxAge: .seconds(configuration.retentionSeconds), maxMessages: configuration.retentionEvents)
                     if report.dropped > 0 {
@@ -71,7 +71,7 @@ struct MonitorLoop: Service {
         let period = stallWarning
         while !Task.isCancelled {
             try? await Task.sleep(for: period / 6)
-            if let (name, elapsed) = step.overdue(after: period) {
+            if let (name, elapsed) = step.overdue(after: period, at: .now) {
                 logger.warning(
                     "the monitor has been \(name) for \(elapsed.formatted(.units(allowed: [.seconds], width: .narrow))) without an answer from the database"
                 )
@@ -79,30 +79,32 @@ struct MonitorLoop: Service {
         }
     }
 
-    /// The step under way and since when; read by the watchdog.
+    /// The step under way and since when; read by the watchdog. The time
+    /// is given, not read, so that its decisions are tested without waiting.
     final class Step: Sendable {
         private struct State {
             var name: String?
-            var since = ContinuousClock.now
-            var reported = ContinuousClock.now
+            var since: ContinuousClock.Instant
+            var reported: ContinuousClock.Instant
         }
-        private let state = Mutex(State())
+        private let state = Mutex(State(name: nil, since: .now, reported: .now))
 
-        func begin(_ name: String) {
-            state.withLock { $0 = State(name: name, since: .now, reported: .now) }
+        /// Begins the step `name` at `now`.
+        func begin(_ name: String, at now: ContinuousClock.Instant) {
+            state.withLock { $0 = State(name: name, since: now, reported: now) }
         }
 
         func end() {
             state.withLock { $0.name = nil }
         }
 
-        /// The step's name and age, when it has run `period` since it began
-        /// or was last reported.
-        func overdue(after period: Duration) -> (String, Duration)? {
+        /// The step's name and age at `now`, when it has run `period` since
+        /// it began or was last reported.
+        func overdue(after period: Duration, at now: ContinuousClock.Instant) -> (String, Duration)? {
             state.withLock { state in
-                guard let name = state.name, ContinuousClock.now - state.reported >= period else { return nil }
-                state.reported = .now
-                return (name, ContinuousClock.now - state.since)
+                guard let name = state.name, now - state.reported >= period else { return nil }
+                state.reported = now
+                return (name, now - state.since)
             }
         }
     }

@@ -3,7 +3,7 @@ import Testing
 
 /// `ots bench load` at a small size: it starts its processes, pushes every
 /// task through, and its checks pass (they fail the command otherwise).
-@Suite struct BenchLoadTests {
+@Suite(.timeLimit(.minutes(20))) struct BenchLoadTests {
     @Test func aSmallLoadRunsEveryTaskOnceAndStoresEveryEventOnce() async throws {
         let workspace = try Workspace()
         let result = try await OTSBinary.run(

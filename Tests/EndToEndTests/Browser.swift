@@ -1,4 +1,5 @@
 import Foundation
+import OTSTestSupport
 import Subprocess
 import SystemPackage
 import Testing
@@ -42,6 +43,7 @@ final class Browser: @unchecked Sendable {
             let process = try ChildProcess(
                 Browser.arguments(profile: profile.path), executable: executable,
                 environment: ["DBUS_SESSION_BUS_ADDRESS": "disabled:"], logs: profile.file("chromium"))
+            // Not `eventually`: a start that fails is tried once more, not an issue.
             let deadline = Date().addingTimeInterval(90)
             while Date() < deadline {
                 if let text = try? profile.read("DevToolsActivePort"),
@@ -105,14 +107,12 @@ final class Browser: @unchecked Sendable {
     /// Waits until the expression is true in the page; records an issue
     /// (with what the page shows) and throws when it never is.
     func waitUntil(_ page: String, _ expression: String, timeout: Double = 30, _ what: String) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? await evaluate(page, "Boolean(\(expression))")) == "true" { return }
-            try await Task.sleep(for: .milliseconds(250))
+        var shown: String?
+        try await eventually(what, within: .seconds(timeout), every: .milliseconds(250), detail: "the page shows:\n\(shown ?? "-")") {
+            if (try? await evaluate(page, "Boolean(\(expression))")) == "true" { return true }
+            shown = (try? await string(page, "document.getElementById('live')?.innerText.slice(0, 3000)")) ?? nil
+            return false
         }
-        let shown = (try? await string(page, "document.getElementById('live')?.innerText.slice(0, 3000)")) ?? nil
-        Issue.record("timed out waiting for \(what); the page shows:\n\(shown ?? "-")")
-        throw TestFarm.FarmError("timed out waiting for \(what)")
     }
 
     func screenshot(_ page: String, to file: String, width: Int = 1366) async throws {

@@ -4,11 +4,12 @@ import NIOCore
 import NIOHTTP1
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Testing
 
 /// The monitor's dashboard in a real headless Chromium against a running
 /// farm, and its pages over plain HTTP.
-@Suite(.serialized) struct DashboardTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct DashboardTests {
     @Test(.enabled(if: Browser.wanted, "chromium is not installed; ./scripts/test.sh installs it"))
     func theOverviewFollowsATestrunLiveAndRecoversAfterTheMonitorRestarts() async throws {
         let browser = try #require(try await Browser.launch())
@@ -117,9 +118,8 @@ import Testing
             _ = try await farm.waitForEnd(submitted.id)
             let client = OTSClient(baseURL: monitorURL)
             // The monitor has stored the end once the timeline has it.
-            for _ in 0..<100 {
-                if (try? await client.events(testrun: submitted.id, type: "testrun.finished"))?.isEmpty == false { break }
-                try await Task.sleep(for: .milliseconds(100))
+            try await eventually("the monitor to store the testrun's end", within: .seconds(10)) {
+                (try? await client.events(testrun: submitted.id, type: "testrun.finished"))?.isEmpty == false
             }
 
             let overview = try await get(monitorURL + "/")

@@ -3,11 +3,12 @@ import Logging
 import OTSClient
 import OTSCore
 import OTSStore
+import OTSTestSupport
 import Testing
 
 /// `ots demo` and `ots up`: the whole farm in one process, as a newcomer
 /// and an operator run it.
-@Suite(.serialized) struct EmbeddedFarmTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct EmbeddedFarmTests {
     @Test func demoRunsTheExampleFromACleanFolderAndResumesItsHistory() async throws {
         let workspace = try Workspace()
         #expect(try workspace.contents().isEmpty)
@@ -58,14 +59,14 @@ import Testing
         }
 
         // The three simulated instances serve the demo device group.
-        try await eventually("three workers online") {
+        try await eventually("three workers online", every: .milliseconds(200)) {
             try await monitor.workers().workers.filter { $0.state != "offline" }.count == 3
         }
         let request = TestrunRequest(
             device: DeviceProperties(devicegroup: "demo"),
             packages: .init(device: ["shell-basics", "process-checks"]))
         let submitted = try await server.submit(request)
-        let final = try await eventuallyValue("the testrun to end") {
+        let final = try await eventually("the testrun to end", within: .seconds(60), every: .milliseconds(200)) {
             let view = try await server.testrun(id: submitted.id)
             return view.isEnded ? view : nil
         }
@@ -110,7 +111,7 @@ import Testing
     }
 
     private func waitForEndpoints(_ process: ChildProcess) async throws -> (server: String, monitor: String) {
-        try await eventuallyValue("ots up to print its URLs") {
+        try await eventually("ots up to print its URLs", within: .seconds(60), every: .milliseconds(200)) {
             let lines = process.stdout.split(separator: "\n")
             func url(after label: String) -> String? {
                 lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) }
@@ -119,19 +120,5 @@ import Testing
             guard let api = url(after: "API"), let dashboard = url(after: "dashboard") else { return nil }
             return (String(api.dropLast("/api/v1".count)), String(dashboard.dropLast()))
         }
-    }
-
-    private func eventually(_ what: String, timeout: Double = 30, _ condition: () async throws -> Bool) async throws {
-        _ = try await eventuallyValue(what, timeout: timeout) { try await condition() ? true : nil }
-    }
-
-    private func eventuallyValue<Value>(_ what: String, timeout: Double = 60, _ probe: () async throws -> Value?) async throws -> Value {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let value = try? await probe() { return value }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        Issue.record("timed out waiting for \(what)")
-        throw CancellationError()
     }
 }

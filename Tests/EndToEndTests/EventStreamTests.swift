@@ -4,10 +4,11 @@ import NIOCore
 import NIOHTTP1
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Testing
 
 /// The monitor's live stream, read by a real HTTP client.
-@Suite struct EventStreamTests {
+@Suite(.timeLimit(.minutes(10))) struct EventStreamTests {
     struct Received: Equatable {
         var id: String
         var type: String
@@ -15,10 +16,15 @@ import Testing
     }
 
     /// Reads the stream until `done` says so, then hangs up.
-    static func read(_ url: String, lastEventID: String? = nil, done: ([Received]) -> Bool) async throws -> [Received] {
+    /// `connected` is called once the answer's head has come: the stream's
+    /// position is set by then.
+    static func read(
+        _ url: String, lastEventID: String? = nil, connected: () -> Void = {}, done: ([Received]) -> Bool
+    ) async throws -> [Received] {
         var request = HTTPClientRequest(url: url)
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        connected()
         #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
         var received: [Received] = []
         var text = ""
@@ -65,10 +71,15 @@ import Testing
             #expect(all.last?.type == "testrun.finished")
 
             // `after=now` starts with the next event, not with the history.
+            let (connected, connection) = AsyncStream<Void>.makeStream()
             let later = Task {
-                try await Self.read(monitorURL + "/api/v1/events/stream?after=now&type=testrun.requested") { $0.count >= 1 }
+                defer { connection.finish() }
+                return try await Self.read(
+                    monitorURL + "/api/v1/events/stream?after=now&type=testrun.requested", connected: { connection.finish() }
+                ) { $0.count >= 1 }
             }
-            try await Task.sleep(for: .milliseconds(500))
+            // Ends when the stream has connected (or failed to: `later` says).
+            for await _ in connected {}
             let next = try await farm.client.submit(request(device: ["gated"]))
             let fresh = try await later.value
             let requested = try await OTSClient(baseURL: monitorURL).events(testrun: next.id, type: "testrun.requested")

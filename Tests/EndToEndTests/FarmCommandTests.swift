@@ -4,7 +4,7 @@ import Testing
 
 /// `ots submit`, `status`, `list`, `cancel` and `results` as people and
 /// scripts use them, against a real farm.
-@Suite(.serialized) struct FarmCommandTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FarmCommandTests {
     @Test func submitWatchExitsWithTheVerdict() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]) { farm in
             let server = farm.cli

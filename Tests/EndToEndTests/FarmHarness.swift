@@ -3,6 +3,7 @@ import Logging
 import OTSClient
 import OTSCore
 import OTSStore
+import OTSTestSupport
 import SQLKit
 import Testing
 
@@ -47,17 +48,15 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits until the process has ended (exited, or a zombie its parent
-    /// has yet to reap); false when it still runs after `timeout`.
+    /// has yet to reap); fails the test when it still runs after `timeout`.
+    @discardableResult
     func waitForExit(timeout: Double) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        try await eventually("process \(pid) to end", within: .seconds(timeout)) {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                 let state = stat.split(separator: ")").last?.split(separator: " ").first
-            else { break }
-            if state == "Z" { break }
-            try await Task.sleep(for: .milliseconds(100))
+            else { return true }
+            return state == "Z"
         }
-        guard Date() < deadline else { return false }
         process.waitUntilExit()
         return true
     }
@@ -167,18 +166,22 @@ final class TestFarm: @unchecked Sendable {
     ) {
         let server = try ChildProcess(
             ["server", "--config", config, "--database", database, "--port", String(port)] + arguments, logs: logs)
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let range = server.stdout.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-                let port = Int(server.stdout[range].split(separator: ":").last ?? "")
-            {
-                return (server, port)
+        do {
+            let port = try await eventually("the server to listen", every: .milliseconds(50), detail: String(server.stderr.suffix(2000))) {
+                () throws -> Int? in
+                if let range = server.stdout.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                    let port = Int(server.stdout[range].split(separator: ":").last ?? "")
+                {
+                    return port
+                }
+                guard server.process.isRunning else { throw FarmError("the server did not start: \(server.stderr.suffix(2000))") }
+                return nil
             }
-            if !server.process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(50))
+            return (server, port)
+        } catch {
+            server.stop()
+            throw error
         }
-        server.stop()
-        throw FarmError("the server did not start: \(server.stderr.suffix(2000))")
     }
 
     /// Starts an `ots monitor` on the farm's database; returns it and its URL.
@@ -191,19 +194,24 @@ final class TestFarm: @unchecked Sendable {
         let config = try workspace.write("\(name).toml", defaults.map { $0 + "\n" }.joined() + settings)
         let monitor = try ChildProcess(
             ["monitor", "--config", config, "--database", databaseURL, "--port", String(port)], logs: workspace.file(name))
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let range = monitor.stdout.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-                let port = Int(monitor.stdout[range].split(separator: ":").last ?? "")
+        do {
+            let port = try await eventually("the monitor to listen", every: .milliseconds(50), detail: String(monitor.stderr.suffix(2000)))
             {
-                extraServers.append(monitor)
-                return (monitor, "http://127.0.0.1:\(port)")
+                () throws -> Int? in
+                if let range = monitor.stdout.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                    let port = Int(monitor.stdout[range].split(separator: ":").last ?? "")
+                {
+                    return port
+                }
+                guard monitor.process.isRunning else { throw FarmError("the monitor did not start: \(monitor.stderr.suffix(2000))") }
+                return nil
             }
-            if !monitor.process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(50))
+            extraServers.append(monitor)
+            return (monitor, "http://127.0.0.1:\(port)")
+        } catch {
+            monitor.stop()
+            throw error
         }
-        monitor.stop()
-        throw FarmError("the monitor did not start: \(monitor.stderr.suffix(2000))")
     }
 
     /// The ids in the event store, read straight from the database.
@@ -228,16 +236,13 @@ final class TestFarm: @unchecked Sendable {
         var logger = Logger(label: "ots.e2e")
         logger.logLevel = .warning
         let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
-        let deadline = Date().addingTimeInterval(30)
         do {
-            while Date() < deadline {
-                let ready = try await store.transaction { tx in
+            try await eventually("the publishers \(names) to take their places", every: .milliseconds(50)) {
+                try await store.transaction { tx in
                     var all = true
                     for name in names where try await tx.publisherPosition(name) == 0 { all = false }
                     return all
                 }
-                if ready { break }
-                try await Task.sleep(for: .milliseconds(50))
             }
         } catch {
             await store.close()
@@ -284,37 +289,34 @@ final class TestFarm: @unchecked Sendable {
         var logger = Logger(label: "ots.e2e")
         logger.logLevel = .warning
         let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
-        let deadline = Date().addingTimeInterval(timeout)
         var recorded = 0
         do {
-            while Date() < deadline {
+            try await eventually(
+                "the monitor to record \(count) set run times of \(testrunID)", within: .seconds(timeout),
+                detail: "recorded \(recorded)\n\(logs)"
+            ) {
                 recorded = try await store.transaction { tx in
                     try await tx.db.raw(
                         "SELECT COUNT(*) AS n FROM history WHERE set_name IS NOT NULL AND testrun_id = \(bind: testrunID)"
                     ).first()?.decode(column: "n", as: Int.self) ?? 0
                 }
-                if recorded >= count { break }
-                try await Task.sleep(for: .milliseconds(100))
+                return recorded >= count
             }
         } catch {
             await store.close()
             throw error
         }
         await store.close()
-        if recorded < count { throw FarmError("the monitor recorded \(recorded) of \(count) set run times\n\(logs)") }
     }
 
     /// A testrun's events as the monitor stored them, once it has stored the
     /// testrun's end (events reach it in queue order, so all of them).
     func monitoredEvents(_ monitorURL: String, testrunID: String, timeout: Double = 30) async throws -> [MonitorEvent] {
         let monitor = OTSClient(baseURL: monitorURL)
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        return try await eventually("the monitor to store the end of testrun \(testrunID)", within: .seconds(timeout), detail: logs) {
             let events = try await monitor.events(testrun: testrunID, limit: 10_000)
-            if events.contains(where: { $0.type == .testrunFinished }) { return events }
-            try await Task.sleep(for: .milliseconds(100))
+            return events.contains(where: { $0.type == .testrunFinished }) ? events : nil
         }
-        throw FarmError("the monitor did not store the end of testrun \(testrunID)\n\(logs)")
     }
 
     /// Waits until `count` workers are registered and not offline.
@@ -322,20 +324,17 @@ final class TestFarm: @unchecked Sendable {
         var logger = Logger(label: "ots.e2e")
         logger.logLevel = .warning
         let store = try await Store.open(try DatabaseURL(parsing: databaseURL), logger: logger, migrate: false)
-        let deadline = Date().addingTimeInterval(timeout)
         var online = 0
         do {
-            while Date() < deadline {
+            try await eventually("\(count) workers online", within: .seconds(timeout), detail: "\(online) online\n\(logs)") {
                 online = try await store.transaction { tx in try await tx.workers().filter { $0.state != "offline" }.count }
-                if online >= count { break }
-                try await Task.sleep(for: .milliseconds(100))
+                return online >= count
             }
         } catch {
             await store.close()
             throw error
         }
         await store.close()
-        if online < count { throw FarmError("\(online) of \(count) workers online\n\(logs)") }
     }
 
     /// Starts the server again on the same port and database.
@@ -409,13 +408,12 @@ final class TestFarm: @unchecked Sendable {
     }
 
     func waitFor(_ id: String, timeout: Double = 60, _ what: String, _ condition: (TestrunView) -> Bool) async throws -> TestrunView {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        var last: TestrunView?
+        return try await eventually(what, within: .seconds(timeout), detail: "\(last?.summaryText ?? id)\n\(logs)") {
             let view = try await client.testrun(id: id)
-            if condition(view) { return view }
-            try await Task.sleep(for: .milliseconds(100))
+            last = view
+            return condition(view) ? view : nil
         }
-        throw FarmError("timed out waiting for \(what): \(try await client.testrun(id: id).summaryText)\n\(logs)")
     }
 
     var logs: String {
@@ -518,11 +516,12 @@ final class HangFile: Sendable {
         (try? String(contentsOfFile: path + suffix, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
-    /// Waits until the process is gone; false when it is still there after `timeout`.
+    /// Waits until the process is gone; fails the test when it is still
+    /// there after `timeout`.
+    @discardableResult
     static func waitUntilGone(_ pid: Int32, timeout: Double = 20) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while kill(pid, 0) == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        return kill(pid, 0) != 0
+        try await eventually("process \(pid) to be gone", within: .seconds(timeout)) { kill(pid, 0) != 0 }
+        return true
     }
 
     deinit {

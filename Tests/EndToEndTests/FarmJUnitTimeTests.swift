@@ -5,7 +5,7 @@ import Testing
 
 /// The farm's JUnit carries the durations the worker measured: every case,
 /// every suite and the whole file.
-@Suite(.serialized) struct FarmJUnitTimeTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FarmJUnitTimeTests {
     @Test func caseSuiteAndFileTimesAreTheRealDurations() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
             // uneven-sets: cases that sleep 1.2, 0.9, 0.7 and 0.5 s, each

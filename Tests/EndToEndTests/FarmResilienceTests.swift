@@ -2,12 +2,13 @@ import Foundation
 import NIOHTTP1
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Testing
 
 /// The farm when things go wrong: the server away, a worker restarted,
 /// timeouts, lost workers; and the features around a testrun (fetched
 /// files, definitions by URL, several servers, tokens).
-@Suite(.serialized) struct FarmResilienceTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FarmResilienceTests {
     @Test(arguments: FarmEngine.available)
     func whileTheServerIsAwayTheSpoolKeepsEverythingAcrossAWorkerRestart(engine: FarmEngine) async throws {
         let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString
@@ -23,13 +24,14 @@ import Testing
 
             FileManager.default.createFile(atPath: gate, contents: nil)
             // The worker finishes both packages; what it reports waits on disk.
-            let deadline = Date().addingTimeInterval(30)
-            while !farm.spooledFinish("w1") && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(farm.spooledFinish("w1"), "the task's end waits in the spool\n\(farm.logs)")
+            try await eventually("the task's end waits in the spool", detail: farm.logs) { farm.spooledFinish("w1") }
             let waiting = farm.spooled("w1")
             #expect(waiting >= 4, "events, two results and the finish wait")
             try farm.restartWorker("w1")
-            try await Task.sleep(for: .milliseconds(500))
+            try await eventually("the restarted worker to find the server away", detail: farm.logs) {
+                let log = farm.workers["w1"]?.stderr ?? ""
+                return log.contains("messages wait in the spool") || log.contains("cannot register")
+            }
 
             try await farm.restartServer()
             let ended = try await farm.waitForEnd(submitted.id)
@@ -37,9 +39,9 @@ import Testing
             #expect(ended.tasks?.first?.attempts == 1, "the first attempt's results arrived")
             // The worker removes the finish from its spool once the server
             // has answered, which may be just after the testrun has ended.
-            let emptied = Date().addingTimeInterval(10)
-            while farm.spooled("w1") > 0 && Date() < emptied { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(farm.spooled("w1") == 0, "the spool empties\n\(farm.logs)")
+            try await eventually("the spool empties", within: .seconds(10), every: .milliseconds(50), detail: farm.logs) {
+                farm.spooled("w1") == 0
+            }
             let xml = String(decoding: try await farm.client.results(id: submitted.id, format: "xml"), as: UTF8.self)
             #expect(xml.contains("waits-for-the-gate"))
             #expect(xml.contains("<suite name=\"shell-basics\""))
@@ -159,9 +161,7 @@ import Testing
             let submitted = try await farm.client.submit(request(device: ["shell-basics"]))
             #expect(try await farm.waitForEnd(submitted.id).verdict == .pass)
             let refused = try #require(farm.workers["bad"])
-            let deadline = Date().addingTimeInterval(20)
-            while refused.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(!refused.process.isRunning, "a worker with a wrong secret stops")
+            try await eventually("a worker with a wrong secret stops", within: .seconds(20)) { !refused.process.isRunning }
             #expect(refused.process.terminationStatus == 1)
             #expect(refused.stderr.contains("authorization: wrong enrollment secret"), "\(refused.stderr)")
         }

@@ -6,7 +6,7 @@ import OTSTestSupport
 import Testing
 
 /// A worker whose device is an SSH target: a real sshd on a loopback port.
-@Suite struct FarmSSHTests {
+@Suite(.timeLimit(.minutes(10))) struct FarmSSHTests {
     @Test(.enabled(if: SSHServer.isAvailable, "needs root and openssh-server (./scripts/test.sh installs it)"))
     func devicePackagesComeFromTheTargetAndHostPackagesRunOnTheWorker() async throws {
         let ssh = try await SSHServer.start()

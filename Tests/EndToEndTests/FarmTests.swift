@@ -5,7 +5,7 @@ import Testing
 
 /// The farm end to end: a real `ots server` and real `ots worker` processes
 /// with simulated devices, on loopback, on SQLite and on PostgreSQL.
-@Suite(.serialized) struct FarmTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FarmTests {
     static let two = [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]
 
     @Test(arguments: FarmEngine.available)

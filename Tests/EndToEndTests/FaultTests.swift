@@ -8,7 +8,7 @@ import Testing
 
 /// Faults a farm meets when it runs unattended for months: its monitor
 /// gone in the middle of the work, its database restarted under load.
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, .timeLimit(.minutes(15))) struct FaultTests {
     /// The events every testrun has once each, and every task once each.
     static let testrunEvents = ["testrun.requested", "testrun.queued", "testrun.started", "testrun.finished"]
     static let taskEvents = [
@@ -40,12 +40,9 @@ import Testing
     }
 
     static func waitForMonitor(_ monitor: OTSClient, timeout: Double = 60) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let status = try? await monitor.monitorStatus(), status.backlogEvents == 0 { return }
-            try await Task.sleep(for: .milliseconds(200))
+        try await eventually("the monitor to catch up", within: .seconds(timeout), every: .milliseconds(200)) {
+            (try? await monitor.monitorStatus())?.backlogEvents == 0
         }
-        Issue.record("the monitor did not catch up within \(timeout) s")
     }
 
     @Test(arguments: FarmEngine.available)
@@ -81,7 +78,8 @@ import Testing
         }
     }
 
-    @Test func postgreSQLRestartedUnderLoadLosesNoTestrun() async throws {
+    @Test(.enabled(if: PostgresCluster.wanted, "needs PostgreSQL's binaries and the user otstest (./scripts/test.sh)"))
+    func postgreSQLRestartedUnderLoadLosesNoTestrun() async throws {
         try await PostgresCluster.with { cluster in try await restartUnderLoad(cluster) }
     }
 
@@ -128,7 +126,7 @@ import Testing
     /// PostgresClient keeps a request waiting for a minute while it cannot
     /// connect; the server and the monitor answer 503 within
     /// `db_unavailable_seconds` instead, and serve again once it is back.
-    @Test(.enabled(if: PostgresCluster.installed, "needs PostgreSQL's binaries and the user otstest (./scripts/test.sh)"))
+    @Test(.enabled(if: PostgresCluster.wanted, "needs PostgreSQL's binaries and the user otstest (./scripts/test.sh)"))
     func whilePostgreSQLIsDownRequestsAnswer503SoonAndTheFirstAfterItsRestartSucceeds() async throws {
         try await PostgresCluster.with { cluster in
             try await TestFarm.with(
@@ -160,14 +158,15 @@ import Testing
         }
     }
 
-    @Test func aFullSpoolDiskIsReportedAndTheWorkerGoesOnWhenThereIsSpaceAgain() async throws {
+    @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"))
+    func aFullSpoolDiskIsReportedAndTheWorkerGoesOnWhenThereIsSpaceAgain() async throws {
         let gate = FileManager.default.temporaryDirectory.path + "/ots-gate-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: gate) }
         var worker = TestFarm.WorkerSpec(name: "w1")
         worker.environment = ["OTS_GATE": gate]
         // A lease longer than the server's short absence below.
         try await TestFarm.with(engine: .sqlite, serverSettings: ["lease_seconds": "20"], workers: []) { farm in
-            guard let disk = SmallFilesystem.mount(at: farm.workspace.file("spool-w1"), kilobytes: 1024) else { return }
+            let disk = try #require(SmallFilesystem.mount(at: farm.workspace.file("spool-w1"), kilobytes: 1024), "root may mount a tmpfs")
             defer { disk.unmount() }
             try farm.startWorker(worker)
             try await farm.waitForWorkers(1)
@@ -179,9 +178,7 @@ import Testing
             farm.server.kill(SIGKILL)
             farm.server.process.waitUntilExit()
             _ = FileManager.default.createFile(atPath: gate, contents: nil)
-            let deadline = Date().addingTimeInterval(30)
-            while !farm.spooledFinish("w1") && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(farm.spooledFinish("w1"), "the task's end waits in the spool\n\(farm.logs)")
+            try await eventually("the task's end waits in the spool", detail: farm.logs) { farm.spooledFinish("w1") }
             disk.fill()
             try await farm.restartServer()
 
@@ -227,7 +224,7 @@ import Testing
     @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"))
     func aSpoolWithRoomForEventsButNotForResultsTakesNoTaskUntilThereIsRoom() async throws {
         try await TestFarm.with(engine: .sqlite, workers: []) { farm in
-            guard let disk = SmallFilesystem.mount(at: farm.workspace.file("spool-w1"), kilobytes: 2048) else { return }
+            let disk = try #require(SmallFilesystem.mount(at: farm.workspace.file("spool-w1"), kilobytes: 2048), "root may mount a tmpfs")
             defer { disk.unmount() }
             try farm.startWorker(TestFarm.WorkerSpec(name: "w1"))
             let (_, monitorURL) = try await farm.startMonitor()
@@ -249,21 +246,18 @@ import Testing
             disk.fill(leaving: 148)
             let submitted = try await farm.client.submit(chatty)
 
-            let deadline = Date().addingTimeInterval(60)
-            var state = ""
-            while Date() < deadline {
-                state = try await monitor.workers().workers.first { $0.instance == "w1" }?.state ?? ""
-                if state == "spool_full" { break }
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually(
+                "the instance shows why it takes no work", within: .seconds(60), every: .milliseconds(200), detail: farm.logs
+            ) {
+                try await monitor.workers().workers.first { $0.instance == "w1" }?.state == "spool_full"
             }
-            #expect(state == "spool_full", "the instance shows why it takes no work\n\(farm.logs)")
             // And it stays so over several of the worker's probe writes (one a second).
             let since = try #require(try await monitor.workers().workers.first { $0.instance == "w1" }?.lastHeartbeat)
-            while Date() < deadline {
+            var state = ""
+            try await eventually("a heartbeat 3 s later, or another state", within: .seconds(60), every: .milliseconds(200)) {
                 let worker = try await monitor.workers().workers.first { $0.instance == "w1" }
                 state = worker?.state ?? ""
-                if state != "spool_full" || (worker?.lastHeartbeat ?? since) > since.addingTimeInterval(3) { break }
-                try await Task.sleep(for: .milliseconds(200))
+                return state != "spool_full" || (worker?.lastHeartbeat ?? since) > since.addingTimeInterval(3)
             }
             #expect(state == "spool_full", "probe writes that fit are not room for the results\n\(farm.logs)")
             let log = try #require(farm.workers["w1"]).stderr
@@ -285,33 +279,30 @@ import Testing
 
     /// The failure event a worker sent about its spool folder.
     static func waitForFailure(_ farm: TestFarm, about folder: String) async throws -> MonitorEvent {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
+        let failures = try await eventually(
+            "a failure event about \(folder)", within: .seconds(60), every: .milliseconds(200), detail: farm.logs
+        ) {
             let failures = try await farm.queuedEvents().filter { $0.type == .failure && $0.error?.message.contains(folder) == true }
-            if let failure = failures.first {
-                #expect(failures.count == 1, "one failure event: \(failures.map { $0.error?.message ?? "" })")
-                return failure
-            }
-            try await Task.sleep(for: .milliseconds(200))
+            return failures.isEmpty ? nil : failures
         }
-        throw TestFarm.FarmError("no failure event about \(folder)\n\(farm.logs)")
+        #expect(failures.count == 1, "one failure event: \(failures.map { $0.error?.message ?? "" })")
+        return failures[0]
     }
 
     /// Submits, retrying while the server answers that its database is away.
     static func submitWhenUp(_ farm: TestFarm, _ request: TestrunRequest) async throws -> String {
-        let deadline = Date().addingTimeInterval(60)
         var lastError: (any Error)?
-        while Date() < deadline {
+        return try await eventually(
+            "the server to take a testrun", within: .seconds(60), every: .milliseconds(250), detail: "\(lastError.map { "\($0)" } ?? "")"
+        ) { () async throws -> String? in
             do {
                 return try await farm.client.submit(request).id
-            } catch {
+            } catch let error as ClientError where (error.status ?? 500) >= 500 {
                 // Only the server's own failures (its database away) are retried.
-                guard (error.status ?? 500) >= 500 else { throw error }
                 lastError = error
+                return nil
             }
-            try await Task.sleep(for: .milliseconds(250))
         }
-        throw lastError ?? TestFarm.FarmError("no answer")
     }
 }
 
@@ -374,6 +365,11 @@ final class PostgresCluster: Sendable {
         try await pgctl(["start"])
     }
 
+    /// Whether the tests that start a cluster of their own run: one can
+    /// be started here, or the test script provides PostgreSQL (then one
+    /// that cannot be started fails them).
+    static var wanted: Bool { installed || FarmEngine.postgresURL != nil }
+
     /// Whether a cluster of a test's own can be started here.
     static var installed: Bool {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -388,7 +384,7 @@ final class PostgresCluster: Sendable {
 
     /// Runs `body` with the cluster, removing it afterwards.
     static func with(_ body: (PostgresCluster) async throws -> Void) async throws {
-        guard let cluster = try await start() else { return }
+        let cluster = try #require(try await start(), "a PostgreSQL cluster of the test's own")
         do {
             try await body(cluster)
         } catch {
@@ -428,7 +424,10 @@ final class PostgresCluster: Sendable {
         let spawned = posix_spawn(&pid, words[0], &actions, nil, argv, environ)
         guard spawned == 0 else { throw TestFarm.FarmError("cannot start \(words[0]): \(String(cString: strerror(spawned)))") }
         var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        // initdb and pg_ctl (-w -t 60) end on their own; two minutes is their limit here.
+        try await eventually("\(words.joined(separator: " ")) to end", within: .seconds(120), every: .milliseconds(50)) {
+            waitpid(pid, &status, WNOHANG) != 0
+        }
         if status != 0 {
             let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw TestFarm.FarmError("\(words.joined(separator: " ")) failed (\(status)): \(output)")

@@ -6,7 +6,7 @@ import Testing
 
 /// The history model end to end: a real server, four real workers and a
 /// real monitor recording the run times it plans from.
-@Suite(.serialized) struct HistoryDistributionTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct HistoryDistributionTests {
     static let sets = ["boot-sequence", "network", "storage", "display", "audio", "sensors", "power", "locale"]
 
     @Test(arguments: FarmEngine.available)

@@ -4,6 +4,7 @@ import NIOHTTP1
 import OTSClient
 import OTSCore
 import OTSStore
+import OTSTestSupport
 import Subprocess
 import SystemPackage
 import Testing
@@ -12,7 +13,7 @@ import Testing
 /// with a worker instance enrolled by hand: crash the server with a number,
 /// tell of work that is not its own, split log lines, or be handed a task
 /// after it has gone.
-@Suite(.serialized) struct HostileWorkerTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct HostileWorkerTests {
     /// A worker instance spoken for by hand, with its own token.
     struct Probe {
         var host: String
@@ -222,7 +223,9 @@ import Testing
             var injected = probe.event(.packageStarted, task)
             injected.package = "p\nFAKE LOG LINE"
             #expect(await probe.post([injected]).status == 403)
-            try await SecurityTests.eventually("the server logs the refusal") { farm.server.stderr.contains("refused events") }
+            try await eventually("the server logs the refusal", within: .seconds(20), every: .milliseconds(250)) {
+                farm.server.stderr.contains("refused events")
+            }
             let lines = farm.server.stderr.split(separator: "\n")
             #expect(!lines.contains { $0.hasPrefix("FAKE LOG LINE") }, "\(farm.server.stderr.suffix(2000))")
             #expect(farm.server.stderr.contains(#"'p\nFAKE LOG LINE'"#), "\(farm.server.stderr.suffix(2000))")
@@ -241,9 +244,11 @@ import Testing
                     "-s", "-X", "POST", "-H", "Authorization: Bearer \(gone.token)", "-H", "Content-Type: application/json",
                     "--data-binary", "@" + claim, farm.baseURL + "/api/v1/workers/claim",
                 ], executable: "/usr/bin/curl", logs: farm.workspace.file("curl"))
-            try await SecurityTests.eventually("the claim waits") { try await Self.workerState(farm, gone.workerID) == "free" }
+            try await eventually("the claim waits", within: .seconds(20), every: .milliseconds(250)) {
+                try await Self.workerState(farm, gone.workerID) == "free"
+            }
             curl.kill(SIGKILL)
-            try await SecurityTests.eventually("the server sees the claim's connection close") {
+            try await eventually("the server sees the claim's connection close", within: .seconds(20), every: .milliseconds(250)) {
                 farm.server.stderr.contains("worker \(gone.workerID) stopped waiting for a task (its connection closed)")
             }
             let testrun = try await Self.submit(farm, group: "claims")

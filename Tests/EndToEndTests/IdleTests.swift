@@ -1,6 +1,7 @@
 import Foundation
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,7 +10,9 @@ import Testing
 
 /// An idle farm costs (nearly) nothing: no loop of the server, the
 /// monitor, a worker or `ots up` spins or polls faster than it must.
-@Suite(.serialized, .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/stat"), "reads CPU time from /proc (Linux)"))
+@Suite(
+    .serialized, .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/stat"), "reads CPU time from /proc (Linux)"),
+    .timeLimit(.minutes(10)))
 struct IdleTests {
     /// The deployed defaults, not the harness's quick intervals.
     static let serverSettings = [
@@ -65,24 +68,15 @@ struct IdleTests {
     }
 
     static func waitUntilOnline(_ monitor: OTSClient, _ what: String) async throws {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let list = try? await monitor.workers(), list.workers.contains(where: { $0.state != "offline" }) { return }
-            try await Task.sleep(for: .milliseconds(200))
+        try await eventually("\(what) online", within: .seconds(60), every: .milliseconds(200)) {
+            (try? await monitor.workers())?.workers.contains(where: { $0.state != "offline" }) == true
         }
-        throw TestFarm.FarmError("\(what) is not online after a minute")
     }
 
     static func upMonitorURL(_ up: ChildProcess) async throws -> String {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let line = up.stdout.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("dashboard") }),
-                let url = line.split(separator: " ").last
-            {
-                return String(url.dropLast())
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        try await eventually("ots up to print its URLs", within: .seconds(60), detail: String(up.stderr.suffix(2000))) {
+            up.stdout.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("dashboard") })
+                .flatMap { $0.split(separator: " ").last }.map { String($0.dropLast()) }
         }
-        throw TestFarm.FarmError("ots up did not print its URLs: \(up.stderr.suffix(2000))")
     }
 }

@@ -4,12 +4,13 @@ import NIOCore
 import NIOHTTP1
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Subprocess
 import SystemPackage
 import Testing
 
 /// The monitor's /metrics, as Prometheus scrapes it and promtool judges it.
-@Suite struct MetricsTests {
+@Suite(.timeLimit(.minutes(10))) struct MetricsTests {
     static let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     @Test func metricsCountTheFarmAndPassPromtool() async throws {
@@ -19,12 +20,11 @@ import Testing
             let submitted = try await farm.client.submit(request(device: ["shell-basics"]))
             #expect(try await farm.waitForEnd(submitted.id).verdict == .pass)
             var text = ""
-            let deadline = Date().addingTimeInterval(30)
-            while !text.contains(#"ots_testruns_total{verdict="PASS"} 1"#) && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually("the monitor to count the testrun", every: .milliseconds(200), detail: text) {
                 let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(30))
                 #expect(response.headers.first(name: "Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
                 text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+                return text.contains(#"ots_testruns_total{verdict="PASS"} 1"#)
             }
             #expect(text.contains(#"ots_testruns_total{verdict="PASS"} 1"#), "\(text)")
             #expect(text.contains(#"ots_testruns_total{verdict="FAIL"} 0"#))

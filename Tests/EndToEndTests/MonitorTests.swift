@@ -1,11 +1,12 @@
 import Foundation
 import OTSClient
 import OTSCore
+import OTSTestSupport
 import Testing
 
 /// The monitor as its own process: decoupled from the farm, every event
 /// stored once, liveness from heartbeats.
-@Suite(.serialized) struct MonitorTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct MonitorTests {
     @Test(arguments: FarmEngine.available)
     func aMonitorStartedLateStoresEveryEventExactlyOnce(engine: FarmEngine) async throws {
         let workers = [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]
@@ -24,10 +25,11 @@ import Testing
             let (_, url) = try await farm.startMonitor()
             let wanted = Set(sent.map(\.id))
             var stored: [String] = []
-            let deadline = Date().addingTimeInterval(30)
-            while !wanted.isSubset(of: Set(stored)) && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually(
+                "every event sent is stored", every: .milliseconds(200), detail: "\(wanted.subtracting(stored).count) missing"
+            ) {
                 stored = try await farm.storedEventIDs()
+                return wanted.isSubset(of: Set(stored))
             }
             #expect(wanted.isSubset(of: Set(stored)), "every event sent is stored: \(wanted.subtracting(stored).count) missing")
             #expect(stored.count == Set(stored).count, "none twice")
@@ -52,17 +54,16 @@ import Testing
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]) { farm in
             let (_, url) = try await farm.startMonitor()
             let monitor = OTSClient(baseURL: url)
-            try await Task.sleep(for: .milliseconds(700))
+            try await eventually("the monitor to list both workers") { try await monitor.workers().workers.count == 2 }
             #expect(try await monitor.workers().workers.map(\.state) == ["free", "free"])
 
             farm.workers["w1"]?.kill(SIGKILL)
             var states: [String: String] = [:]
             var offline: [MonitorEvent] = []
-            let deadline = Date().addingTimeInterval(20)
-            while (states["e2e/w1"] != "offline" || offline.isEmpty) && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(100))
+            try await eventually("w1 to show offline, with its event", within: .seconds(20), detail: "\(states)") {
                 states = Dictionary(uniqueKeysWithValues: try await monitor.workers().workers.map { ($0.id, $0.state) })
                 offline = try await monitor.events(type: "worker.offline")
+                return states["e2e/w1"] == "offline" && !offline.isEmpty
             }
             #expect(states == ["e2e/w1": "offline", "e2e/w2": "free"])
             #expect(offline.count == 1)
@@ -81,6 +82,7 @@ import Testing
     func twoMonitorReplicasNeverHandleAnEventTwice() async throws {
         try await TestFarm.with(engine: .postgres, workers: [TestFarm.WorkerSpec(name: "w1"), TestFarm.WorkerSpec(name: "w2")]) { farm in
             let receiver = try WebhookTests.Receiver(folder: farm.workspace.path, secret: "k")
+            try await receiver.waitUntilListening()
             let webhook = """
                 [[webhook]]
                 name = "lab"
@@ -98,10 +100,9 @@ import Testing
             for id in testruns { #expect(try await farm.waitForEnd(id).verdict == .pass) }
             let sent = Set(try await farm.queuedEvents().map(\.id))
             var stored: [String] = []
-            let deadline = Date().addingTimeInterval(30)
-            while !sent.isSubset(of: Set(stored)) && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually("every event sent is stored", every: .milliseconds(200)) {
                 stored = try await farm.storedEventIDs()
+                return sent.isSubset(of: Set(stored))
             }
             #expect(sent.isSubset(of: Set(stored)))
             let history = try await farm.historyCount()
@@ -114,10 +115,9 @@ import Testing
                     try await OTSClient(baseURL: url).events(testrun: id).filter { $0.type.rawValue.hasPrefix("testrun.") }.map(\.id))
             }
             var delivered: [String] = []
-            let deliveryDeadline = Date().addingTimeInterval(30)
-            while !wanted.isSubset(of: Set(delivered)) && Date() < deliveryDeadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually("every testrun event delivered", every: .milliseconds(200)) {
                 delivered = receiver.deliveries.map(\.id)
+                return wanted.isSubset(of: Set(delivered))
             }
             #expect(wanted.isSubset(of: Set(delivered)), "every testrun event delivered")
             #expect(delivered.count == Set(delivered).count, "none twice: \(delivered.count) deliveries of \(Set(delivered).count) events")
@@ -126,7 +126,7 @@ import Testing
 }
 
 /// Statistics over a known set of testruns.
-@Suite struct StatisticsTests {
+@Suite(.timeLimit(.minutes(10))) struct StatisticsTests {
     @Test(arguments: FarmEngine.available)
     func statisticsAndCommonErrorsCountAKnownFarm(engine: FarmEngine) async throws {
         let flaky = TestFarm.WorkerSpec(name: "w2", devicegroup: "flaky", simulated: "flash_failing_tries = [1]")
@@ -145,13 +145,12 @@ import Testing
             for id in ids { _ = try await farm.waitForEnd(id) }
             let monitor = OTSClient(baseURL: url)
             // Wait until the monitor has stored the last testrun's end.
-            let deadline = Date().addingTimeInterval(30)
-            var stats = try await monitor.statistics(window: "1h")
-            while (stats.verdicts.pass + stats.verdicts.fail + stats.verdicts.error < 7 || stats.errorsByCategory["user"] != 3
-                || stats.phases["test"]?.count != 4) && Date() < deadline
-            {
-                try await Task.sleep(for: .milliseconds(200))
-                stats = try await monitor.statistics(window: "1h")
+            let stats = try await eventually("the monitor to count the last testrun", every: .milliseconds(200)) {
+                let stats = try await monitor.statistics(window: "1h")
+                let counted =
+                    stats.verdicts.pass + stats.verdicts.fail + stats.verdicts.error >= 7 && stats.errorsByCategory["user"] == 3
+                    && stats.phases["test"]?.count == 4
+                return counted ? stats : nil
             }
             #expect(stats.testruns.total == 7)
             #expect(stats.testruns.active == 0)

@@ -10,7 +10,7 @@ import Testing
 
 /// Real answers of a real server, every operation, checked against the
 /// OpenAPI document the project ships (scripts/check-openapi.py).
-@Suite struct OpenAPIContractTests {
+@Suite(.timeLimit(.minutes(10))) struct OpenAPIContractTests {
     /// Records each exchange as a JSON line for the checker.
     final class Recorder: @unchecked Sendable {
         // Only the one test that owns it appends, one request at a time.

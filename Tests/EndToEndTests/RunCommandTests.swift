@@ -1,9 +1,10 @@
 import Foundation
+import OTSTestSupport
 import Testing
 
 /// `ots run` and `ots validate` as users and scripts meet them: a real
 /// process, real files, testrunner-lite's exit codes.
-@Suite struct RunCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct RunCommandTests {
     @Test func aCompletedRunExitsZeroWhateverTheVerdictsAndWritesValidResults() async throws {
         let work = try Workspace()
         _ = try work.copyFixture("package.xml")
@@ -225,7 +226,7 @@ import Testing
 
 /// Interrupting `ots run` stops the running step's processes and writes the
 /// results of what ran.
-@Suite struct RunInterruptTests {
+@Suite(.timeLimit(.minutes(10))) struct RunInterruptTests {
     @Test func sigintStopsTheStepAndWritesResults() async throws {
         let work = try Workspace()
         try work.write(
@@ -233,7 +234,7 @@ import Testing
             #"<testdefinition version="1.0"><suite name="s"><set name="t"><case name="slow"><step>touch started; sleep 60 &amp; echo $! &gt; child; wait</step></case><case name="next"><step>touch never</step></case></set></suite></testdefinition>"#
         )
         let task = Task { try await OTSBinary.run(["run", "-a", "-H", "-f", "slow.xml", "-o", "r.xml"], in: work.path) }
-        while !work.exists("child") { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually("the step to start its child", every: .milliseconds(20)) { work.exists("child") }
         let ots = try #require(OTSBinary.pids(in: work.path).first)
         kill(ots, SIGINT)
         let result = try await task.value
@@ -243,11 +244,6 @@ import Testing
         #expect(xml.contains(#"failure_info="interrupted while it ran""#))
         #expect(xml.contains(#"failure_info="interrupted before it ran""#))
         let child = try #require(Int32(try work.read("child").trimmingCharacters(in: .whitespacesAndNewlines)))
-        var gone = false
-        for _ in 0..<100 where !gone {
-            gone = kill(child, 0) != 0
-            if !gone { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        #expect(gone)
+        try await eventually("the step's child to be gone", within: .seconds(2), every: .milliseconds(20)) { kill(child, 0) != 0 }
     }
 }

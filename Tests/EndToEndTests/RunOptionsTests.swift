@@ -6,7 +6,7 @@ import Testing
 
 /// `ots run` with testrunner-lite's remaining options, as a script passes
 /// them: a real process, a real HTTP logger, stand-ins for the device tools.
-@Suite struct RunOptionsTests {
+@Suite(.timeLimit(.minutes(10))) struct RunOptionsTests {
     /// A remote HTTP logger (Fixtures/http-log-receiver.py) on a loopback port.
     final class LogReceiver: Sendable {
         let port: Int
@@ -22,8 +22,13 @@ import Testing
                 "python3", OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/http-log-receiver.py", String(port), log,
             ]
             try process.run()
-            let deadline = Date().addingTimeInterval(10)
-            while !SSHServer.canConnect(port: port), Date() < deadline { usleep(20_000) }
+        }
+
+        /// Waits until the receiver accepts connections.
+        func waitUntilListening() async throws {
+            try await eventually("the HTTP log receiver to listen on \(port)", within: .seconds(10), every: .milliseconds(20)) {
+                SSHServer.canConnect(port: port)
+            }
         }
 
         struct Request: Decodable {
@@ -83,6 +88,7 @@ import Testing
         let work = try Workspace()
         try work.write("dropin.xml", Self.definition)
         let receiver = try LogReceiver(folder: work.path)
+        try await receiver.waitUntilListening()
         let result = try await OTSBinary.run(
             [
                 "run", "-a", "-v", "-H", "-f", "dropin.xml", "-o", "results.xml", "--junit", "junit.xml",

@@ -7,6 +7,7 @@ import NIOHTTP1
 import OTSClient
 import OTSCore
 import OTSStore
+import OTSTestSupport
 import SQLKit
 import Subprocess
 import SystemPackage
@@ -14,7 +15,7 @@ import Testing
 
 /// Who gets in: tokens and their scopes on the server, the monitor and the
 /// dashboard; tokens kept only as hashes; request limits; TLS end to end.
-@Suite(.serialized) struct SecurityTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct SecurityTests {
     /// One HTTP exchange, with or without a token or a cookie.
     struct Answer {
         var status: Int
@@ -93,9 +94,11 @@ import Testing
                 body: #"{"host": "probe", "instance": "p1", "version": "0.1.0", "pid": 1, "device": {"devicegroup": "probe"}}"#)
             let second = try #require(try JSONCoding.decoder().decode(WorkerRegistered.self, from: Data(again.body.utf8)).token)
             #expect(second != workerToken)
-            try await Self.eventually("the replaced worker token is refused") {
-                try await Self.call(.POST, api + "/workers/heartbeat", token: workerToken, body: #"{"worker_id": "probe/p1", "state": "free"}"#)
-                    .status == 401
+            try await eventually("the replaced worker token is refused", within: .seconds(20), every: .milliseconds(250)) {
+                try await Self.call(
+                    .POST, api + "/workers/heartbeat", token: workerToken, body: #"{"worker_id": "probe/p1", "state": "free"}"#
+                )
+                .status == 401
             }
             #expect(
                 try await Self.call(.POST, api + "/workers/heartbeat", token: second, body: #"{"worker_id": "probe/p1", "state": "free"}"#)
@@ -113,7 +116,7 @@ import Testing
             #expect(infos.contains { $0.scope == .worker && $0.workerID == "e2e/w1" }, "the enrolled instance's token is listed")
             let revoke = try await OTSBinary.run(["token", "revoke", "--database", farm.databaseURL, readerInfo.id], in: folder)
             #expect(revoke.status == 0, "\(revoke.stderr)")
-            try await Self.eventually("the revoked token is refused") {
+            try await eventually("the revoked token is refused", within: .seconds(20), every: .milliseconds(250)) {
                 try await Self.call(.GET, api + "/testruns", token: reader).status == 401
             }
             let twice = try await OTSBinary.run(["token", "revoke", "--database", farm.databaseURL, readerInfo.id], in: folder)
@@ -328,15 +331,11 @@ import Testing
         let plain = try await OTSBinary.run(["list", "--server", "http://127.0.0.1:\(port)", "--token", token], in: work.path)
         #expect(plain.status == 3, "plain HTTP to the TLS port gets nowhere")
 
-        var monitorURL: String?
-        let deadline = Date().addingTimeInterval(30)
-        while monitorURL == nil, Date() < deadline {
-            if let range = monitor.stdout.range(of: #"https://127\.0\.0\.1:\d+"#, options: .regularExpression) {
-                monitorURL = String(monitor.stdout[range])
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        let monitorAt = try await eventually(
+            "the monitor says it listens over https", every: .milliseconds(50), detail: "\(monitor.stdout) \(monitor.stderr)"
+        ) {
+            monitor.stdout.range(of: #"https://127\.0\.0\.1:\d+"#, options: .regularExpression).map { String(monitor.stdout[$0]) }
         }
-        let monitorAt = try #require(monitorURL, "the monitor says it listens over https: \(monitor.stdout) \(monitor.stderr)")
         let stats = try await OTSBinary.run(
             ["stats", "--monitor", monitorAt, "--token", token, "--ca-file", work.file("ca.pem")], in: work.path)
         #expect(stats.status == 0, "\(stats.stderr)")
@@ -359,16 +358,5 @@ import Testing
                 output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
             #expect(result.terminationStatus.isSuccess, "openssl \(arguments.joined(separator: " ")): \(result.standardError)")
         }
-    }
-
-    /// Waits until `condition` holds (a cache of a few seconds may stand
-    /// between a change and its effect); fails the test after 20 s.
-    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        Issue.record("never: \(what)")
     }
 }

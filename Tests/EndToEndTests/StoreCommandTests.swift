@@ -6,7 +6,7 @@ import Testing
 @testable import OTSStore
 
 /// `ots migrate` and several `ots` processes sharing one SQLite file.
-@Suite struct StoreCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct StoreCommandTests {
     @Test func migrateAppliesOnceAndThenReportsUpToDate() async throws {
         let work = try Workspace()
         let all = (1...Migrations.latestVersion).map(String.init).joined(separator: ", ")

@@ -4,12 +4,13 @@ import NIOHTTP1
 import OTSClient
 import OTSCore
 import OTSStore
+import OTSTestSupport
 import Testing
 
 /// The switches a shared farm narrows a submitter with (docs/security.md):
 /// host packages only for `submit-host` tokens, and callbacks that never
 /// point back at the farm or leave the hosts allowed.
-@Suite(.serialized) struct SubmitterSwitchesTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct SubmitterSwitchesTests {
     static func testrun(host: [String] = [], device: [String] = [], definitions: [String]? = nil, callback: String? = nil) throws
         -> String
     {
@@ -67,7 +68,7 @@ import Testing
                 json: Array(try Self.testrun(device: ["a"], callback: "http://hooks.invalid:9/hook").utf8))
             let itself = try await farm.client.submit(json: Array(try Self.testrun(device: ["a"], callback: monitor + "/hook").utf8))
             var letters: [DeadLetter] = []
-            try await SecurityTests.eventually("both testruns' callbacks are set aside") {
+            try await eventually("both testruns' callbacks are set aside", within: .seconds(20), every: .milliseconds(250)) {
                 letters = try await Self.deadLetters(farm)
                 return Set(letters.compactMap { Self.testrunID(of: $0) }).isSuperset(of: [elsewhere.id, itself.id])
             }

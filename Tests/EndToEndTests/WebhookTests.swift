@@ -6,7 +6,7 @@ import Testing
 
 /// Webhooks and testrun callbacks, delivered to a real HTTP receiver (a
 /// small Python server) while the testrun runs.
-@Suite struct WebhookTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookTests {
     struct Delivery: Decodable {
         var path: String
         var id: String
@@ -31,7 +31,13 @@ import Testing
                 "python3", OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/webhook-receiver.py", String(port), secret, log,
             ]
             try process.run()
-            for _ in 0..<100 where !SSHServer.canConnect(port: port) { usleep(50_000) }
+        }
+
+        /// Waits until the receiver accepts connections.
+        func waitUntilListening() async throws {
+            try await eventually("the webhook receiver to listen on \(port)", within: .seconds(5), every: .milliseconds(50)) {
+                SSHServer.canConnect(port: port)
+            }
         }
 
         var deliveries: [Delivery] {
@@ -49,6 +55,7 @@ import Testing
     @Test func signedEventsArriveDuringTheTestrunAndAFailingReceiverIsDeadLettered() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
             let receiver = try Receiver(folder: farm.workspace.path, secret: "s3cret")
+            try await receiver.waitUntilListening()
             let base = "http://127.0.0.1:\(receiver.port)"
             let (_, url) = try await farm.startMonitor(
                 settings: """
@@ -75,15 +82,14 @@ import Testing
 
             let stored = try await OTSClient(baseURL: url).events(testrun: submitted.id)
             let everyID = Set(stored.map(\.id))
-            let deadline = Date().addingTimeInterval(60)
             var deliveries: [Delivery] = []
             func complete() -> Bool {
                 deliveries.filter { $0.path == "/fail" }.count >= 3
                     && everyID.isSubset(of: Set(deliveries.filter { $0.path == "/ok" }.map(\.id)))
             }
-            while !complete() && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually("every delivery and three tries of the failing one", within: .seconds(60), every: .milliseconds(200)) {
                 deliveries = receiver.deliveries
+                return complete()
             }
             let ok = deliveries.filter { $0.path == "/ok" }
             #expect(ok.allSatisfy { $0.signed }, "every delivery carries a right HMAC-SHA256 signature")
@@ -100,10 +106,9 @@ import Testing
             #expect(failed.map(\.attempt) == ["1", "2", "3"], "tried three times")
             #expect(failed.allSatisfy { !$0.signed }, "no secret, no signature")
             var letters: [String] = []
-            let letterDeadline = Date().addingTimeInterval(10)
-            while letters.isEmpty && Date() < letterDeadline {
-                try await Task.sleep(for: .milliseconds(100))
+            try await eventually("a dead letter", within: .seconds(10)) {
                 letters = try await farm.deadLetters()
+                return !letters.isEmpty
             }
             #expect(letters == ["webhook:broken"], "then kept as a dead letter")
         }

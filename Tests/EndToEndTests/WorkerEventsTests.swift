@@ -1,18 +1,18 @@
 import Foundation
 import OTSCore
+import OTSTestSupport
 import Testing
 
 /// What the farm hears of its workers: heartbeats while idle and busy,
 /// sent in the instance's name, and a clean shutdown announced.
-@Suite struct WorkerEventsTests {
+@Suite(.timeLimit(.minutes(10))) struct WorkerEventsTests {
     @Test func heartbeatsCarryTheInstanceAndACleanShutdownIsAnnounced() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
             let worker = try #require(farm.workers["w1"])
             var beats: [MonitorEvent] = []
-            let deadline = Date().addingTimeInterval(20)
-            while beats.count < 2 && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually("two heartbeats of the idle worker", within: .seconds(20), every: .milliseconds(200), detail: farm.logs) {
                 beats = try await farm.queuedEvents().filter { $0.type == .workerHeartbeat }
+                return beats.count >= 2
             }
             let beat = try #require(beats.first, "an idle worker heartbeats\n\(farm.logs)")
             #expect(beat.sender.host == "e2e")

@@ -5,7 +5,7 @@ import Testing
 
 /// A real worker against what a hostile or careless request asks: results
 /// beyond 10 MB, an image that never ends, files it must not read.
-@Suite(.serialized) struct WorkerHardeningTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct WorkerHardeningTests {
     /// A test definition in the farm's workspace (where `file` URLs may
     /// point) whose one case has `steps` steps, each printing `bytes` bytes.
     static func chattyDefinition(_ farm: TestFarm, steps: Int, bytes: Int) throws -> String {

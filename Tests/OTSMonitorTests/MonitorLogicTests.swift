@@ -66,22 +66,32 @@ import Testing
         }
     }
 
-    @Test func aStepThatDoesNotReturnIsReportedOncePerPeriod() async throws {
+    @Test func aStepThatDoesNotReturnIsReportedOncePerPeriod() throws {
         let step = MonitorLoop.Step()
         let period = Duration.milliseconds(500)
-        #expect(step.overdue(after: period) == nil, "no step under way")
-        step.begin("taking a batch of events off the queue")
-        #expect(step.overdue(after: period) == nil, "not overdue yet")
-        try await Task.sleep(for: period * 2)
-        let first = try #require(step.overdue(after: period))
+        let start = ContinuousClock.now
+        #expect(step.overdue(after: period, at: start + period * 10) == nil, "no step under way")
+        step.begin("taking a batch of events off the queue", at: start)
+        #expect(step.overdue(after: period, at: start + period / 2) == nil, "not overdue yet")
+        let first = try #require(step.overdue(after: period, at: start + period * 2))
         #expect(first.0 == "taking a batch of events off the queue")
-        #expect(first.1 >= period * 2)
-        #expect(step.overdue(after: period) == nil, "reported once per period")
-        try await Task.sleep(for: period)
-        #expect(step.overdue(after: period)?.1 ?? .zero >= period * 3, "and again, with its whole age")
+        #expect(first.1 == period * 2, "its age since it began")
+        #expect(step.overdue(after: period, at: start + period * 2.5) == nil, "reported once per period")
+        #expect(step.overdue(after: period, at: start + period * 3)?.1 == period * 3, "and again, with its whole age")
         step.end()
-        try await Task.sleep(for: period)
-        #expect(step.overdue(after: period) == nil, "an ended step is not overdue")
+        #expect(step.overdue(after: period, at: start + period * 10) == nil, "an ended step is not overdue")
+    }
+
+    @Test func aNewStepStartsItsOwnAge() {
+        let step = MonitorLoop.Step()
+        let period = Duration.seconds(30)
+        let start = ContinuousClock.now
+        step.begin("taking a batch of events off the queue", at: start)
+        step.begin("deciding worker liveness", at: start + .seconds(20))
+        #expect(step.overdue(after: period, at: start + .seconds(40)) == nil, "the new step has run 20 s")
+        let overdue = step.overdue(after: period, at: start + .seconds(50))
+        #expect(overdue?.0 == "deciding worker liveness")
+        #expect(overdue?.1 == .seconds(30))
     }
 
     @Test func aRetentionNoticeIsAnEventLikeAnyOther() throws {

@@ -241,7 +241,7 @@ import Testing
     }
 }
 
-@Suite struct TaskSignalTests {
+@Suite(.timeLimit(.minutes(1))) struct TaskSignalTests {
     @Test func aNotifyBeforeTheWaitIsNotMissed() async {
         let signal = TaskSignal()
         let generation = signal.generation
@@ -254,25 +254,41 @@ import Testing
     @Test func aWaitEndsOnNotify() async {
         let signal = TaskSignal()
         let generation = signal.generation
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await signal.wait(after: generation, upTo: .seconds(3600)) }
+        let cancelledWhenItEnded = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
-                while true {
+                await signal.wait(after: generation, upTo: .seconds(3600))
+                return Task.isCancelled
+            }
+            group.addTask {
+                // Whether the wait has begun cannot be seen: notify until it ends.
+                while !Task.isCancelled {
                     signal.notify()
                     try? await Task.sleep(for: .milliseconds(10))
-                    if Task.isCancelled { return }
                 }
+                return nil
             }
-            await group.next()
+            let first = await group.next() ?? nil
             group.cancelAll()
+            return first
         }
+        // Neither cancelled nor timed out (an hour, past the suite's limit):
+        // the notify ended it.
+        #expect(cancelledWhenItEnded == false, "the wait ended by itself, not cancelled")
+        #expect(signal.generation > generation, "a notify came")
     }
 
     @Test func aWaitEndsOnCancellation() async {
         let signal = TaskSignal()
-        let task = Task { await signal.wait(after: signal.generation, upTo: .seconds(3600)) }
+        let generation = signal.generation
+        let task = Task { () -> Bool in
+            await signal.wait(after: generation, upTo: .seconds(3600))
+            return Task.isCancelled
+        }
         task.cancel()
-        await task.value
+        #expect(await task.value, "the wait ended cancelled")
+        // No notify, and its timeout is an hour, past the suite's limit:
+        // the cancellation ended it.
+        #expect(signal.generation == generation, "no notify came")
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import OTSTestSupport
 import SQLKit
 import Synchronization
 import Testing
@@ -8,7 +9,9 @@ import Testing
 /// When PostgreSQL ends a session (a restart, an operator, a network
 /// failure), the statement that needed it fails at once with one clear
 /// error, and the next one gets a new connection. Nothing waits forever.
-@Suite(.disabled(if: Engine.postgresURL == nil, "needs OTS_TEST_POSTGRES_URL (./scripts/test.sh provides PostgreSQL)"))
+@Suite(
+    .disabled(if: Engine.postgresURL == nil, "needs OTS_TEST_POSTGRES_URL (./scripts/test.sh provides PostgreSQL)"), .timeLimit(.minutes(5))
+)
 struct LostConnectionTests {
     /// The server ends the transaction's session; its next statement is
     /// sent either at once (racing the close) or after the client has seen
@@ -67,7 +70,12 @@ struct LostConnectionTests {
                 ).all().count
             }
             #expect(ended >= 1)
-            try await Task.sleep(for: .milliseconds(300))
+            try await eventually("the ended sessions to be gone", within: .seconds(20), every: .milliseconds(50)) {
+                try await admin.withConnection { db in
+                    try await db.raw("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = \(bind: String(name))").first()?
+                        .decode(column: "n", as: Int.self)
+                } == 0
+            }
             for _ in 0..<8 {
                 let one = try await Self.answer(within: 20) {
                     try await database.withConnection { db in try await db.raw("SELECT 1 AS one").first()?.decode(column: "one", as: Int.self) }

@@ -1,11 +1,12 @@
 import Foundation
 import OTSCore
+import OTSTestSupport
 import Synchronization
 import Testing
 
 @testable import OTSStore
 
-@Suite struct MonitorQueueContractTests {
+@Suite(.timeLimit(.minutes(5))) struct MonitorQueueContractTests {
     func append(_ store: Store, _ ids: [String], at date: Date = Date()) async throws {
         try await store.transaction { tx in
             try await tx.append(ids.map { (id: $0, payload: #"{"id":"\#($0)"}"#) }, at: date)
@@ -91,18 +92,11 @@ import Testing
                     }
                 }
                 group.addTask {
-                    var idle = 0
-                    while idle < 50 {
-                        let count = try await store.consume(consumer: "monitor", limit: 20) { _, batch in
+                    try await eventually("every event consumed", every: .milliseconds(10)) {
+                        try await store.consume(consumer: "monitor", limit: 20) { _, batch in
                             seen.add(batch.map(\.eventID))
                         }
-                        if count == 0 {
-                            idle += 1
-                            try await Task.sleep(for: .milliseconds(10))
-                        } else {
-                            idle = 0
-                        }
-                        if seen.all.count == producers * perProducer { return }
+                        return seen.all.count >= producers * perProducer
                     }
                 }
                 try await group.waitForAll()

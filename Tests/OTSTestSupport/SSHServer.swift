@@ -1,5 +1,6 @@
 import Foundation
 import TestRunner
+import Testing
 
 /// A real sshd on a loopback port, with a key of its own, for the tests of
 /// SSH targets. Needs root (sshd's privilege separation) and openssh-server,
@@ -20,7 +21,11 @@ public final class SSHServer: Sendable {
         let identity = folder.file("id_ed25519")
         _ = try await TestCommand.run(["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", identity])
         _ = try await TestCommand.run(["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", folder.file("host_key")])
-        return try SSHServer(folder: folder, identity: identity)
+        let server = try SSHServer(folder: folder, identity: identity)
+        try await eventually("sshd to listen on port \(server.port)", within: .seconds(5), every: .milliseconds(50)) {
+            canConnect(port: server.port)
+        }
+        return server
     }
 
     private init(folder: TemporaryDirectory, identity: String) throws {
@@ -60,7 +65,6 @@ public final class SSHServer: Sendable {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot start sshd"])
         }
         pid = child
-        try waitUntilListening()
     }
 
     deinit {
@@ -70,14 +74,6 @@ public final class SSHServer: Sendable {
     }
 
     public var target: String { "root@127.0.0.1:\(port)" }
-
-    private func waitUntilListening() throws {
-        for _ in 0..<100 {
-            if Self.canConnect(port: port) { return }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sshd did not start on port \(port)"])
-    }
 
     public static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -5,7 +5,8 @@ import Foundation
 #endif
 
 /// A tiny tmpfs mounted for a test, to run out of space for real: needs
-/// root (or CAP_SYS_ADMIN); `mount` returns nil when it cannot be had.
+/// root (or CAP_SYS_ADMIN); `mount` returns nil when it cannot be had
+/// (a test that needs one is enabled only with `canMount`, and fails then).
 public final class SmallFilesystem: Sendable {
     public let path: String
     private let filler: String
@@ -17,7 +18,7 @@ public final class SmallFilesystem: Sendable {
     public static func mount(at path: String, kilobytes: Int) -> SmallFilesystem? {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         guard Glibc.mount("tmpfs", path, "tmpfs", 0, "size=\(kilobytes)k,mode=0755") == 0 else {
-            print("note: cannot mount a tmpfs at \(path) (\(String(cString: strerror(errno)))); the disk-full test is skipped")
+            print("note: cannot mount a tmpfs at \(path) (\(String(cString: strerror(errno))))")
             return nil
         }
         return SmallFilesystem(path: path)

@@ -6,7 +6,7 @@ import Testing
 
 /// The image cache against a real HTTP server (Python's http.server on a
 /// loopback port) and real files.
-@Suite(.serialized) struct ImageCacheTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ImageCacheTests {
     /// A static file server whose request log tells what was fetched.
     final class FileServer: @unchecked Sendable {
         // Only the owning test touches it.
@@ -49,23 +49,11 @@ import Testing
         }
 
         func ready() async throws {
-            for _ in 0..<100 {
-                if (try? String(contentsOfFile: log, encoding: .utf8))?.contains("Serving") == true { return }
-                let socket = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(UInt16(port).bigEndian)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                close(socket)
-                if connected == 0 { return }
-                try await Task.sleep(for: .milliseconds(50))
+            try await eventually("the image server to listen on \(port)", within: .seconds(5), every: .milliseconds(50)) {
+                if (try? String(contentsOfFile: log, encoding: .utf8))?.contains("Serving") == true { return true }
+                return SSHServer.canConnect(port: port)
             }
-            throw CocoaError(.fileReadUnknown)
         }
-
         func requests(_ method: String) -> Int {
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "\"\(method) ").count - 1
         }

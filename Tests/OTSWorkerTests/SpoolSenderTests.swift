@@ -7,7 +7,7 @@ import Testing
 
 @testable import OTSWorker
 
-@Suite struct SpoolSenderTests {
+@Suite(.timeLimit(.minutes(5))) struct SpoolSenderTests {
     /// Nothing listens on the discard port of the loopback address.
     static let unreachable = OTSClient(baseURL: "http://127.0.0.1:9")
     static let logger = Logger(label: "ots.worker.test", factory: { _ in SwiftLogNoOpLogHandler() })

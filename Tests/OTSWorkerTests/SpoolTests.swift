@@ -179,7 +179,7 @@ import Testing
 }
 
 /// The spool on a disk that fills up: a tmpfs of its own.
-@Suite(.serialized) struct SpoolDiskFullTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SpoolDiskFullTests {
     /// Every file in the spool folder is a whole message or its data.
     static func expectNoPartialFile(in path: String) throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0 != "rejected" && $0 != "filler" }
@@ -195,9 +195,10 @@ import Testing
         }
     }
 
-    @Test func aFullDiskIsAClearErrorThatLeavesTheSpoolWholeAndPasses() throws {
+    @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"))
+    func aFullDiskIsAClearErrorThatLeavesTheSpoolWholeAndPasses() throws {
         let folder = try TemporaryDirectory()
-        guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 256) else { return }
+        let disk = try #require(SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 256), "root may mount a tmpfs")
         defer { disk.unmount() }
         let spool = try Spool(directory: disk.path + "/spool")
         try spool.add(SpoolTests.events)
@@ -232,7 +233,7 @@ import Testing
     @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"))
     func aSmallWriteThatFitsIsNotRoomForTheResultsThatFailed() async throws {
         let folder = try TemporaryDirectory()
-        guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 1024) else { return }
+        let disk = try #require(SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 1024), "root may mount a tmpfs")
         defer { disk.unmount() }
         let spool = try Spool(directory: disk.path + "/spool")
         disk.fill(leaving: 148)
@@ -260,9 +261,10 @@ import Testing
         try spool.add(SpoolTests.results, data: results)
     }
 
-    @Test func theSpoolWaitsUntilItCanBeWrittenAgain() async throws {
+    @Test(.enabled(if: SmallFilesystem.canMount, "mounting a small tmpfs needs root"), .timeLimit(.minutes(1)))
+    func theSpoolWaitsUntilItCanBeWrittenAgain() async throws {
         let folder = try TemporaryDirectory()
-        guard let disk = SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 64) else { return }
+        let disk = try #require(SmallFilesystem.mount(at: folder.file("disk"), kilobytes: 64), "root may mount a tmpfs")
         defer { disk.unmount() }
         let spool = try Spool(directory: disk.path + "/spool")
         disk.fill()

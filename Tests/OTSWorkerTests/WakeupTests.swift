@@ -9,18 +9,12 @@ import Testing
 /// The spool sender sleeps until a message is added: a wait that timed out
 /// leaves the next one waiting, not returning at once (a spinning sender
 /// once burnt a core on an idle worker).
-@Suite struct WakeupTests {
+@Suite(.timeLimit(.minutes(1))) struct WakeupTests {
     /// Whether a wait under way has returned.
     final class Returned: Sendable {
         let value = Mutex(false)
         var now: Bool { value.withLock { $0 } }
         func set() { value.withLock { $0 = true } }
-    }
-
-    static func waitUntil(_ condition: () -> Bool, seconds: Double = 10) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !condition() && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        return condition()
     }
 
     @Test func aWaitAfterATimedOutOneWaitsForTheNextWake() async throws {
@@ -36,7 +30,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             #expect(!returned.now, "the wait returned with nothing to wake it")
             wakeup.wake()
-            #expect(try await Self.waitUntil { returned.now }, "the wake ended the wait")
+            try await eventually("the wake ended the wait", within: .seconds(10), every: .milliseconds(10)) { returned.now }
             group.cancelAll()
         }
     }
@@ -58,7 +52,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             #expect(!returned.now, "two wakes while nobody waited are kept as one")
             group.cancelAll()
-            #expect(try await Self.waitUntil { returned.now }, "cancellation ends a wait")
+            try await eventually("cancellation ends a wait", within: .seconds(10), every: .milliseconds(10)) { returned.now }
         }
     }
 
@@ -75,7 +69,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             #expect(!returned.now, "the wait returned with nothing added")
             try spool.add(.finish(taskID: "t1", TaskFinish(workerID: "w1", verdict: .pass)))
-            #expect(try await Self.waitUntil { returned.now }, "adding a message ended the wait")
+            try await eventually("adding a message ended the wait", within: .seconds(10), every: .milliseconds(10)) { returned.now }
             group.cancelAll()
         }
     }

@@ -365,7 +365,7 @@ import Testing
 }
 
 /// `-R`: a lost target that comes back lets the run resume.
-@Suite struct ResumeTests {
+@Suite(.timeLimit(.minutes(5))) struct ResumeTests {
     /// An executor for a target that is "down" (exit 255) while the marker
     /// file exists; the first case's step takes it down.
     static let definition = """
@@ -392,10 +392,7 @@ import Testing
     static func bringBack(_ harness: RunnerHarness) -> Task<Void, Never> {
         let marker = harness.folder.file("down")
         return Task {
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !FileManager.default.fileExists(atPath: marker), ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(50))
-            }
+            try? await eventually("the target to go down", every: .milliseconds(50)) { FileManager.default.fileExists(atPath: marker) }
             try? FileManager.default.removeItem(atPath: marker)
         }
     }

@@ -397,19 +397,16 @@ import Testing
 }
 
 func expectGone(_ pid: Int32, sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws {
-    for _ in 0..<100 {
-        if kill(pid, 0) != 0 { return }
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z"
-        {
-            return
+    try await eventually("process \(pid) to be gone", within: .seconds(2), every: .milliseconds(20), sourceLocation: sourceLocation) {
+        if kill(pid, 0) != 0 { return true }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return false
         }
-        try await Task.sleep(for: .milliseconds(20))
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
-    Issue.record("process \(pid) is still running", sourceLocation: sourceLocation)
 }
 
-@Suite struct RunnerAbortTests {
+@Suite(.timeLimit(.minutes(5))) struct RunnerAbortTests {
     /// An executor whose target goes away once a step creates "$WORK/down".
     func flakyExecutor(_ harness: RunnerHarness) throws -> String {
         try harness.folder.write(
@@ -452,8 +449,8 @@ func expectGone(_ pid: Int32, sourceLocation: Testing.SourceLocation = #_sourceL
         )
         let runner = Runner(configuration: harness.configuration)
         let task = Task { try await runner.run(definition) }
-        while !FileManager.default.fileExists(atPath: harness.folder.file("started")) {
-            try await Task.sleep(for: .milliseconds(20))
+        try await eventually("the step to start", every: .milliseconds(20)) {
+            FileManager.default.fileExists(atPath: harness.folder.file("started"))
         }
         task.cancel()
         let report = try await task.value
