@@ -71,11 +71,14 @@ struct Publisher: Service {
         let batch = try await store.transaction { tx -> [(sequence: Int64, payload: String)] in
             // Another replica publishes while it holds the lease.
             guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return [] }
-            var position = try await tx.publisherPosition(name)
-            if position == 0, case .webhook = target {
-                // A new webhook starts with what happens from now on;
-                // callbacks go back to the start, since their testruns asked.
-                position = try await tx.lastEventPosition()
+            var position: Int64
+            if let place = try await tx.publisherPosition(name) {
+                position = place
+            } else {
+                // A new webhook starts with what happens from now on (on an
+                // empty store: with the first event); callbacks go back to
+                // the start, since their testruns asked.
+                if case .webhook = target { position = try await tx.lastEventPosition() } else { position = 0 }
                 try await tx.movePublisher(name, to: position)
             }
             return try await tx.events(afterSequence: position, limit: 100)

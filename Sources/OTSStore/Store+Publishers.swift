@@ -24,10 +24,14 @@ public struct DeadLetter: Sendable, Hashable {
 }
 
 extension StoreTransaction {
-    /// How far in the event store a publisher has delivered (0 at first).
-    public func publisherPosition(_ publisher: String) async throws -> Int64 {
-        try await db.raw("SELECT position FROM publisher_cursors WHERE publisher = \(bind: publisher)").first()?
-            .decode(column: "position", as: Int64.self) ?? 0
+    /// How far in the event store a publisher has delivered; nil while it
+    /// has no place yet (a new webhook takes the newest event's, a
+    /// callback publisher the start). 0 is a place: before every event.
+    public func publisherPosition(_ publisher: String) async throws -> Int64? {
+        let position = try await db.raw("SELECT position FROM publisher_cursors WHERE publisher = \(bind: publisher)").first()?
+            .decode(column: "position", as: Int64.self)
+        guard let position, position >= 0 else { return nil }
+        return position
     }
 
     /// Takes or renews the lease of a publisher for `owner`: true when the
@@ -36,7 +40,7 @@ extension StoreTransaction {
     public func leasePublisher(_ publisher: String, owner: String, lease: Duration, at now: Date = Date()) async throws -> Bool {
         try await db.raw(
             """
-            INSERT INTO publisher_cursors (publisher, position, updated_at) VALUES (\(bind: publisher), 0, \(bind: Clock.millis(now)))
+            INSERT INTO publisher_cursors (publisher, position, updated_at) VALUES (\(bind: publisher), -1, \(bind: Clock.millis(now)))
             ON CONFLICT (publisher) DO NOTHING
             """
         ).run()

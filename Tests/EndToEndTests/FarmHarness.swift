@@ -240,7 +240,7 @@ final class TestFarm: @unchecked Sendable {
             try await eventually("the publishers \(names) to take their places", every: .milliseconds(50)) {
                 try await store.transaction { tx in
                     var all = true
-                    for name in names where try await tx.publisherPosition(name) == 0 { all = false }
+                    for name in names where try await tx.publisherPosition(name) == nil { all = false }
                     return all
                 }
             }
