@@ -7,7 +7,9 @@
 # storage contract and the farm tests (a throwaway cluster), and the Python
 # packages that check API responses against the OpenAPI document and
 # fuzz the APIs (schemathesis), and headless Chromium for the dashboard's
-# tests. Builds once, then runs the suites. Arguments go to `swift test`
+# tests, and qemu-system-x86 with the QEMU reference device (built once by
+# scripts/build-qemu-device.sh into .build-qemu). Builds once, then runs
+# the suites. Arguments go to `swift test`
 # (for example --filter Runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +46,20 @@ if ! python3 -c "import schemathesis" >/dev/null 2>&1; then
     python3 -m pip install --quiet "schemathesis==4.32.5"
 fi
 
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    log "installing qemu-system-x86, which runs the QEMU reference device"
+    apt_install qemu-system-x86
+fi
+# The QEMU device's kernel, firmware and images: built once from Debian's
+# packages, kept in the ignored .build-qemu for later runs.
+qemu_device=""
+if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    log "building the QEMU reference device (once; kept in .build-qemu)"
+    if ./scripts/build-qemu-device.sh .build-qemu; then
+        qemu_device="$PWD/.build-qemu"
+    fi
+fi
+
 trap stop_postgres EXIT
 start_postgres
 
@@ -63,6 +79,11 @@ if command -v chromium >/dev/null 2>&1; then
 fi
 if command -v promtool >/dev/null 2>&1; then
     export OTS_REQUIRE_PROMTOOL=1
+fi
+if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    # Required once qemu is here: a device that failed to build fails its test.
+    export OTS_REQUIRE_QEMU=1
+    export OTS_QEMU_DEVICE_DIR="${qemu_device:-$PWD/.build-qemu}"
 fi
 
 log "running the tests"

@@ -22,6 +22,15 @@ public protocol DeviceAdapter: Sendable {
     func flash(image: String?, options: [String], try number: Int) async throws -> DeviceOutcome
     /// Boot try `number`, returning once the device answers.
     func boot(try number: Int) async throws -> DeviceOutcome
+    /// Whether the device is powered off after each task.
+    var powersOff: Bool { get }
+    /// Powers the device off at the end of a task.
+    func powerOff() async throws -> DeviceOutcome
+}
+
+extension DeviceAdapter {
+    public var powersOff: Bool { false }
+    public func powerOff() async throws -> DeviceOutcome { .ok }
 }
 
 /// The built-in simulated device: takes its configured time per try and
@@ -98,6 +107,13 @@ public struct CommandDeviceAdapter: DeviceAdapter {
             try await Task.sleep(for: .seconds(1))
         }
         return .failed("the device did not answer within \(Self.seconds(commands.readyTimeout)) s: \(last.message ?? "")")
+    }
+
+    public var powersOff: Bool { commands.powerOff != nil }
+
+    public func powerOff() async throws -> DeviceOutcome {
+        guard let powerOff = commands.powerOff else { return .ok }
+        return try await run(try powerOff.arguments(values), timeout: commands.powerOffTimeout, what: "power-off")
     }
 
     /// Seconds as people write them: 600, 0.5.

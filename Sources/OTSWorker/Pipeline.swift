@@ -52,7 +52,32 @@ struct Pipeline: Sendable {
     }
 
     /// Runs the task to its end; throws `CancellationError` when stopped.
+    /// Runs the task; a device that powers off is powered off after it,
+    /// however it ended (cancelled included), so that none is left running.
     func run(_ task: TaskAssignment) async throws -> TaskFinish {
+        guard adapter.powersOff else { return try await runOnDevice(task) }
+        do {
+            let finish = try await runOnDevice(task)
+            await powerOff(task)
+            return finish
+        } catch {
+            await powerOff(task)
+            throw error
+        }
+    }
+
+    /// The power-off command, even when the task was cancelled; the device
+    /// then holds no booted image for the next task.
+    private func powerOff(_ task: TaskAssignment) async {
+        let adapter = adapter
+        let outcome = await Task { try? await adapter.powerOff() }.value
+        device.set(nil)
+        if outcome?.succeeded != true {
+            logger.warning("task \(task.taskID): powering the device off failed: \(outcome?.message ?? "cancelled")")
+        }
+    }
+
+    private func runOnDevice(_ task: TaskAssignment) async throws -> TaskFinish {
         let folder = workDirectory + "/tasks/" + task.taskID + "-\(task.attempt)"
         try? FileManager.default.removeItem(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

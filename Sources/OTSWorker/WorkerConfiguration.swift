@@ -159,11 +159,15 @@ public struct DeviceCommands: Sendable, Hashable {
     public var boot: CommandTemplate?
     /// Run until it succeeds after booting: the device answers.
     public var ready: CommandTemplate?
+    /// Run at the end of every task that flashed or booted the device
+    /// (a virtual machine is stopped, a phone put to rest).
+    public var powerOff: CommandTemplate?
     public var flashTries = 3
     public var bootTries = 3
     public var flashTimeout = 1800.0
     public var bootTimeout = 600.0
     public var readyTimeout = 300.0
+    public var powerOffTimeout = 60.0
 
     public init() {}
 }
@@ -199,11 +203,13 @@ extension TOMLReader {
             commands.flash = try nested.command("flash")
             commands.boot = try nested.command("boot")
             commands.ready = try nested.command("ready")
+            commands.powerOff = try nested.command("power_off")
             commands.flashTries = try nested.int("flash_tries", in: 1...20) ?? commands.flashTries
             commands.bootTries = try nested.int("boot_tries", in: 1...20) ?? commands.bootTries
             commands.flashTimeout = try nested.seconds("flash_timeout") ?? commands.flashTimeout
             commands.bootTimeout = try nested.seconds("boot_timeout") ?? commands.bootTimeout
             commands.readyTimeout = try nested.seconds("ready_timeout") ?? commands.readyTimeout
+            commands.powerOffTimeout = try nested.seconds("power_off_timeout") ?? commands.powerOffTimeout
             try nested.rejectUnknownKeys()
             adapter = .commands(commands)
         default:

@@ -46,6 +46,8 @@ import Testing
         flash = ["fastboot", "-s", "{serial}", "flash", "system", "{image}"]
         boot = ["fastboot", "-s", "{serial}", "reboot"]
         ready = ["adb", "-s", "{serial}", "wait-for-device"]
+        power_off = ["ots-power", "off", "{serial}"]
+        power_off_timeout = 20
         flash_tries = 5
         boot_tries = 2
         flash_timeout = 900
@@ -110,6 +112,8 @@ import Testing
         expected.flashTimeout = 900
         expected.bootTimeout = 120.5
         expected.readyTimeout = 60
+        expected.powerOff = try CommandTemplate(["ots-power", "off", "{serial}"])
+        expected.powerOffTimeout = 20
         #expect(board.adapter.commands == expected)
     }
 
