@@ -28,6 +28,11 @@ public struct PackageRequest: Sendable, Hashable, Codable {
 
 /// What one task runs: packages, each whole or some of its sets.
 public struct TaskWork: Sendable, Hashable, Codable {
+    /// The package name under which a task's files of the device itself
+    /// (its serial console's log, say) are kept: no package can have it,
+    /// since package names hold only letters, digits and `._+-`.
+    public static let devicePackage = "@device"
+
     public struct Package: Sendable, Hashable, Codable {
         public var name: String
         public var location: PackageRequest.Location

@@ -281,7 +281,7 @@ extension Farm {
             throw DomainError(.invalid, "name: '\(name.prefix(100))' is not a file name", field: "name")
         }
         return try await store.transaction { tx in
-            guard try await heldTask(taskID: taskID, workerID: workerID, package: package, tx: tx) else { return false }
+            guard try await heldTask(taskID: taskID, workerID: workerID, package: package, files: true, tx: tx) else { return false }
             try await tx.saveFile(
                 FileRecord(taskID: taskID, package: package, name: name, size: Int64(content.count)), content: content, at: now)
             return true
@@ -289,11 +289,14 @@ extension Farm {
     }
 
     /// True when the worker holds the task; false when the worker held it
-    /// and it has ended (a resend); throws otherwise.
-    private func heldTask(taskID: String, workerID: String, package: String, tx: StoreTransaction) async throws -> Bool {
+    /// and it has ended (a resend); throws otherwise. Files (not results)
+    /// may also be the device's own (`TaskWork.devicePackage`).
+    private func heldTask(taskID: String, workerID: String, package: String, files: Bool = false, tx: StoreTransaction) async throws
+        -> Bool
+    {
         guard let task = try await tx.task(id: taskID) else { throw DomainError(.notFound, "no task \(taskID)") }
         let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
-        guard work.packages.contains(where: { $0.name == package }) else {
+        guard work.packages.contains(where: { $0.name == package }) || (files && package == TaskWork.devicePackage) else {
             throw DomainError(.invalid, "package: '\(package.prefix(200))' is not part of task \(taskID)", field: "package")
         }
         let lifecycle = TaskLifecycle(record: task, maxAttempts: configuration.maxAttempts)

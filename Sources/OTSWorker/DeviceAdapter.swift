@@ -26,11 +26,14 @@ public protocol DeviceAdapter: Sendable {
     var powersOff: Bool { get }
     /// Powers the device off at the end of a task.
     func powerOff() async throws -> DeviceOutcome
+    /// The file the device's console writes to, if there is one.
+    var consoleLog: String? { get }
 }
 
 extension DeviceAdapter {
     public var powersOff: Bool { false }
     public func powerOff() async throws -> DeviceOutcome { .ok }
+    public var consoleLog: String? { nil }
 }
 
 /// The built-in simulated device: takes its configured time per try and
@@ -110,6 +113,8 @@ public struct CommandDeviceAdapter: DeviceAdapter {
     }
 
     public var powersOff: Bool { commands.powerOff != nil }
+
+    public var consoleLog: String? { try? commands.consoleLog?.arguments(values).first }
 
     public func powerOff() async throws -> DeviceOutcome {
         guard let powerOff = commands.powerOff else { return .ok }

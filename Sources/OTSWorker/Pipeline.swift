@@ -194,9 +194,29 @@ struct Pipeline: Sendable {
                 try await adapter.boot(try: number)
             })
         {
+            attachConsoleLog(task)
             return try fail(task, .device, "boot failed after \(adapter.bootTries) tries: \(failure)")
         }
         return nil
+    }
+
+    /// The end of the device's console log (at most 256 KiB), as a file of
+    /// the task under the device's own name: what the device said while
+    /// it did not boot.
+    private func attachConsoleLog(_ task: TaskAssignment) {
+        guard let path = adapter.consoleLog, let handle = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? handle.close() }
+        let limit: UInt64 = 256 * 1024
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > limit ? size - limit : 0)
+        guard let content = try? handle.readToEnd(), !content.isEmpty else { return }
+        do {
+            try spool.add(
+                .file(taskID: task.taskID, workerID: workerID, package: TaskWork.devicePackage, name: "console.log"), data: [UInt8](content)
+            )
+        } catch {
+            logger.warning("task \(task.taskID): the console log \(path) could not be kept: \(error)")
+        }
     }
 
     private func run(_ package: TaskWork.Package, index: Int, of task: TaskAssignment, in folder: String) async throws -> PackageOutcome {

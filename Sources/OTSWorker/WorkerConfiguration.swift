@@ -162,6 +162,9 @@ public struct DeviceCommands: Sendable, Hashable {
     /// Run at the end of every task that flashed or booted the device
     /// (a virtual machine is stopped, a phone put to rest).
     public var powerOff: CommandTemplate?
+    /// A file the device's console writes to (placeholders allowed): its
+    /// end is attached to a task whose boot failed.
+    public var consoleLog: CommandTemplate?
     public var flashTries = 3
     public var bootTries = 3
     public var flashTimeout = 1800.0
@@ -204,6 +207,13 @@ extension TOMLReader {
             commands.boot = try nested.command("boot")
             commands.ready = try nested.command("ready")
             commands.powerOff = try nested.command("power_off")
+            if let path = try nested.string("console_log") {
+                do {
+                    commands.consoleLog = try CommandTemplate([path])
+                } catch {
+                    throw nested.error("console_log", error.message)
+                }
+            }
             commands.flashTries = try nested.int("flash_tries", in: 1...20) ?? commands.flashTries
             commands.bootTries = try nested.int("boot_tries", in: 1...20) ?? commands.bootTries
             commands.flashTimeout = try nested.seconds("flash_timeout") ?? commands.flashTimeout

@@ -106,6 +106,7 @@ enum QEMUDevice {
                 boot = ["\(script)", "boot", "{state}", "{firmware}", "{port}", "{key}", "90"]
                 ready = ["\(script)", "ready", "{port}", "{key}"]
                 power_off = ["\(script)", "power-off", "{state}"]
+                console_log = "{state}/console.log"
                 flash_tries = 1
                 boot_tries = 2
                 boot_timeout = 120
@@ -148,6 +149,15 @@ enum QEMUDevice {
             #expect(failed.error?.category == .device)
             #expect(failed.tasks?.first?.bootTries == 2, "each boot try was made")
             #expect(failed.error?.message.contains("has no /sbin/init") == true, "\(failed.error?.message ?? "-")")
+            let task = try #require(failed.tasks?.first?.id)
+            let console = String(
+                decoding: try await farm.client.send(
+                    .GET, "testruns/\(failed.id)/files/content",
+                    query: [("task", task), ("package", TaskWork.devicePackage), ("name", "console.log")]
+                ).body, as: UTF8.self)
+            #expect(
+                console.contains("ots-firmware: the image on /dev/vda has no /sbin/init"),
+                "the console log is attached: \(console.suffix(500))")
 
             // An image whose checksum does not match is not flashed.
             var wrong = good
