@@ -121,6 +121,7 @@ enum QEMUDevice {
                 device: DeviceProperties(devicegroup: "qemu"), packages: .init(device: ["ots-qemu-tests"], host: ["qemu-from-host"]))
             good.image = "file://\(device)/image.ext4"
             good.imageChecksum = try QEMUDevice.checksum(device + "/image.ext4")
+            good.distributionModel = "single"  // both packages on one booted machine
             let passed = try await farm.waitForEnd(try await farm.client.submit(good).id, timeout: 300)
             #expect(passed.verdict == .pass, "\(passed.summaryText)\n\(farm.logs)")
             #expect(passed.tasks?.first?.flashTries == 1)
@@ -131,6 +132,14 @@ enum QEMUDevice {
             let list = String(decoding: try await farm.client.send(.GET, "testruns/\(passed.id)/files").body, as: UTF8.self)
             #expect(list.contains("ots-qemu-report.txt"), "the report was fetched from the guest: \(list)")
             #expect(QEMUDevice.machines(of: state).isEmpty, "the machine is powered off after the task")
+            // Flash and boot are told with what they really took.
+            let tries = try await farm.queuedEvents().filter {
+                $0.testrunID == passed.id && ($0.type == .flashFinished || $0.type == .bootFinished)
+            }
+            #expect(tries.map(\.type) == [.flashFinished, .bootFinished], "\(tries.map(\.type))")
+            #expect(tries.allSatisfy { $0.tryNumber == 1 && ($0.durationMs ?? 0) > 0 })
+            let boot = try #require(tries.last?.durationMs)
+            #expect(boot >= 1000, "a real boot takes seconds, not \(boot) ms")
 
             // A package that reboots the guest in the middle of its set.
             var reboot = TestrunRequest(device: DeviceProperties(devicegroup: "qemu"), packages: .init(device: ["ots-qemu-reboot"]))
