@@ -34,7 +34,12 @@ struct LoadReaders {
     /// Runs the readers until the task is cancelled.
     func run() async -> Report {
         guard dashboards + streams > 0 else { return Report() }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // Every reader holds a connection of its own (a stream holds it
+        // for the whole load).
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: dashboards + streams)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let tally = Tally()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<dashboards {
