@@ -21,7 +21,7 @@ struct EventStream {
         var start: Int64 = 0
         let last = request.headers[.init("Last-Event-ID")!] ?? query.get("after")
         if last == "now" {
-            start = try await store.transaction { tx in try await tx.newestEventSequence() }
+            start = try await store.read { tx in try await tx.newestEventSequence() }
         } else if let last {
             guard let position = Int64(last), position >= 0 else {
                 throw APIError(.badRequest, "Last-Event-ID: '\(last.prefix(30))' is not an event position", field: "Last-Event-ID")
@@ -38,7 +38,7 @@ struct EventStream {
             // Tell the client how long to wait before reconnecting.
             try await writer.write(ByteBuffer(string: ServerSentEvent.retry(milliseconds: 1000)))
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let batch = try await store.transaction { tx in
+                let batch = try await store.read { tx in
                     try await tx.events(afterSequence: position, testrunID: testrun, worker: worker, type: type)
                 }
                 for (sequence, payload) in batch {

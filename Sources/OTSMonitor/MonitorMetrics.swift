@@ -103,7 +103,7 @@ public final class MonitorMetrics: Sendable {
 
     /// The metrics in Prometheus's text format, with the gauges read now.
     func exposition(store: Store, consumer: String, at now: Date = Date()) async throws -> [UInt8] {
-        let (queued, oldest, states) = try await store.transaction { tx in
+        let (queued, oldest, states) = try await store.read { tx in
             (try await tx.queuedTasks(), try await tx.oldestQueuedTask(), try await tx.workers().map(\.state))
         }
         tasksQueued.set(Double(queued))

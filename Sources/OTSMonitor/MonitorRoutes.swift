@@ -21,7 +21,7 @@ struct MonitorRoutes {
                 .badRequest, "window: '\(text.prefix(20))' is not a window like 90s, 30m, 24h or 7d (at most a year)", field: "window")
         }
         let now = Date()
-        return try await store.transaction { tx in
+        return try await store.read { tx in
             try await tx.statistics(
                 since: now.addingTimeInterval(-window), until: now, deviceGroup: query.get("devicegroup"), worker: query.get("worker"),
                 commonErrors: commonErrors)
@@ -77,7 +77,7 @@ struct EventRoutes: ResourceRoutes {
                 }
                 limit = value
             }
-            let records = try await store.transaction { tx in
+            let records = try await store.read { tx in
                 try await tx.events(
                     testrunID: query.get("testrun"), worker: query.get("worker"), type: query.get("type"), since: since, limit: limit)
             }
@@ -99,7 +99,7 @@ struct TimelineRoutes: ResourceRoutes {
         let store = monitor.store
         routes.get(":id/timeline") { _, context in
             let id = try context.parameters.require("id")
-            let records = try await store.transaction { tx in try await tx.events(testrunID: id, limit: 100_000) }
+            let records = try await store.read { tx in try await tx.events(testrunID: id, limit: 100_000) }
             guard !records.isEmpty else { throw APIError(.notFound, "the monitor has no events of testrun \(id)") }
             let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
             return try JSONResponse.make(Timeline(testrunID: id, events: events))
@@ -114,7 +114,7 @@ struct WorkerListRoutes: ResourceRoutes {
     func add(to routes: RouteCollection<OTSRequestContext>) {
         let store = monitor.store
         routes.get { _, _ in
-            let workers = try await store.transaction { tx in try await tx.workers() }
+            let workers = try await store.read { tx in try await tx.workers() }
             let views = workers.map { worker in
                 WorkerView(
                     id: worker.id, host: worker.host, instance: worker.instanceName, version: worker.version, pid: worker.pid,

@@ -94,7 +94,7 @@ struct Publisher: Service {
             case .callbacks:
                 if let testrunID = event?.testrunID {
                     if callbacks[testrunID] == nil {
-                        callbacks[testrunID] = try await store.transaction { tx in
+                        callbacks[testrunID] = try await store.read { tx in
                             try await tx.testrun(id: testrunID).flatMap {
                                 try? JSONCoding.decoder().decode(TestrunRequest.self, from: Data($0.request.utf8)).callbackURL
                             }

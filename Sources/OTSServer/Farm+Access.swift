@@ -7,7 +7,7 @@ import OTSStore
 extension Farm {
     /// Every token that is not revoked.
     public func tokens() async throws -> [TokenInfo] {
-        try await store.transaction { tx in try await tx.tokens().map(\.info) }
+        try await store.read { tx in try await tx.tokens().map(\.info) }
     }
 
     public func createToken(_ request: TokenRequest, at now: Date = Date()) async throws -> CreatedToken {

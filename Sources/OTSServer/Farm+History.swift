@@ -23,7 +23,7 @@ extension Farm {
     {
         let group = request.device.devicegroup
         let key = request.device.requestedRoutingKey
-        let (runs, cost, workers) = try await store.transaction { tx in
+        let (runs, cost, workers) = try await store.read { tx in
             let runs = try await tx.historyRuns(deviceGroup: group, packages: request.packages.map(\.name))
             let cost = try await tx.taskCost(deviceGroup: group, since: now.addingTimeInterval(-costWindow))
             // Online: not counted offline, and alive by the liveness rule.

@@ -24,7 +24,7 @@ extension Farm {
 
     /// All the testrun's results merged into one document.
     public func results(testrunID: String, format: ResultsFormat) async throws -> String {
-        let records = try await store.transaction { tx in
+        let records = try await store.read { tx in
             guard try await tx.testrun(id: testrunID) != nil else { throw DomainError(.notFound, "no testrun \(testrunID)") }
             return try await tx.results(testrunID: testrunID)
         }
@@ -44,7 +44,7 @@ extension Farm {
     }
 
     public func files(testrunID: String) async throws -> FileList {
-        try await store.transaction { tx in
+        try await store.read { tx in
             guard try await tx.testrun(id: testrunID) != nil else { throw DomainError(.notFound, "no testrun \(testrunID)") }
             return FileList(
                 files: try await tx.files(testrunID: testrunID).map {
@@ -54,7 +54,7 @@ extension Farm {
     }
 
     public func fileContent(testrunID: String, taskID: String, package: String, name: String) async throws -> [UInt8] {
-        try await store.transaction { tx in
+        try await store.read { tx in
             guard let task = try await tx.task(id: taskID), task.testrunID == testrunID,
                 let content = try await tx.fileContent(taskID: taskID, package: package, name: name)
             else {

@@ -110,14 +110,14 @@ public final class Farm: Sendable {
     }
 
     public func testrun(id: String) async throws -> TestrunView {
-        try await store.transaction { tx in
+        try await store.read { tx in
             guard let record = try await tx.testrun(id: id) else { throw DomainError(.notFound, "no testrun \(id)") }
             return try TestrunView(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
         }
     }
 
     public func testruns(_ filter: TestrunFilter) async throws -> TestrunList {
-        try await store.transaction { tx in
+        try await store.read { tx in
             let records = try await tx.testruns(filter)
             let tasks = try await tx.tasks(testrunIDs: records.map(\.id))
             return TestrunList(testruns: try records.map { try TestrunView($0, tasks: tasks[$0.id] ?? [], withTasks: false) })

@@ -8,6 +8,7 @@ import PostgresKit
 import PostgresNIO
 import SQLKit
 import SQLiteKit
+import Synchronization
 
 /// The SQL engine under the store. The same statements run on both; where
 /// the SQL differs (auto-increment columns, row locks), the store asks the
@@ -24,7 +25,9 @@ public final class Database: Sendable {
     // to be shared: its state is behind a lock and every method may be
     // called from any thread (AsyncKit's own database wrappers share it).
     private enum Pool: @unchecked Sendable {
-        case sqlite(EventLoopGroupConnectionPool<SQLiteSource>)
+        /// Write transactions and plain statements go to `writer`; read
+        /// transactions to `reader`, whose connections are query-only.
+        case sqlite(writer: EventLoopGroupConnectionPool<SQLiteSource>, reader: EventLoopGroupConnectionPool<SQLiteSource>)
         /// PostgresNIO's client and the task that runs its pool, from open
         /// to shutdown.
         case postgres(PostgresClient, Task<Void, Never>)
@@ -37,12 +40,27 @@ public final class Database: Sendable {
     /// SQLite: write transactions of this process take turns here, so that
     /// at most one of them waits (on a thread) for another process's lock.
     /// Several waiting on threads at once could leave none for the
-    /// transaction that holds the lock to commit.
+    /// transaction that holds the lock to commit. Read transactions never
+    /// take it.
     private let writeLock: AsyncLock?
     /// PostgreSQL: the longest a statement waits for a connection before
     /// it fails as `unavailable` (the database is down, or every
     /// connection stays busy that long).
     public let unavailableAfter: Duration
+    /// SQLite: the write-ahead log is copied into the database file (a
+    /// checkpoint) after every `checkpointEvery` write transactions, on a
+    /// connection of its own beside the writers. SQLite's automatic
+    /// checkpoint would run inside the commit that fills the log, syncing
+    /// the disk twice while the next writer waits its turn.
+    private let checkpoints = Mutex(Checkpoints())
+    static let checkpointEvery = 100
+
+    private struct Checkpoints {
+        var commits = 0
+        var running = false
+        var done = 0
+        var last: EventLoopFuture<Void>?
+    }
 
     private init(pool: Pool, dialect: Dialect, url: DatabaseURL, logger: Logger, unavailableAfter: Duration) {
         self.pool = pool
@@ -59,6 +77,15 @@ public final class Database: Sendable {
     /// The threads SQLite's blocking calls run on, apart from NIO's shared pool.
     private static let sqliteThreads: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        return pool
+    }()
+
+    /// The threads of SQLite's read transactions, apart from the writers',
+    /// so that readers (dashboards, live streams) never hold up a writer
+    /// waiting for a thread.
+    private static let sqliteReadThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
         pool.start()
         return pool
     }()
@@ -80,15 +107,23 @@ public final class Database: Sendable {
                     throw StoreError(.unavailable, "cannot create the folder \(folder) for the database: \(error.localizedDescription)")
                 }
             }
-            let source = SQLiteSource(path: path, threadPool: sqliteThreads)
-            let pool = EventLoopGroupConnectionPool(
-                source: source,
+            let writer = EventLoopGroupConnectionPool(
+                source: SQLiteSource(path: path, threadPool: sqliteThreads),
                 maxConnectionsPerEventLoop: connections,
                 requestTimeout: .seconds(60),
                 logger: logger,
                 on: group
             )
-            return Database(pool: .sqlite(pool), dialect: .sqlite, url: url, logger: logger, unavailableAfter: unavailableAfter)
+            let reader = EventLoopGroupConnectionPool(
+                source: SQLiteSource(path: path, threadPool: sqliteReadThreads, queryOnly: true),
+                maxConnectionsPerEventLoop: connections,
+                requestTimeout: .seconds(60),
+                logger: logger,
+                on: group
+            )
+            return Database(
+                pool: .sqlite(writer: writer, reader: reader), dialect: .sqlite, url: url, logger: logger,
+                unavailableAfter: unavailableAfter)
         case .postgres(let text):
             let configuration: SQLPostgresConfiguration
             do {
@@ -126,9 +161,10 @@ public final class Database: Sendable {
 
     /// A connection from the pool for `body`. A PostgreSQL connection that
     /// closed while it sat in the pool is passed over for another.
-    private func lease<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+    private func lease<R: Sendable>(reading: Bool = false, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
         switch pool {
-        case .sqlite(let pool):
+        case .sqlite(let writer, let reader):
+            let pool = reading ? reader : writer
             let connection = try await request(pool)
             defer { pool.releaseConnection(connection, logger: logger) }
             return try await body(connection.sql())
@@ -228,33 +264,85 @@ public final class Database: Sendable {
     /// Runs `body` in a transaction: committed when it returns, rolled back
     /// when it throws. On SQLite the transaction takes the write lock at
     /// once (BEGIN IMMEDIATE), so concurrent writers wait their turn
-    /// instead of failing.
+    /// instead of failing; a task cancelled while it waits for its turn
+    /// throws `CancellationError` and runs nothing.
     public func transaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
         do {
-            guard let writeLock else { return try await unguardedTransaction(body) }
-            await writeLock.lock()
-            do {
-                let result = try await unguardedTransaction(body)
-                await writeLock.unlock()
-                return result
-            } catch {
-                await writeLock.unlock()
-                throw error
-            }
+            guard let writeLock else { return try await unguardedTransaction(.write, body) }
+            let result = try await writeLock.withLock { try await unguardedTransaction(.write, body) }
+            committed()
+            return result
         } catch {
             throw described(error)
         }
     }
 
-    private func unguardedTransaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+    /// Runs `body` in a read transaction: it sees one snapshot of the
+    /// database, as of its first statement, and may not write (a write
+    /// fails: SQLite's connection is query-only, PostgreSQL's transaction
+    /// READ ONLY). It never waits for writers: on SQLite it takes no write
+    /// lock and write-ahead logging lets it run beside the writer; on
+    /// PostgreSQL it is REPEATABLE READ, READ ONLY, and takes no row locks.
+    public func read<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
         do {
-            return try await transactionOnce(body)
+            return try await unguardedTransaction(.read, body)
+        } catch {
+            throw described(error)
+        }
+    }
+
+    /// Write transactions waiting for their turn (SQLite).
+    var writersWaiting: Int { writeLock?.waiting ?? 0 }
+
+    /// Checkpoints run to their end (SQLite).
+    var checkpointsDone: Int { checkpoints.withLock { $0.done } }
+    var commitsSinceCheckpoint: Int { checkpoints.withLock { $0.commits } }
+
+    /// Counts a committed write transaction on SQLite, and starts a passive
+    /// checkpoint beside the writers when enough have committed since the
+    /// last one. A passive checkpoint takes no lock that writers or readers
+    /// wait for; it copies what no reader still needs, and the next one
+    /// copies the rest.
+    private func committed() {
+        guard case .sqlite(_, let reader) = pool else { return }
+        let start = checkpoints.withLock { state -> Bool in
+            state.commits += 1
+            guard state.commits >= Self.checkpointEvery, !state.running else { return false }
+            state.commits = 0
+            state.running = true
+            return true
+        }
+        guard start else { return }
+        // The query-only connections may checkpoint: it changes no data.
+        let checkpoint = reader.withConnection(logger: logger) { connection in
+            connection.query("PRAGMA wal_checkpoint(PASSIVE)").map { _ in }
+        }
+        checkpoints.withLock { $0.last = checkpoint }
+        checkpoint.whenComplete { result in
+            self.checkpoints.withLock { state in
+                state.running = false
+                state.done += 1
+            }
+            if case .failure(let error) = result {
+                self.logger.warning("a checkpoint of the SQLite write-ahead log failed (the next one tries again): \(error)")
+            }
+        }
+    }
+
+    private enum Access {
+        case write
+        case read
+    }
+
+    private func unguardedTransaction<R: Sendable>(_ access: Access, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        do {
+            return try await transactionOnce(access, body)
         } catch let error as StaleConnection {
             // The connection was closed under it (PostgreSQL restarted):
             // nothing ran, so once more on a new connection.
             logger.debug("a pooled connection was closed (\(error.underlying)); once more on a new one")
             do {
-                return try await transactionOnce(body)
+                return try await transactionOnce(access, body)
             } catch let error as StaleConnection {
                 throw error.underlying
             }
@@ -265,10 +353,19 @@ public final class Database: Sendable {
         var underlying: any Error
     }
 
-    private func transactionOnce<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
-        try await lease { db in
+    private func begin(_ access: Access) -> String {
+        switch (dialect, access) {
+        case (.sqlite, .write): "BEGIN IMMEDIATE"
+        case (.sqlite, .read): "BEGIN"
+        case (.postgres, .write): "BEGIN"
+        case (.postgres, .read): "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        }
+    }
+
+    private func transactionOnce<R: Sendable>(_ access: Access, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        try await lease(reading: access == .read) { db in
             do {
-                try await db.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+                try await db.raw(SQLQueryString(begin(access))).run()
             } catch {
                 guard ConnectionLost(error) != nil else { throw error }
                 throw StaleConnection(underlying: error)
@@ -291,7 +388,12 @@ public final class Database: Sendable {
     /// Closes every connection.
     public func shutdown() async {
         switch pool {
-        case .sqlite(let pool): try? await pool.shutdownAsync()
+        case .sqlite(let writer, let reader):
+            if let checkpoint = checkpoints.withLock({ $0.last }) {
+                try? await checkpoint.get()
+            }
+            try? await reader.shutdownAsync()
+            try? await writer.shutdownAsync()
         case .postgres(_, let running):
             running.cancel()
             await running.value

@@ -97,7 +97,7 @@ public struct StatisticsBenchmark: Sendable {
             var seconds: [Double] = []
             for _ in 0..<repetitions {
                 let start = clock.now
-                _ = try await store.transaction { tx in
+                _ = try await store.read { tx in
                     try await tx.statistics(since: now.addingTimeInterval(-86_400), until: now, deviceGroup: deviceGroup, worker: worker)
                 }
                 let elapsed = clock.now - start

@@ -40,9 +40,23 @@ public final class Store: Sendable {
 
     public var dialect: Dialect { database.dialect }
 
-    /// Runs `body` in one transaction.
+    /// Runs `body` in one transaction. On SQLite write transactions take
+    /// turns; read with `read` what only needs reading.
     public func transaction<R: Sendable>(_ body: (StoreTransaction) async throws -> R) async throws -> R {
         try await database.transaction { db in
+            try await body(StoreTransaction(db: db, dialect: database.dialect))
+        }
+    }
+
+    /// Runs `body` in a read transaction: one consistent snapshot of the
+    /// store, which never waits for writers (on SQLite, write-ahead logging
+    /// lets it run beside the one writer). It may only read: a write in it
+    /// fails, and so does a row lock (`lockTask`, `lockTestrun`, claims) on
+    /// PostgreSQL.
+    ///
+    ///     let workers = try await store.read { tx in try await tx.workers() }
+    public func read<R: Sendable>(_ body: (StoreTransaction) async throws -> R) async throws -> R {
+        try await database.read { db in
             try await body(StoreTransaction(db: db, dialect: database.dialect))
         }
     }

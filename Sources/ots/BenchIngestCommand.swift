@@ -111,7 +111,7 @@ struct BenchIngestCommand: AsyncParsableCommand {
             }
         }
         func stored() async throws -> Int {
-            try await store.transaction { tx in try await tx.eventCount(type: EventType.caseFinished.rawValue) }
+            try await store.read { tx in try await tx.eventCount(type: EventType.caseFinished.rawValue) }
         }
         let clock = ContinuousClock()
         let start = clock.now

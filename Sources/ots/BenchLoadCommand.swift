@@ -40,6 +40,12 @@ struct BenchLoadCommand: AsyncParsableCommand {
     @Option(help: "Clients submitting at once.")
     var submitters = 8
 
+    @Option(help: "Dashboards open beside the load, each fetching the overview page every two seconds.")
+    var dashboards = 0
+
+    @Option(help: "Clients following the monitor's live event stream beside the load.")
+    var streams = 0
+
     @Option(help: "Longest the whole load may take, in seconds, before it counts as failed.")
     var timeout = 900
 
@@ -54,6 +60,9 @@ struct BenchLoadCommand: AsyncParsableCommand {
             throw ValidationError("--tasks must be a positive multiple of --packages-per-testrun")
         }
         guard submitters > 0, timeout > 0 else { throw ValidationError("--submitters and --timeout must be positive") }
+        guard (0...200).contains(dashboards), (0...200).contains(streams) else {
+            throw ValidationError("--dashboards and --streams must be from 0 to 200")
+        }
     }
 
     func run() async throws {
@@ -105,13 +114,24 @@ struct BenchLoadCommand: AsyncParsableCommand {
         request.distributionModel = "perpackage"
         request.detailLevel = .package
         printError("submitting \(testruns) testruns of \(packagesPerTestrun) packages (\(tasks) tasks) from \(submitters) clients")
+        if dashboards + streams > 0 {
+            printError("beside it: \(dashboards) dashboards and \(streams) event stream clients on the monitor")
+        }
         let clock = ContinuousClock()
+        let readers = LoadReaders(dashboards: dashboards, streams: streams, monitorURL: monitorURL, token: token)
         let started = clock.now
-        let ids = try await submit(request, count: testruns, client: client)
-        let verdicts = try await waitForVerdicts(ids, client: client, started: started)
-        let elapsed = clock.now - started
-        try await waitForMonitor(monitorClient)
-        let drained = clock.now - started
+        // The readers run beside the load, until it ends.
+        let (ids, verdicts, elapsed, drained, read) = try await withThrowingTaskGroup(of: LoadReaders.Report.self) { group in
+            group.addTask { await readers.run() }
+            let ids = try await submit(request, count: testruns, client: client)
+            let verdicts = try await waitForVerdicts(ids, client: client, started: started)
+            let elapsed = clock.now - started
+            try await waitForMonitor(monitorClient)
+            let drained = clock.now - started
+            group.cancelAll()
+            let read = try await group.next() ?? LoadReaders.Report()
+            return (ids, verdicts, elapsed, drained, read)
+        }
 
         let memory =
             [("server", server), ("monitor", monitor)].map { ($0.0, $0.1.peakKilobytes()) }
@@ -119,7 +139,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
         var logger = Logger(label: "ots.bench")
         logger.logLevel = .warning
         let store = try await Store.open(url, logger: logger)
-        let check: LoadCheck
+        var check: LoadCheck
         do {
             check = try await LoadCheck.run(store: store, testruns: ids, tasks: tasks, verdicts: verdicts)
         } catch {
@@ -128,8 +148,10 @@ struct BenchLoadCommand: AsyncParsableCommand {
         }
         await store.close()
         let errorLines = processes.flatMap { $0.errorLines() }
+        check.problems += read.pageFailures.prefix(5).map { "dashboard: \($0)" } + read.streamFailures.prefix(5).map { "stream: \($0)" }
         report(
-            engine: store.dialect.rawValue, elapsed: elapsed, drained: drained, check: check, memory: memory, errorLines: errorLines)
+            engine: store.dialect.rawValue, elapsed: elapsed, drained: drained, check: check, read: read, memory: memory,
+            errorLines: errorLines)
         guard check.problems.isEmpty && errorLines.isEmpty else { throw ExitCode(1) }
     }
 
@@ -230,14 +252,17 @@ struct BenchLoadCommand: AsyncParsableCommand {
     }
 
     private func report(
-        engine: String, elapsed: Duration, drained: Duration, check: LoadCheck, memory: [(String, Int)], errorLines: [String]
+        engine: String, elapsed: Duration, drained: Duration, check: LoadCheck, read: LoadReaders.Report, memory: [(String, Int)],
+        errorLines: [String]
     ) {
+        let pageMedian = LoadCheck.percentile(read.pageSeconds, 0.5)
+        let pageP99 = LoadCheck.percentile(read.pageSeconds, 0.99)
         let seconds = elapsed / .seconds(1)
         let drainedSeconds = drained / .seconds(1)
         if json {
             let memoryJSON = memory.map { #""\#($0.0)":\#($0.1)"# }.joined(separator: ",")
             print(
-                #"{"engine":"\#(engine)","instances":\#(instances),"tasks":\#(tasks),"seconds":\#(String(format: "%.1f", seconds)),"tasks_per_second":\#(String(format: "%.1f", Double(tasks) / seconds)),"queue_wait_median_s":\#(String(format: "%.3f", check.queueWaitMedian)),"queue_wait_p99_s":\#(String(format: "%.3f", check.queueWaitP99)),"claim_to_start_median_s":\#(String(format: "%.3f", check.startMedian)),"events":\#(check.events),"monitor_done_seconds":\#(String(format: "%.1f", drainedSeconds)),"peak_rss_kb":{\#(memoryJSON)},"problems":\#(check.problems.count + errorLines.count)}"#
+                #"{"engine":"\#(engine)","instances":\#(instances),"tasks":\#(tasks),"seconds":\#(String(format: "%.1f", seconds)),"tasks_per_second":\#(String(format: "%.1f", Double(tasks) / seconds)),"queue_wait_median_s":\#(String(format: "%.3f", check.queueWaitMedian)),"queue_wait_p99_s":\#(String(format: "%.3f", check.queueWaitP99)),"claim_to_start_median_s":\#(String(format: "%.3f", check.startMedian)),"events":\#(check.events),"monitor_done_seconds":\#(String(format: "%.1f", drainedSeconds)),"dashboards":\#(dashboards),"dashboard_pages":\#(read.pageSeconds.count),"dashboard_page_median_s":\#(String(format: "%.3f", pageMedian)),"dashboard_page_p99_s":\#(String(format: "%.3f", pageP99)),"streams":\#(streams),"streamed_events":\#(read.streamedEvents),"peak_rss_kb":{\#(memoryJSON)},"problems":\#(check.problems.count + errorLines.count)}"#
             )
             return
         }
@@ -246,6 +271,15 @@ struct BenchLoadCommand: AsyncParsableCommand {
         print(String(format: "  monitor caught up %8.1f s   (%d events stored)", drainedSeconds, check.events))
         print(String(format: "  queue wait        median %.3f s, p99 %.3f s", check.queueWaitMedian, check.queueWaitP99))
         print(String(format: "  claim → started   median %.3f s, p99 %.3f s", check.startMedian, check.startP99))
+        if dashboards > 0 {
+            print(
+                String(
+                    format: "  dashboard pages   median %.3f s, p99 %.3f s   (%d pages, %d dashboards)", pageMedian, pageP99,
+                    read.pageSeconds.count, dashboards))
+        }
+        if streams > 0 {
+            print("  event streams     \(read.streamedEvents) events to \(streams) clients")
+        }
         for (name, kilobytes) in memory {
             print(
                 "  peak memory " + name.padding(toLength: 16, withPad: " ", startingAt: 0)
@@ -277,7 +311,7 @@ struct LoadCheck {
             check.problems.append("\(notPassed.count) testruns did not PASS, for example \(examples.joined(separator: ", "))")
         }
         if Set(ids).count != ids.count { check.problems.append("a testrun id was given twice") }
-        let audit = try await store.transaction { tx in try await tx.loadAudit() }
+        let audit = try await store.read { tx in try await tx.loadAudit() }
         if audit.tasks != tasks { check.problems.append("\(audit.tasks) tasks in the store, \(tasks) expected") }
         if audit.claimedMoreThanOnce > 0 { check.problems.append("\(audit.claimedMoreThanOnce) tasks were claimed more than once") }
         check.queueWaitMedian = percentile(audit.queueWaits, 0.5)

@@ -81,7 +81,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             let tokens = try await options.withStore { store in
-                try await store.transaction { tx in try await tx.tokens(includeRevoked: all).map(\.info) }
+                try await store.read { tx in try await tx.tokens(includeRevoked: all).map(\.info) }
             }
             if json { return try printJSON(tokens) }
             guard !tokens.isEmpty else { return print("no tokens") }

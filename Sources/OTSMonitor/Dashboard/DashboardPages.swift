@@ -182,7 +182,7 @@ struct DashboardPages {
 
     func overview(window: String, deviceGroup: String?, now: Date = Date()) async throws -> Overview {
         let seconds = MonitorRoutes.seconds(window) ?? 86_400
-        let data = try await store.transaction { tx in
+        let data = try await store.read { tx in
             let stats = try await tx.statistics(
                 since: now.addingTimeInterval(-seconds), until: now, deviceGroup: deviceGroup, commonErrors: 10)
             let running = try await tx.testruns(TestrunFilter(state: .running, deviceGroup: deviceGroup, limit: 100))
@@ -312,7 +312,7 @@ struct DashboardPages {
 
     /// Nil when neither the store nor the monitor knows the testrun.
     func testrun(id: String, now: Date = Date()) async throws -> TestrunPage? {
-        let data = try await store.transaction { tx -> (TestrunRecord, [TaskRecord], [EventRecord])? in
+        let data = try await store.read { tx -> (TestrunRecord, [TaskRecord], [EventRecord])? in
             guard let record = try await tx.testrun(id: id) else { return nil }
             return (record, try await tx.tasks(testrunID: id), try await tx.events(testrunID: id, limit: 100_000))
         }
@@ -420,7 +420,7 @@ struct DashboardPages {
 
     /// Nil when no instance of the host is known.
     func worker(host: String, window: Double = 7 * 86_400, now: Date = Date()) async throws -> WorkerPage? {
-        let data = try await store.transaction {
+        let data = try await store.read {
             tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
             let instances = try await tx.workers().filter { $0.host == host }
             guard !instances.isEmpty else { return nil }
@@ -500,7 +500,7 @@ struct DashboardPages {
 
     /// Nil when the error was never seen.
     func error(signature: String, now: Date = Date()) async throws -> ErrorPage? {
-        let (summary, records) = try await store.transaction { tx in
+        let (summary, records) = try await store.read { tx in
             (
                 try await tx.occurrences(signature: signature),
                 try await tx.newestEvents(types: [EventType.failure.rawValue], signature: signature, limit: 200)
