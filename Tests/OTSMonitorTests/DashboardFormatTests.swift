@@ -11,21 +11,7 @@ import Testing
         #expect(DashboardFormat.time(nil) == "-")
     }
 
-    @Test(
-        arguments: [
-            (0.5, false, "0.50 s"), (9.994, false, "9.99 s"), (9.5, true, "9 s"), (12.7, false, "12 s"), (59.9, false, "59 s"),
-            (60, false, "1 min 0 s"), (200, false, "3 min 20 s"), (3600, false, "1 h 0 min"), (7500, false, "2 h 5 min"),
-            (86_400, false, "1 d 0 h"), (439_200, true, "5 d 2 h"),
-        ] as [(Double, Bool, String)])
-    func durationsGrowCoarserAsTheyGrow(seconds: Double, coarse: Bool, text: String) {
-        #expect(DurationText.seconds(seconds, coarse: coarse) == text)
-    }
-
-    @Test func durationsThatAreNotThereAreADash() {
-        #expect(DurationText.seconds(nil) == "-")
-        #expect(DurationText.seconds(.infinity) == "-")
-        #expect(DurationText.seconds(.nan) == "-")
-    }
+    // Durations are written by OTSCore's DurationText (DurationTextTests).
 
     @Test func agesAreCoarseAndNeverNegative() {
         let now = Date(timeIntervalSince1970: 1_800_000_000)

@@ -10,18 +10,12 @@ import Testing
 /// The values the dashboard's pages are drawn from, worked out over a real
 /// store with the clock given.
 @Suite struct DashboardPagesTests {
-    static let logger: Logger = {
-        var logger = Logger(label: "ots.monitor.test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    static var logger: Logger { TestStore.logger }
 
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     func withPages(_ body: (DashboardPages) async throws -> Void) async throws {
-        let folder = try TemporaryDirectory()
-        let store = try await Store.open(.sqlite(path: folder.file("ots.sqlite")), logger: Self.logger)
-        do {
+        try await TestStore.with { store in
             try await store.transaction { tx in
                 for (host, name, group, state, age) in [
                     ("rack-b", "b1", "phones", "free", 5.0), ("rack-a", "a2", "phones", "busy", 1),
@@ -34,11 +28,7 @@ import Testing
                 }
             }
             try await body(DashboardPages(store: store, consumer: "monitor"))
-        } catch {
-            await store.close()
-            throw error
         }
-        await store.close()
     }
 
     @Test func theOverviewCountsTheWorkersAndListsThemInOrder() async throws {

@@ -10,24 +10,12 @@ import Testing
 /// What the monitor makes of the events it takes off the queue: history of
 /// run times, metrics, each counted once however often a batch is handled.
 @Suite struct IngestTests {
-    static let logger: Logger = {
-        var logger = Logger(label: "ots.monitor.test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    static var logger: Logger { TestStore.logger }
 
     let start = Date(timeIntervalSince1970: 1_800_000_000)
 
     func withStore(_ body: (Store) async throws -> Void) async throws {
-        let folder = try TemporaryDirectory()
-        let store = try await Store.open(.sqlite(path: folder.file("ots.sqlite")), logger: Self.logger)
-        do {
-            try await body(store)
-        } catch {
-            await store.close()
-            throw error
-        }
-        await store.close()
+        try await TestStore.with(body)
     }
 
     func event(_ type: EventType, testrun: String? = nil, _ change: (inout MonitorEvent) -> Void = { _ in }) -> MonitorEvent {

@@ -8,28 +8,15 @@ import Testing
 
 /// The monitor's decisions over a real store, with the clock given.
 @Suite struct MonitorLogicTests {
-    static let logger: Logger = {
-        var logger = Logger(label: "ots.monitor.test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    static var logger: Logger { TestStore.logger }
 
     let start = Date(timeIntervalSince1970: 1_800_000_000)
 
     func withStore(_ body: (Store, MonitorConfiguration) async throws -> Void) async throws {
-        let folder = FileManager.default.temporaryDirectory.path + "/ots-monitor-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try await Store.open(.sqlite(path: folder + "/ots.sqlite"), logger: Self.logger)
         var configuration = MonitorConfiguration()
         configuration.heartbeatSeconds = 5
         configuration.missedHeartbeats = 3
-        do {
-            try await body(store, configuration)
-        } catch {
-            await store.close()
-            throw error
-        }
-        await store.close()
+        try await TestStore.with { store in try await body(store, configuration) }
     }
 
     func event(_ type: EventType, testrun: String? = nil, package: String? = nil, duration: Int64? = nil, verdict: String? = nil)

@@ -17,11 +17,7 @@ import Testing
 /// loopback port: which events go where, how often a delivery is tried,
 /// what becomes a dead letter, and who may publish.
 @Suite(.timeLimit(.minutes(2))) struct PublisherTests {
-    static let logger: Logger = {
-        var logger = Logger(label: "ots.monitor.test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    static var logger: Logger { TestStore.logger }
 
     struct Delivery: Sendable {
         var path: String
@@ -50,15 +46,7 @@ import Testing
     }
 
     static func withStore(_ body: (Store) async throws -> Void) async throws {
-        let folder = try TemporaryDirectory()
-        let store = try await Store.open(.sqlite(path: folder.file("ots.sqlite")), logger: logger)
-        do {
-            try await body(store)
-        } catch {
-            await store.close()
-            throw error
-        }
-        await store.close()
+        try await TestStore.with(body)
     }
 
     static func configuration() -> MonitorConfiguration {
