@@ -161,10 +161,8 @@ extension Farm {
                 testrunID: testrun.id, sequence: try await tx.nextSequence(testrunID: testrun.id), routingKey: victim.task.routingKey,
                 work: try JSONCoding.string(taken), priority: victim.task.priority)
             try await tx.enqueue([newTask], at: now)
-            guard
-                let claimed = try await tx.perform(
-                    .claim(owner: worker.id), onTask: newTask.id, maxAttempts: configuration.maxAttempts,
-                    lease: .seconds(configuration.leaseSeconds), at: now), claimed.isWritten
+            guard let queued = try await tx.lockTask(id: newTask.id),
+                case let claimed = try await decide(.claim(owner: worker.id), on: queued, tx: tx, at: now), claimed.isWritten
             else { throw DomainError(.internalError, "task \(newTask.id) was enqueued but cannot be claimed") }
             let task = claimed.task
             let sets = moved.map { "\($0.package)/\($0.set)" }.joined(separator: " ")

@@ -167,7 +167,7 @@ extension Farm {
             let task = try await tx.task(id: taskID)
         else { return [] }
         // The task runs; the first of a testrun's tasks to start starts it.
-        let started = try await tx.perform(.start(owner: owner), on: task, maxAttempts: configuration.maxAttempts, at: now)
+        let started = try await decide(.start(owner: owner), on: task, tx: tx, at: now)
         guard started.isWritten, let testrun = try await tx.lockTestrun(id: task.testrunID) else { return [] }
         return try await written(try await tx.perform(.taskStarted, on: testrun, at: now), testrunID: testrun.id, tx: tx, at: now)
     }

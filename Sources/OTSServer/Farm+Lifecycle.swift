@@ -15,10 +15,15 @@ extension Farm {
     func perform(_ input: TaskLifecycle.Input, on task: TaskRecord, tx: StoreTransaction, at now: Date) async throws -> (
         change: TaskChange, events: [MonitorEvent]
     ) {
-        let change = try await tx.perform(
-            input, on: task, maxAttempts: configuration.maxAttempts, lease: .seconds(configuration.leaseSeconds), at: now)
+        let change = try await decide(input, on: task, tx: tx, at: now)
         if change.lost { throw DomainError(.conflict, "task \(task.id) changed while this request was decided; try again") }
         return (change, change.isWritten ? events(of: change) : [])
+    }
+
+    /// The task's lifecycle under this farm's settings (attempts, lease),
+    /// written by the store; the caller looks at whether it was written.
+    func decide(_ input: TaskLifecycle.Input, on task: TaskRecord, tx: StoreTransaction, at now: Date) async throws -> TaskChange {
+        try await tx.perform(input, on: task, maxAttempts: configuration.maxAttempts, lease: .seconds(configuration.leaseSeconds), at: now)
     }
 
     /// The events of a written task change, stamped with its ids.

@@ -32,8 +32,7 @@ extension Farm {
             for (task, input) in inputs {
                 // A task in two lists (its lease and its time both ran
                 // out) is decided once: the second finds it changed.
-                let change = try await tx.perform(
-                    input, on: task, maxAttempts: configuration.maxAttempts, lease: .seconds(configuration.leaseSeconds), at: now)
+                let change = try await decide(input, on: task, tx: tx, at: now)
                 guard change.isWritten else { continue }
                 events += self.events(of: change)
                 if change.action.write == .requeue {

@@ -66,9 +66,7 @@ extension Farm {
             var reply = HeartbeatReply(stopTask: false)
             if let taskID = heartbeat.taskID {
                 if let task = try await tx.task(id: taskID) {
-                    let change = try await tx.perform(
-                        .heartbeat(owner: workerID), on: task, maxAttempts: configuration.maxAttempts,
-                        lease: .seconds(configuration.leaseSeconds), at: now)
+                    let change = try await decide(.heartbeat(owner: workerID), on: task, tx: tx, at: now)
                     if !change.isWritten { reply = HeartbeatReply(stopTask: true, reason: Self.whyStop(task)) }
                 } else {
                     reply = HeartbeatReply(stopTask: true, reason: "no task \(taskID)")
@@ -78,9 +76,7 @@ extension Farm {
             // no longer holds stays lost (the lifecycle refuses to renew it).
             let waiting = Set(spooled).subtracting([heartbeat.taskID].compactMap { $0 })
             for task in try await tx.tasks(ids: waiting, owner: workerID) {
-                _ = try await tx.perform(
-                    .heartbeat(owner: workerID), on: task, maxAttempts: configuration.maxAttempts,
-                    lease: .seconds(configuration.leaseSeconds), at: now)
+                _ = try await decide(.heartbeat(owner: workerID), on: task, tx: tx, at: now)
             }
             let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
                 .consumedRoutingKeys
@@ -189,9 +185,8 @@ extension Farm {
         let reason = "the worker's connection closed before the task reached it"
         let wake = try await store.transaction { tx in
             guard let task = try await tx.lockTask(id: assignment.taskID) else { return false }
-            let change = try await tx.perform(
-                .putBack(owner: worker.id, attempt: assignment.attempt, reason: reason), on: task, maxAttempts: configuration.maxAttempts,
-                at: now)
+            let change = try await decide(
+                .putBack(owner: worker.id, attempt: assignment.attempt, reason: reason), on: task, tx: tx, at: now)
             guard change.isWritten else { return false }
             _ = try await tx.heartbeat(workerID: worker.id, state: "free", currentTask: nil, at: now)
             try await append(events(of: change), tx: tx, at: now)
