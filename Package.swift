@@ -161,6 +161,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "OTSBench",
+            dependencies: [
+                "OTSCore",
+                "OTSStore",
+                "OTSHTTP",
+                "OTSServer",
+                "OTSMonitor",
+                "OTSWorker",
+                "OTSClient",
+                "Distribution",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "ots",
             dependencies: [
@@ -173,7 +194,7 @@ let package = Package(
                 "OTSWorker",
                 "OTSClient",
                 "OTSHTTP",
-                "Distribution",
+                "OTSBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -194,6 +215,11 @@ let package = Package(
         .testTarget(
             name: "DistributionTests",
             dependencies: ["Distribution", "OTSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OTSBenchTests",
+            dependencies: ["OTSBench", "Distribution"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -348,12 +348,12 @@ extension Migrations {
 }
 
 /// Times in the store are milliseconds since 1970, UTC.
-enum Clock {
-    static func millis(_ date: Date = Date()) -> Int64 {
+package enum Clock {
+    package static func millis(_ date: Date = Date()) -> Int64 {
         Int64(saturating: date.timeIntervalSince1970 * 1000)
     }
 
-    static func date(_ millis: Int64) -> Date {
+    package static func date(_ millis: Int64) -> Date {
         Date(timeIntervalSince1970: Double(millis) / 1000)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OTSBench
 import OTSCore
 import OTSMonitor
 import OTSServer

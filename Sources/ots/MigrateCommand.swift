@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OTSBench
 import OTSStore
 
 /// `ots migrate`: brings a database's schema up to this version of OTS.

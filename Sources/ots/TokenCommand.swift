@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OTSBench
 import OTSCore
 import OTSHTTP
 import OTSStore

@@ -1,4 +1,5 @@
 import Foundation
+import OTSStore
 import SQLKit
 
 /// What `ots bench load` checks after its load: how often each task was

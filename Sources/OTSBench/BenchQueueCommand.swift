@@ -85,12 +85,3 @@ struct BenchQueueCommand: AsyncParsableCommand {
         print("  monitor queue consume (500 a batch)\(rate(report.eventConsumesPerSecond))")
     }
 }
-
-/// Parses `--database`, turning a bad URL into a usage error that names it.
-func parseDatabaseURL(_ text: String) throws -> DatabaseURL {
-    do {
-        return try DatabaseURL(parsing: text)
-    } catch {
-        throw ValidationError("--database: \(error.message)")
-    }
-}

@@ -1,3 +1,5 @@
+import Distribution
+
 /// Plays a plan out on a number of workers with the sets' actual durations
 /// (pure): what `ots bench schedule` scores.
 ///

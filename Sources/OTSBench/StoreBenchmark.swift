@@ -1,5 +1,6 @@
 import Foundation
 import OTSCore
+import OTSStore
 import SQLKit
 
 /// Measures the store's queues on one engine, beside the raw bulk INSERT

@@ -1,3 +1,4 @@
+import Distribution
 import OTSCore
 
 /// `ots bench schedule` (pure): replays recorded durations version by
@@ -197,7 +198,7 @@ public struct ScheduleBenchmark: Sendable {
             for sample in samples where last["\(sample.package)\u{0}\(sample.set ?? "")"] == nil {
                 last["\(sample.package)\u{0}\(sample.set ?? "")"] = sample.seconds
             }
-            let knownMedian = last.isEmpty ? estimator.unknownSeconds : RunTimeEstimator.median(Array(last.values))
+            let knownMedian = last.isEmpty ? estimator.unknownSeconds : Percentiles(Array(last.values)).meanMedian!
             naive = version.sets.map { last["\($0.package)\u{0}\($0.name)"] ?? knownMedian }
             packageLast = packages.map { packageHistory[$0.name]?.first }
         }
@@ -243,7 +244,7 @@ public struct ScheduleBenchmark: Sendable {
             scores.append(
                 (.greedyShare, score(simulation.run(packageTasks(greedy(target: max(1, estimatedTotal / Double(workers))))))))
 
-            let medianPackage = knownPackages.isEmpty ? 0 : RunTimeEstimator.median(knownPackages)
+            let medianPackage = knownPackages.isEmpty ? 0 : Percentiles(knownPackages).meanMedian!
             let packageEstimates = packageLast.map { $0 ?? medianPackage }
             scores.append(
                 (.lptPackage, score(simulation.run(packageTasks(SetScheduler.lpt(packageEstimates, tasks: workers).tasks)))))

@@ -1,7 +1,9 @@
 import ArgumentParser
 
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `ots bench`: the benchmarks, each a subcommand. They live apart from the
+/// production modules, as Hummingbird and PostgresNIO keep theirs.
+public struct BenchCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure OTS: each benchmark prints medians and writes nothing but its report.",
         subcommands: [
@@ -10,4 +12,6 @@ struct BenchCommand: AsyncParsableCommand {
             BenchScheduleCommand.self,
         ]
     )
+
+    public init() {}
 }

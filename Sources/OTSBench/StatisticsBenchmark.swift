@@ -1,4 +1,5 @@
 import Foundation
+import OTSStore
 import SQLKit
 
 /// Measures the monitor's statistics over a large event store: fills it
