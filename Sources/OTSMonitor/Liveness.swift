@@ -20,10 +20,13 @@ public struct Liveness: Sendable {
     /// Marks silent workers offline; returns their ids.
     @discardableResult
     public func sweep(at now: Date = Date()) async throws -> [String] {
-        try await store.transaction { tx in
+        // A read first: while every worker heartbeats, no write lock.
+        let silentBefore = configuration.liveness.silentBefore(now)
+        guard try await !store.read({ try await $0.silentWorkers(before: silentBefore) }).isEmpty else { return [] }
+        return try await store.transaction { tx in
             var offline: [String] = []
             var events: [(id: String, payload: String)] = []
-            for worker in try await tx.silentWorkers(before: configuration.liveness.silentBefore(now)) {
+            for worker in try await tx.silentWorkers(before: silentBefore) {
                 try await tx.setWorkerState(id: worker.id, state: "offline")
                 var event = MonitorEvent(
                     type: .workerOffline, emittedAt: now,

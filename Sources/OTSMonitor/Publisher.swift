@@ -68,6 +68,13 @@ struct Publisher: Service {
     func publishSome() async throws -> Int {
         let (name, target) = (self.name, self.target)
         let (owner, lease) = (self.owner, self.lease)
+        // A read first: a publisher that has delivered everything takes no
+        // write lock to find that nothing is new.
+        let idle = try await store.read { tx in
+            guard let place = try await tx.publisherPosition(name) else { return false }
+            return try await tx.lastEventPosition() <= place
+        }
+        if idle { return 0 }
         let batch = try await store.transaction { tx -> [(sequence: Int64, payload: String)] in
             // Another replica publishes while it holds the lease.
             guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return [] }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OTSCore
 import OTSStore
+import Synchronization
 
 extension Farm {
     /// What one sweep did.
@@ -18,6 +19,20 @@ extension Farm {
     @discardableResult
     public func sweep(at now: Date = Date()) async throws -> SweepReport {
         var report = SweepReport()
+        // A read says whether anything ran out of time: a sweep of a farm
+        // with nothing due never takes the write lock. Forgetting received
+        // event ids is due once a minute.
+        let forget = sweeps.withLock { last in
+            guard last.map({ now.timeIntervalSince($0) >= 60 || now < $0 }) ?? true else { return false }
+            last = now
+            return true
+        }
+        let due = try await store.read { tx in
+            try await tx.hasSweepWork(
+                at: now, queuedBefore: now.addingTimeInterval(-configuration.queueTimeout),
+                claimedBefore: now.addingTimeInterval(-configuration.executionTimeout))
+        }
+        guard due || forget else { return report }
         try await store.transaction { tx in
             var events: [MonitorEvent] = []
             var touched: Set<String> = []
@@ -55,7 +70,7 @@ extension Farm {
                 report.timedOutTestruns += 1
                 logger.warning("testrun \(testrun.id) timed out after \(timeout) s")
             }
-            try await tx.forgetReceivedEvents(before: now.addingTimeInterval(-86_400))
+            if forget { try await tx.forgetReceivedEvents(before: now.addingTimeInterval(-86_400)) }
             try await append(events, tx: tx, at: now)
         }
         if report.requeued > 0 { signal.notify() }

@@ -148,13 +148,20 @@ extension Farm {
             .consumedRoutingKeys
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: wait)
+        // After a wait that only timed out, a read tells whether anything is
+        // queued before a claim takes the write lock: an idle farm's polls
+        // never wait for (or hold up) the writers.
+        var polled = false
         while true {
             guard connected() else {
                 logger.info("worker \(workerID) stopped waiting for a task (its connection closed)")
                 return nil
             }
             let generation = signal.generation
-            var assignment = try await claimOnce(worker: worker, keys: keys, at: now())
+            var assignment: TaskAssignment?
+            var look = !polled
+            if polled { look = try await store.read { try await $0.hasQueued(routingKeys: keys) } }
+            if look { assignment = try await claimOnce(worker: worker, keys: keys, at: now()) }
             if assignment == nil { assignment = try await rebalance(worker: worker, keys: keys, at: now()) }
             if let assignment {
                 guard connected() else {
@@ -171,6 +178,7 @@ extension Farm {
             } onGracefulShutdown: {
                 self.signal.notify()
             }
+            polled = signal.generation == generation
         }
     }
 

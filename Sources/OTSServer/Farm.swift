@@ -4,6 +4,7 @@ import Logging
 import OTSCore
 import OTSHTTP
 import OTSStore
+import Synchronization
 
 /// The server's logic over the store: testruns in, tasks out to workers,
 /// their events and results back, timeouts, and verdicts. Stateless apart
@@ -14,6 +15,8 @@ public final class Farm: Sendable {
     let models: DistributionModels
     let logger: Logger
     let signal = TaskSignal()
+    /// When this server last forgot old received event ids (in a sweep).
+    let sweeps = Mutex<Date?>(nil)
     let sender = MonitorEvent.Sender.this("server")
     /// Where this server listens: a callback may not point back at it.
     let address: OwnAddress

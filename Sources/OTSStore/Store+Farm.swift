@@ -77,6 +77,26 @@ extension StoreTransaction {
     }
 
     /// Testruns not ended whose deadline has passed.
+    /// Whether a sweep has anything to do: an expired lease, a task
+    /// queued before `queuedBefore` or claimed before `claimedBefore`, or a
+    /// testrun past its deadline. A plain read.
+    public func hasSweepWork(at now: Date, queuedBefore: Date, claimedBefore: Date) async throws -> Bool {
+        let row = try await db.raw(
+            """
+            SELECT
+              EXISTS (SELECT 1 FROM tasks WHERE state = 'claimed' AND lease_expires_at < \(bind: Clock.millis(now))) AS leases,
+              EXISTS (SELECT 1 FROM tasks WHERE state = 'queued' AND enqueued_at < \(bind: Clock.millis(queuedBefore))) AS queued,
+              EXISTS (SELECT 1 FROM tasks WHERE state = 'claimed' AND claimed_at < \(bind: Clock.millis(claimedBefore))) AS running,
+              EXISTS (SELECT 1 FROM testruns WHERE state IN ('queued', 'running') AND deadline < \(bind: Clock.millis(now))) AS overdue
+            """
+        ).first()
+        guard let row else { return false }
+        for column in ["leases", "queued", "running", "overdue"] where try row.decode(column: column, as: Bool.self) {
+            return true
+        }
+        return false
+    }
+
     public func overdueTestruns(at now: Date = Date(), limit: Int = 100) async throws -> [TestrunRecord] {
         try await db.raw(
             """

@@ -91,6 +91,17 @@ extension StoreTransaction {
         }
     }
 
+    /// Whether messages wait after a consumer's cursor (all of them, for a
+    /// consumer that has none yet). A plain read.
+    func hasMessages(for consumer: String) async throws -> Bool {
+        try await !db.raw(
+            """
+            SELECT seq FROM monitor_queue
+            WHERE seq > COALESCE((SELECT position FROM queue_cursors WHERE consumer = \(bind: consumer)), 0) LIMIT 1
+            """
+        ).all().isEmpty
+    }
+
     func moveCursor(_ consumer: String, to position: Int64, at now: Date) async throws {
         try await db.raw(
             "UPDATE queue_cursors SET position = \(bind: position), updated_at = \(bind: Clock.millis(now)) WHERE consumer = \(bind: consumer)"
@@ -122,7 +133,9 @@ extension Store {
         at now: Date = Date(),
         _ handle: (StoreTransaction, [QueueMessage]) async throws -> Void
     ) async throws -> Int {
-        try await transaction { tx in
+        // A read first: an empty queue is found without the write lock.
+        guard try await read({ try await $0.hasMessages(for: consumer) }) else { return 0 }
+        return try await transaction { tx in
             let position = try await tx.lockCursor(consumer, at: now)
             let batch = try await tx.messages(after: position, limit: limit)
             guard let last = batch.last else { return 0 }

@@ -176,6 +176,15 @@ extension StoreTransaction {
         return try await db.raw(query).first().map(Self.task)
     }
 
+    /// Whether a task waits for any of these routing keys: a plain read,
+    /// for a claim that polls to ask before it takes the write lock.
+    public func hasQueued(routingKeys: [String]) async throws -> Bool {
+        guard !routingKeys.isEmpty else { return false }
+        return try await !db.raw(
+            "SELECT id FROM tasks WHERE state = 'queued' AND routing_key IN (\(binds: routingKeys)) LIMIT 1"
+        ).all().isEmpty
+    }
+
     /// Claims the next task for a worker instance (see `nextQueued`) under
     /// a lease until `now + lease`; nil when nothing waits.
     public func claim(owner: String, routingKeys: [String], lease: Duration, at now: Date = Date()) async throws -> TaskRecord? {
