@@ -34,6 +34,57 @@ import Testing
     }
 
     @Test(arguments: Engine.available)
+    func theReadsBeforeAWriteSeeExactlyTheWorkThatIsDue(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            func due(at seconds: Double, runningFor: Double = 100) async throws -> Bool {
+                let now = start.addingTimeInterval(seconds)
+                let queuedBefore = now.addingTimeInterval(-100)
+                let claimedBefore = now.addingTimeInterval(-runningFor)
+                return try await store.read { tx in
+                    try await tx.hasSweepWork(at: now, queuedBefore: queuedBefore, claimedBefore: claimedBefore)
+                }
+            }
+            func queued(_ keys: [String]) async throws -> Bool {
+                try await store.read { tx in try await tx.hasQueued(routingKeys: keys) }
+            }
+            var now = try await due(at: 0)
+            #expect(!now, "an empty farm has nothing to sweep")
+            var waiting = try await queued(["g"])
+            #expect(!waiting)
+            let deadline = start.addingTimeInterval(500)
+            let taskID = try await store.transaction { (tx: StoreTransaction) async throws in
+                try await testrun(tx, deadline: deadline, at: start).1
+            }
+            waiting = try await queued(["x", "g"])
+            #expect(waiting)
+            waiting = try await queued(["x"])
+            #expect(!waiting, "another device's queue")
+            now = try await due(at: 50)
+            #expect(!now)
+            now = try await due(at: 101)
+            #expect(now, "queued longer than the queue timeout")
+            _ = try await store.transaction { (tx: StoreTransaction) async throws in
+                try await tx.claim(owner: "w1", routingKeys: ["g"], lease: .seconds(10), at: start)
+            }
+            waiting = try await queued(["g"])
+            #expect(!waiting, "claimed, no longer queued")
+            now = try await due(at: 5)
+            #expect(!now)
+            now = try await due(at: 11)
+            #expect(now, "the lease ran out")
+            _ = try await store.transaction { (tx: StoreTransaction) async throws in
+                try await tx.renewLease(taskID: taskID, owner: "w1", lease: .seconds(1000), at: start)
+            }
+            now = try await due(at: 11)
+            #expect(!now)
+            now = try await due(at: 60, runningFor: 50)
+            #expect(now, "running longer than the execution timeout")
+            now = try await due(at: 501)
+            #expect(now, "the testrun is past its deadline")
+        }
+    }
+
+    @Test(arguments: Engine.available)
     func onlyTheOwnerRecordsProgressAndTriesOnlyGrow(engine: Engine) async throws {
         try await withStore(engine) { store, _ in
             let taskID = try await store.transaction { (tx: StoreTransaction) async throws in
