@@ -110,6 +110,9 @@ import Testing
             let notes = view.plan?.notes ?? []
             #expect(notes.contains { $0.contains("option emmc") && $0.contains("ignored") }, "\(notes)")
             #expect(notes.contains { $0.contains("option qa_id") && $0.contains("ignored") }, "\(notes)")
+            let status = try await OTSBinary.run(["status"] + farm.cli + [first.id], in: farm.workspace.path)
+            #expect(status.stdout.contains("  build request build-1 of prod-a\n"), "\(status.stdout)")
+            #expect(status.stdout.contains("    option emmc of the original OTS is ignored here\n"), "\(status.stdout)")
 
             // An option the original did not have is a fault that names it.
             let unknown = try await Self.call(
