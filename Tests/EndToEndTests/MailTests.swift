@@ -26,6 +26,8 @@ struct MailTests {
         var to_header: String
         var body: String?
         var attachments: [Attachment]
+        var tls: Bool
+        var user: String?
 
         var text: String { (body ?? "").replacingOccurrences(of: "\r\n", with: "\n") }
     }
@@ -35,10 +37,13 @@ struct MailTests {
         // Only the owning test touches it.
         let folder: String
         let port: Int
+        /// Certificate, key, user and password: STARTTLS and AUTH required.
+        let secure: [String]
         var process: Process?
 
-        init(folder: String) throws {
+        init(folder: String, secure: [String] = []) throws {
             self.folder = folder
+            self.secure = secure
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             port = try SSHServer.freePort()
         }
@@ -46,9 +51,8 @@ struct MailTests {
         func start() async throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/smtp-server.py", String(port), folder,
-            ]
+            process.arguments =
+                ["python3", OTSBinary.repositoryRoot + "/Tests/EndToEndTests/Fixtures/smtp-server.py", String(port), folder] + secure
             try process.run()
             self.process = process
             try await eventually("the SMTP server to listen on \(port)", within: .seconds(10), every: .milliseconds(50)) {
@@ -72,7 +76,7 @@ struct MailTests {
         deinit { stop() }
     }
 
-    static func settings(_ farm: TestFarm, smtp: MailServer) -> String {
+    static func settings(_ farm: TestFarm, smtp: MailServer, security: String = "security = \"none\"") -> String {
         """
         delivery_attempts = 8
         retry_seconds = 0.2
@@ -80,7 +84,7 @@ struct MailTests {
         [email]
         host = "127.0.0.1"
         port = \(smtp.port)
-        security = "none"
+        \(security)
         from = "OTS <ots@lab.test>"
         dashboard_url = "http://dashboard.lab.test/"
         server_url = "\(farm.baseURL)"
@@ -159,6 +163,11 @@ struct MailTests {
                 return events.contains { $0.type == .mailSent } ? events : nil
             }
             #expect(sent.map(\.type) == [.mailSent])
+            let page = try await HTTPClient.shared.execute(
+                HTTPClientRequest(url: monitor + "/testruns/" + failing.id), timeout: .seconds(30))
+            let html = String(buffer: try await page.body.collect(upTo: 1 << 22))
+            #expect(html.contains(#"data-role="mail">mail sent</span>"#), "the dashboard shows the mail: \(html.prefix(3000))")
+            #expect(html.contains(#"data-role="request-id">req-42<"#))
             try await Task.sleep(for: .seconds(1))
             #expect(smtp.messages.count == 2, "one mail a testrun from two monitors: \(smtp.messages.map(\.subject))")
             #expect(try await Self.mailEvents(monitor, silent.id).isEmpty, "email off: no mail")
@@ -166,11 +175,23 @@ struct MailTests {
         }
     }
 
+    /// Over STARTTLS, with the server's certificate checked against a
+    /// private authority and a password from a file.
     @Test func aMailServerAwayDuringTheTestrunGetsTheMailOnceItIsBack() async throws {
         try await TestFarm.with(engine: .sqlite, workers: [TestFarm.WorkerSpec(name: "w1")]) { farm in
-            let smtp = try MailServer(folder: farm.workspace.file("mail"))
+            try await SecurityTests.makeCertificates(in: farm.workspace)
+            let passwordFile = try farm.workspace.write("smtp-password", "s3cret\n")
+            let smtp = try MailServer(
+                folder: farm.workspace.file("mail"),
+                secure: [farm.workspace.file("server.pem"), farm.workspace.file("server.key"), "ots", "s3cret"])
             try await smtp.start()
-            let (_, monitor) = try await farm.startMonitor(settings: Self.settings(farm, smtp: smtp))
+            let security = """
+                security = "starttls"
+                ca_file = "\(farm.workspace.file("ca.pem"))"
+                user = "ots"
+                password_file = "\(passwordFile)"
+                """
+            let (_, monitor) = try await farm.startMonitor(settings: Self.settings(farm, smtp: smtp, security: security))
             try await farm.waitForPublishers(["mail"])
             smtp.stop()
             var asked = request(device: ["shell-basics"])
@@ -182,14 +203,19 @@ struct MailTests {
                 try await Self.mailEvents(monitor, testrun.id).contains { $0.type == .mailFailed }
             }
             try await smtp.start()
-            let events = try await eventually("the mail sent", within: .seconds(30)) { () -> [MonitorEvent]? in
-                let events = try await Self.mailEvents(monitor, testrun.id)
-                return events.contains { $0.type == .mailSent } ? events : nil
+            var tries: [MonitorEvent] = []
+            let events = try await eventually(
+                "the mail sent", within: .seconds(30), detail: tries.map { $0.details?["error"] ?? "-" }.joined(separator: "\n")
+            ) { () -> [MonitorEvent]? in
+                tries = try await Self.mailEvents(monitor, testrun.id)
+                return tries.contains { $0.type == .mailSent } ? tries : nil
             }
             #expect(events.last?.type == .mailSent && events.dropLast().allSatisfy { $0.type == .mailFailed }, "\(events.map(\.type))")
             let messages = smtp.messages
             #expect(messages.count == 1, "once")
             #expect(messages.first?.subject == "[OTS] [PASS] Req#req-1: -")
+            #expect(messages.first?.tls == true, "sent after STARTTLS")
+            #expect(messages.first?.user == "ots", "and AUTH")
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: monitor + "/metrics"), timeout: .seconds(30))
             let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
             #expect(text.contains(#"ots_mails_total{outcome="sent"} 1"#), "\(text)")

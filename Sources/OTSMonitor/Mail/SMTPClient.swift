@@ -117,7 +117,9 @@ struct SMTPClient: Sendable {
         var secure = security == .tls
         if security == .starttls {
             guard extensions.contains(where: { $0.hasPrefix("STARTTLS") }) else {
-                throw SMTPError(.protocolError, "the mail server \(host):\(port) offers no STARTTLS (security = \"starttls\")")
+                throw SMTPError(
+                    .protocolError,
+                    "the mail server \(host):\(port) offers no STARTTLS (security = \"starttls\"); it offers \(extensions.joined(separator: ", "))")
             }
             try await session.command("STARTTLS", expect: 220, "STARTTLS")
             let context = try tlsContext()
