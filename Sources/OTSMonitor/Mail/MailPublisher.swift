@@ -27,8 +27,9 @@ struct MailPublisher: Service {
     let owner = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
     let sender = MonitorEvent.Sender.this("monitor")
 
-    /// Longer than one try: reading the results and the SMTP session.
-    var lease: Duration { email.client.timeout + .seconds(60) }
+    /// Longer than one try: reading the results (two calls of at most a
+    /// minute) and the SMTP session.
+    var lease: Duration { email.client.timeout + .seconds(180) }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -95,6 +96,8 @@ struct MailPublisher: Service {
 
     /// Sends the mails that are due, one claim each; returns how many it tried.
     func sendDue() async throws -> Int {
+        // A read first: an idle monitor takes no write lock for mail.
+        guard let due = try await store.read({ tx in try await tx.nextMailDue() }), due <= Date() else { return 0 }
         var tried = 0
         while !Task.isCancelled, tried < 20 {
             let (owner, lease) = (self.owner, self.lease)
@@ -110,9 +113,11 @@ struct MailPublisher: Service {
         let attempt = delivery.attempts + 1
         var failure: SMTPError?
         var message: MailMessage?
+        var refused: [String] = []
         do {
-            message = try await compose(delivery)
-            try await email.client.send(message!)
+            let composed = try await compose(delivery)
+            message = composed
+            refused = try await email.client.send(composed)
         } catch let error as SMTPError {
             failure = error
         } catch {
@@ -134,6 +139,7 @@ struct MailPublisher: Service {
         } else {
             retryAt = nil
             if let message { details["subject"] = message.subject }
+            if !refused.isEmpty { details["refused"] = refused.joined(separator: ",") }
             logger.info("mail of testrun \(delivery.testrunID) sent to \(delivery.recipients.joined(separator: ", "))")
         }
         event.details = details

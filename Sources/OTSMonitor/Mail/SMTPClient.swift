@@ -54,10 +54,13 @@ struct SMTPClient: Sendable {
     /// The longest a whole mail may take.
     var timeout: Duration = .seconds(60)
 
-    /// Sends one message; the envelope is its `from` and `to`.
-    func send(_ message: MailMessage) async throws(SMTPError) {
+    /// Sends one message; the envelope is its `from` and `to`. Returns the
+    /// recipients the server refused (5xx) while it took the others; when
+    /// it takes none, that is a refusal.
+    @discardableResult
+    func send(_ message: MailMessage) async throws(SMTPError) -> [String] {
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            return try await withThrowingTaskGroup(of: [String]?.self) { group in
                 let channel = try await connect()
                 group.addTask {
                     try await Task.sleep(for: timeout)
@@ -67,11 +70,12 @@ struct SMTPClient: Sendable {
                 group.addTask {
                     try await channel.executeThenClose { inbound, outbound in
                         var session = Session(inbound: inbound.makeAsyncIterator(), outbound: outbound)
-                        try await converse(&session, channel: channel.channel, message: message)
+                        return try await converse(&session, channel: channel.channel, message: message)
                     }
                 }
-                try await group.next()
+                let refused = try await group.next() ?? nil
                 group.cancelAll()
+                return refused ?? []
             }
         } catch let error as SMTPError {
             throw error
@@ -111,7 +115,7 @@ struct SMTPClient: Sendable {
         (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
     }
 
-    private func converse(_ session: inout Session, channel: any Channel, message: MailMessage) async throws {
+    private func converse(_ session: inout Session, channel: any Channel, message: MailMessage) async throws -> [String] {
         try await session.expect(220, "the greeting")
         var extensions = try await session.command("EHLO \(heloName)", expect: 250, "EHLO").lines.dropFirst().map { $0.uppercased() }
         var secure = security == .tls
@@ -119,7 +123,8 @@ struct SMTPClient: Sendable {
             guard extensions.contains(where: { $0.hasPrefix("STARTTLS") }) else {
                 throw SMTPError(
                     .protocolError,
-                    "the mail server \(host):\(port) offers no STARTTLS (security = \"starttls\"); it offers \(extensions.joined(separator: ", "))")
+                    "the mail server \(host):\(port) offers no STARTTLS (security = \"starttls\"); it offers \(extensions.joined(separator: ", "))"
+                )
             }
             try await session.command("STARTTLS", expect: 220, "STARTTLS")
             let context = try tlsContext()
@@ -144,14 +149,24 @@ struct SMTPClient: Sendable {
             }
         }
         try await session.command("MAIL FROM:<\(Self.address(message.from))>", expect: 250, "MAIL FROM")
+        var refused: [String] = []
+        var lastRefusal: SMTPError?
         for recipient in message.to {
-            try await session.command("RCPT TO:<\(recipient)>", expect: 250, "RCPT TO \(recipient)", accepting: [251])
+            do {
+                try await session.command("RCPT TO:<\(recipient)>", expect: 250, "RCPT TO \(recipient)", accepting: [251])
+            } catch let error as SMTPError where error.code == .refused {
+                // One wrong address does not keep the mail from the others.
+                refused.append(recipient)
+                lastRefusal = error
+            }
         }
+        if refused.count == message.to.count, let lastRefusal { throw lastRefusal }
         try await session.command("DATA", expect: 354, "DATA")
         try await session.send(message.dataSection())
         try await session.expect(250, "the end of the message")
         // The mail is taken; how QUIT goes does not matter.
         try? await session.command("QUIT", expect: 221, "QUIT")
+        return refused
     }
 
     /// The address in `Name <address>` (or the text as it is).
