@@ -146,6 +146,18 @@ import Testing
             }
             let tooLong = try await Self.call(url, "latest_logs", [3601])
             #expect(tooLong.fault == -32602 && tooLong.message?.contains("3600") == true, "\(tooLong)")
+
+            // A server asked to stop answers a waiting call at once; the testrun is kept.
+            async let stopped = Self.call(
+                url, "request_sync", ["prod-b", "build-8", [] as [String], Self.options("shell-basics", group: "slow")])
+            let waiting = try await eventually("the testrun of build-8") {
+                try await farm.client.testruns(limit: 10).testruns.first { $0.request.requestID == "build-8" }
+            }
+            farm.server.kill(SIGTERM)
+            let answer = try await stopped
+            #expect(answer.fault == 503 && answer.message?.contains(waiting.id) == true, "\(answer)")
+            try await farm.server.waitForExit(timeout: 15)
+            #expect(farm.server.process.terminationStatus == 0, "a clean stop: \(farm.server.stderr.suffix(2000))")
         }
     }
 

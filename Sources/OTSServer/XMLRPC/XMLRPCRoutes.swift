@@ -6,6 +6,7 @@ import NIOCore
 import OTSCore
 import OTSHTTP
 import OTSStore
+import ServiceLifecycle
 
 /// The XML-RPC interface of the original OTS, for `ots_trigger` and the
 /// scripts that call `request_sync`: `POST /`, `/xmlrpc/` and `/RPC2`.
@@ -102,7 +103,18 @@ struct XMLRPCRoutes: ResourceRoutes {
             throw XMLRPCFault(400, Self.originalNames(error.message))
         }
         farm.logger.info("request_sync: testrun \(view.id) for \(swProduct) request \(requestID) submitted; waiting for its end")
-        guard let ended = try await farm.waitForEnd(testrunID: view.id, while: connected) else {
+        // A server asked to stop answers now rather than hold its
+        // shutdown for hours; the testrun goes on, for another replica.
+        let stopping = ClaimConnection()
+        let ended = try await withGracefulShutdownHandler {
+            try await farm.waitForEnd(testrunID: view.id, while: { connected() && stopping.isOpen })
+        } onGracefulShutdown: { [farm] in
+            if stopping.close() { farm.ended.notify() }
+        }
+        guard let ended else {
+            if !stopping.isOpen {
+                throw XMLRPCFault(503, "the server is stopping; testrun \(view.id) goes on (ots status \(view.id))")
+            }
             farm.logger.info("request_sync: the caller of testrun \(view.id) went away; the testrun goes on")
             throw XMLRPCFault(408, "the caller went away before testrun \(view.id) ended; it goes on")
         }
