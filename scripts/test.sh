@@ -41,6 +41,10 @@ if ! python3 -c "import websocket" >/dev/null 2>&1; then
     log "installing websocket-client, which scripts/cdp.py drives chromium with"
     python3 -m pip install --quiet websocket-client
 fi
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    log "installing aiosmtpd, the SMTP server the e-mail tests send to"
+    python3 -m pip install --quiet aiosmtpd
+fi
 if ! python3 -c "import schemathesis" >/dev/null 2>&1; then
     log "installing schemathesis, which fuzzes the server's and the monitor's APIs"
     python3 -m pip install --quiet "schemathesis==4.32.5"
@@ -74,6 +78,7 @@ if command -v xmllint >/dev/null 2>&1; then
 fi
 export OTS_REQUIRE_OPENAPI_CHECK=1
 export OTS_REQUIRE_SCHEMATHESIS=1
+export OTS_REQUIRE_AIOSMTPD=1
 if command -v chromium >/dev/null 2>&1; then
     export OTS_REQUIRE_BROWSER=1
 fi

@@ -272,6 +272,13 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
 
     /// The monitor queue's retention dropped events no consumer had read.
     public static let queueDropped: EventType = "queue.dropped"
+
+    /// The monitor sent a testrun's e-mail to its `notify` list.
+    public static let mailSent: EventType = "mail.sent"
+    /// A try to send it failed; it is tried again.
+    public static let mailFailed: EventType = "mail.failed"
+    /// Every try failed: it is kept as a dead letter.
+    public static let mailDeadLettered: EventType = "mail.dead_lettered"
 }
 
 extension MonitorEvent {

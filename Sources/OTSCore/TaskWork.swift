@@ -11,18 +11,23 @@ public struct PackageRequest: Sendable, Hashable, Codable {
 
     public var name: String
     public var location: Location
+    /// The tests.xml itself, for a definition sent with the request.
+    public var definition: String?
 
-    public init(name: String, location: Location = .device) {
+    public init(name: String, location: Location = .device, definition: String? = nil) {
         self.name = name
         self.location = location
+        self.definition = definition
     }
 
     /// The packages of a request, in the order a worker runs them: device
-    /// packages, host packages, then definitions by URL.
+    /// packages, host packages, definitions by URL, then those sent with
+    /// the request.
     public static func all(in request: TestrunRequest) -> [PackageRequest] {
         request.packages.device.map { PackageRequest(name: $0, location: .device) }
             + request.packages.host.map { PackageRequest(name: $0, location: .host) }
             + (request.testDefinitions ?? []).map { PackageRequest(name: $0, location: .url) }
+            + (request.inlineDefinitions ?? []).map { PackageRequest(name: $0.name, location: $0.location, definition: $0.xml) }
     }
 }
 
@@ -47,25 +52,32 @@ public struct TaskWork: Sendable, Hashable, Codable {
         /// others after them in definition order. Nil runs them in
         /// definition order, as testrunner-lite does.
         public var setOrder: [String]?
+        /// The tests.xml itself, for a definition sent with the request.
+        public var definition: String?
 
         enum CodingKeys: String, CodingKey {
             case name, location, sets
             case skipSets = "skip_sets"
             case setOrder = "set_order"
+            case definition
         }
 
         public init(
-            name: String, location: PackageRequest.Location, sets: [String]? = nil, skipSets: [String]? = nil, setOrder: [String]? = nil
+            name: String, location: PackageRequest.Location, sets: [String]? = nil, skipSets: [String]? = nil, setOrder: [String]? = nil,
+            definition: String? = nil
         ) {
             self.name = name
             self.location = location
             self.sets = sets
             self.skipSets = skipSets
             self.setOrder = setOrder
+            self.definition = definition
         }
 
         public init(_ request: PackageRequest, sets: [String]? = nil, skipSets: [String]? = nil, setOrder: [String]? = nil) {
-            self.init(name: request.name, location: request.location, sets: sets, skipSets: skipSets, setOrder: setOrder)
+            self.init(
+                name: request.name, location: request.location, sets: sets, skipSets: skipSets, setOrder: setOrder,
+                definition: request.definition)
         }
 
         /// Whether the task runs the set of this package named `set`.

@@ -50,6 +50,19 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
     public var targetExecutionTime: Int?
     /// A URL that hears this testrun's events.
     public var callbackURL: String?
+    /// The build request this testrun tests (the original OTS's
+    /// `request_id`): shown with the testrun, and in its e-mail's subject.
+    public var requestID: String?
+    /// Whose verdict rules judge it (default `ots`; `original` for the
+    /// original OTS's XML-RPC interface).
+    public var verdictRules: VerdictRules.Mode?
+    /// Whether `notify` hears the verdict by e-mail (default true).
+    public var email: Bool?
+    /// Whether that e-mail carries the results XML and JUnit (default false).
+    public var emailAttachments: Bool?
+    /// Test definitions sent with the request (the original's
+    /// `hw_testplans` and `host_testplans`).
+    public var inlineDefinitions: [InlineDefinition]?
 
     enum CodingKeys: String, CodingKey {
         case swProduct = "sw_product"
@@ -70,6 +83,11 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         case maxWorkerAmount = "max_worker_amount"
         case targetExecutionTime = "target_execution_time"
         case callbackURL = "callback_url"
+        case requestID = "request_id"
+        case verdictRules = "verdict_rules"
+        case email
+        case emailAttachments = "email_attachments"
+        case inlineDefinitions = "inline_definitions"
     }
 
     public init(device: DeviceProperties, packages: Packages) {
@@ -84,6 +102,9 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         public static let textLength = 4096
         public static let maximumTimeout = 7 * 86_400
         public static let maximumWorkers = 10_000
+        public static let recipients = 100
+        /// The longest address SMTP carries (RFC 5321's path limit).
+        public static let addressLength = 254
     }
 
     /// A problem with one field.
@@ -104,22 +125,38 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
             let field = problem.split(separator: " ").first.map(String.init) ?? "device"
             add("device.\(field)", problem)
         }
-        let all = packages.device + packages.host
+        let all = packages.device + packages.host + (inlineDefinitions ?? []).map(\.name)
         if all.isEmpty && (testDefinitions ?? []).isEmpty {
             add("packages", "give at least one package (packages.device or packages.host) or test definition")
         }
         if all.count > Limits.packages {
             add("packages", "at most \(Limits.packages) packages, not \(all.count)")
         }
-        for (kind, names) in [("device", packages.device), ("host", packages.host)] {
-            var seen: Set<String> = []
+        var seen: Set<String> = []
+        let named =
+            [("packages.device", packages.device), ("packages.host", packages.host)]
+            + [("inline_definitions", (inlineDefinitions ?? []).map(\.name))]
+        for (field, names) in named {
             for (index, name) in names.enumerated() {
+                let field = field == "inline_definitions" ? "inline_definitions[\(index)].name" : "\(field)[\(index)]"
                 if let problem = Self.packageNameProblem(name) {
-                    add("packages.\(kind)[\(index)]", problem)
+                    add(field, problem)
                 } else if !seen.insert(name).inserted {
-                    add("packages.\(kind)[\(index)]", "package '\(name)' is listed twice")
+                    add(field, "package '\(name)' is listed twice")
                 }
             }
+        }
+        for (index, definition) in (inlineDefinitions ?? []).enumerated() {
+            if definition.location == .url {
+                add("inline_definitions[\(index)].location", "must be device or host")
+            }
+            if definition.xml.isEmpty { add("inline_definitions[\(index)].xml", "the test definition is empty") }
+        }
+        for (index, address) in (notify ?? []).enumerated() {
+            if let problem = Self.addressProblem(address) { add("notify[\(index)]", problem) }
+        }
+        if let notify, notify.count > Limits.recipients {
+            add("notify", "at most \(Limits.recipients) addresses, not \(notify.count)")
         }
         // Like images, definitions may be files on the worker (file://).
         for (index, url) in (testDefinitions ?? []).enumerated() {
@@ -159,6 +196,16 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
                 add(field, "at most \(Limits.textLength) characters")
             }
         }
+        if let requestID {
+            if requestID.count > Limits.nameLength {
+                add("request_id", "at most \(Limits.nameLength) characters")
+            } else if requestID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                add("request_id", "may not hold control characters")
+            }
+        }
+        if let swProduct, swProduct.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            add("sw_product", "may not hold control characters")
+        }
         for (index, option) in (flasherOptions ?? []).enumerated() where option.count > Limits.textLength {
             add("flasher_options[\(index)]", "at most \(Limits.textLength) characters")
         }
@@ -175,6 +222,20 @@ public struct TestrunRequest: Sendable, Hashable, Codable {
         }
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._+-".contains($0)) }) else {
             return "package name '\(name)' may hold only letters, digits and . _ + -"
+        }
+        return nil
+    }
+
+    /// An e-mail address as SMTP carries it: `local@domain`, nothing a
+    /// header or an SMTP command could be split with.
+    public static func addressProblem(_ address: String) -> String? {
+        let shown = "'\(address.prefix(100))'"
+        guard address.count <= Limits.addressLength else { return "an address is at most \(Limits.addressLength) characters" }
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return "\(shown) is not an e-mail address (local@domain)" }
+        guard address.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && !"<>(),;:\\\"[]".unicodeScalars.contains($0) })
+        else {
+            return "\(shown) holds a character an e-mail address may not (space, control, or one of <>(),;:\\\"[])"
         }
         return nil
     }

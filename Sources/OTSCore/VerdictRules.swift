@@ -3,7 +3,20 @@
 /// ERROR when a task errored or an expected package produced no results;
 /// otherwise FAIL when a significant case failed (insignificant cases count
 /// only when the request asks); otherwise PASS.
+///
+/// The original OTS's rules (`Mode.original`, for testruns that come
+/// through its XML-RPC interface) differ in what fails: a case that did not
+/// pass (FAIL or N/A) counts, and insignificant cases count too.
 public struct VerdictRules: Sendable, Hashable {
+    /// Whose rules: OTS's, or the original OTS's.
+    public enum Mode: String, Sendable, Hashable, Codable, CaseIterable {
+        /// FAIL counts; N/A does not; insignificant cases only on request.
+        case ots
+        /// Every case that did not pass counts (N/A too), insignificant
+        /// cases included.
+        case original
+    }
+
     /// One task as it ended.
     public struct TaskOutcome: Sendable, Hashable {
         /// Nil when the task finished; the error's category and message when
@@ -59,9 +72,20 @@ public struct VerdictRules: Sendable, Hashable {
 
     /// Count insignificant failures as failures (the request's choice).
     public var countInsignificant: Bool
+    public var mode: Mode
 
-    public init(countInsignificant: Bool = false) {
-        self.countInsignificant = countInsignificant
+    public init(countInsignificant: Bool = false, mode: Mode = .ots) {
+        self.countInsignificant = countInsignificant || mode == .original
+        self.mode = mode
+    }
+
+    /// Whether a case's result (`PASS`, `FAIL`, `N/A`) is a failure under
+    /// these rules, before its significance is weighed.
+    public func isFailure(result: String) -> Bool {
+        switch mode {
+        case .ots: result == "FAIL"
+        case .original: result != "PASS"
+        }
     }
 
     public func decide(expectedPackages: Set<String>, tasks: [TaskOutcome]) -> Decision {

@@ -70,6 +70,8 @@ public struct MonitorConfiguration: Sendable, Hashable {
     /// Longest a request or a step of the queue loop waits for a database
     /// connection before it fails as unavailable (seconds; PostgreSQL).
     public var dbUnavailableSeconds = 5.0
+    /// `[email]`: nil sends no mail.
+    public var email: Email?
 
     public init() {}
 
@@ -120,6 +122,12 @@ public struct MonitorConfiguration: Sendable, Hashable {
                 throw ConfigurationError(file: path, "webhook[\(index)].name: '\(name)' is used twice")
             }
             webhooks.append(webhook)
+        }
+        if let table = try reader.table("email") {
+            var nested = reader.nested(table, prefix: "email.")
+            var email = Email()
+            try email.load(&nested)
+            self.email = email
         }
         try reader.rejectUnknownKeys()
     }

@@ -21,6 +21,8 @@ public final class MonitorMetrics: Sendable {
     private let dropped: Counter
     private let refused: [String: Counter]
     private let droppedSeen = Mutex(0)
+    private let mails: [EventType: Counter]
+    private let mailsPending: Gauge
 
     static let phaseBuckets: [Duration] = [
         .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(120),
@@ -79,6 +81,16 @@ public final class MonitorMetrics: Sendable {
             })
         dropped = registry.makeCounter(
             descriptor: name("events_dropped", "total", "Events the queue's retention dropped before the monitor read them."), labels: [])
+        mails = Dictionary(
+            uniqueKeysWithValues: [(EventType.mailSent, "sent"), (.mailFailed, "failed"), (.mailDeadLettered, "dead_lettered")].map {
+                (
+                    $0.0,
+                    registry.makeCounter(
+                        descriptor: name("mails", "total", "Tries of testruns' e-mails to their notify lists, by outcome."),
+                        labels: [("outcome", $0.1)])
+                )
+            })
+        mailsPending = registry.makeGauge(descriptor: name("mails_pending", "", "Testruns' e-mails waiting to be sent."), labels: [])
     }
 
     /// Counts an event this monitor stored for the first time.
@@ -96,6 +108,8 @@ public final class MonitorMetrics: Sendable {
             if let queueWait { phases["queue_wait"]?.record(queueWait) }
         case .workerRefused:
             if let reason = event.details?["reason"] { refused[reason]?.increment() }
+        case .mailSent, .mailFailed, .mailDeadLettered:
+            mails[event.type]?.increment()
         default:
             break
         }
@@ -103,9 +117,13 @@ public final class MonitorMetrics: Sendable {
 
     /// The metrics in Prometheus's text format, with the gauges read now.
     func exposition(store: Store, consumer: String, at now: Date = Date()) async throws -> [UInt8] {
-        let (queued, oldest, states) = try await store.read { tx in
-            (try await tx.queuedTasks(), try await tx.oldestQueuedTask(), try await tx.workers().map(\.state))
+        let (queued, oldest, states, pendingMails) = try await store.read { tx in
+            (
+                try await tx.queuedTasks(), try await tx.oldestQueuedTask(), try await tx.workers().map(\.state),
+                try await tx.mailCounts()[.pending] ?? 0
+            )
         }
+        mailsPending.set(Double(pendingMails))
         tasksQueued.set(Double(queued))
         oldestQueued.set(oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
         for (state, gauge) in workers {

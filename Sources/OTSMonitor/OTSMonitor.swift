@@ -55,6 +55,9 @@ public struct OTSMonitor {
         if configuration.publish {
             services.append(
                 Publisher(target: .callbacks, store: store, configuration: configuration, http: Publisher.http, own: own, logger: logger))
+            if let email = configuration.email {
+                services.append(MailPublisher(store: store, email: email, configuration: configuration, logger: logger))
+            }
             for webhook in configuration.webhooks {
                 services.append(
                     Publisher(

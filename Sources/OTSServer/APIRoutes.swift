@@ -289,8 +289,8 @@ struct ClosesConnection<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Whether a waiting claim's connection is still open: the claim is
-/// granted only while it is.
+/// Whether a waiting request's connection is still open: a claim is
+/// granted, and a `request_sync` waits, only while it is.
 final class ClaimConnection: Sendable {
     private enum State { case waiting, closed, done }
     private let state = Mutex(State.waiting)

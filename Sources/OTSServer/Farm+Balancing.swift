@@ -150,8 +150,10 @@ extension Farm {
                 if let index = taken.packages.firstIndex(where: { $0.name == item.package }) {
                     taken.packages[index].sets?.append(item.set)
                 } else {
-                    let location = victim.work.packages.first { $0.name == item.package }?.location ?? .device
-                    taken.packages.append(TaskWork.Package(name: item.package, location: location, sets: [item.set]))
+                    let source = victim.work.packages.first { $0.name == item.package }
+                    taken.packages.append(
+                        TaskWork.Package(
+                            name: item.package, location: source?.location ?? .device, sets: [item.set], definition: source?.definition))
                 }
             }
             // They run in the order they were pending: longest first.

@@ -72,14 +72,22 @@ extension Farm {
             monitorBacklog: backlog, notes: notes)
     }
 
-    /// The sets and case counts of a definition the server can read (a
-    /// `file://` URL on this machine), and whether it keeps the package
-    /// whole (`<?ots keep-whole="true"?>`); nil otherwise.
+    /// The sets and case counts of a definition the server can read (sent
+    /// with the request, or a `file://` URL on this machine), and whether
+    /// it keeps the package whole (`<?ots keep-whole="true"?>`); nil
+    /// otherwise.
     static func definitionStructure(_ package: PackageRequest) -> PackageStructure? {
-        guard package.location == .url, let url = URLComponents(string: package.name), url.scheme == "file",
-            let data = FileManager.default.contents(atPath: url.path),
-            let definition = try? DefinitionParser(lenient: true).parse(data, file: url.path)
-        else { return nil }
+        let definition: TestDefinition
+        if let text = package.definition {
+            guard let parsed = try? DefinitionParser(lenient: true).parse(Data(text.utf8), file: package.name) else { return nil }
+            definition = parsed
+        } else {
+            guard package.location == .url, let url = URLComponents(string: package.name), url.scheme == "file",
+                let data = FileManager.default.contents(atPath: url.path),
+                let parsed = try? DefinitionParser(lenient: true).parse(data, file: url.path)
+            else { return nil }
+            definition = parsed
+        }
         var sets: [PackageStructure.TestSet] = []
         for suite in definition.suites {
             for set in suite.sets {

@@ -74,6 +74,7 @@ extension Farm {
             try await append(events, tx: tx, at: now)
         }
         if report.requeued > 0 { signal.notify() }
+        if report.failed > 0 || report.timedOutTestruns > 0 { ended.notify() }
         return report
     }
 }

@@ -246,7 +246,8 @@ extension Farm {
             executionTimeout: Int(configuration.executionTimeout),
             // Balancing may move the sets of a history plan.
             askBeforeSets: plan?.model == "history" ? true : nil,
-            countInsignificant: request.countInsignificant
+            countInsignificant: request.countInsignificant,
+            verdictMode: request.verdictRules
         )
     }
 
@@ -333,6 +334,7 @@ extension Farm {
             events += try await conclude(testrunID: change.task.testrunID, tx: tx, at: now)
             try await append(events, tx: tx, at: now)
         }
+        ended.notify()
     }
 
     /// Decides the testrun's verdict when all its tasks have ended; returns
@@ -342,11 +344,12 @@ extension Farm {
         let tasks = try await tx.tasks(testrunID: testrunID)
         guard tasks.allSatisfy({ $0.state != .queued && $0.state != .claimed }) else { return [] }
         let request = try JSONCoding.decoder().decode(TestrunRequest.self, from: Data(testrun.request.utf8))
+        let rules = VerdictRules(countInsignificant: request.countInsignificant ?? false, mode: request.verdictRules ?? .ots)
         let results = try await tx.results(testrunID: testrunID)
         let outcomes = try tasks.map { task -> VerdictRules.TaskOutcome in
             let mine = results.filter { $0.taskID == task.id }
             let cases = try mine.flatMap { try JSONCoding.decoder().decode([CaseSummary].self, from: Data($0.cases.utf8)) }
-            let failed = cases.filter { $0.result == "FAIL" }
+            let failed = cases.filter { rules.isFailure(result: $0.result) }
             var error: (category: ErrorCategory, message: String)?
             switch task.state {
             case .failed:
@@ -366,8 +369,7 @@ extension Farm {
             )
         }
         let expected = Set(PackageRequest.all(in: request).map(\.name))
-        let decision = VerdictRules(countInsignificant: request.countInsignificant ?? false).decide(
-            expectedPackages: expected, tasks: outcomes)
+        let decision = rules.decide(expectedPackages: expected, tasks: outcomes)
         // A task's error was reported where it happened; only an error of the
         // testrun's own (a package without results) is a new failure.
         let change = try await tx.perform(

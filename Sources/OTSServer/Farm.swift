@@ -17,6 +17,10 @@ public final class Farm: Sendable {
     let signal = TaskSignal()
     /// When this server last forgot old received event ids (in a sweep).
     let sweeps = Mutex<Date?>(nil)
+    /// Wakes those waiting for testruns to end (`request_sync`) when this
+    /// server ends one; they look again now and then for the ends other
+    /// replicas decide.
+    let ended = TaskSignal()
     let sender = MonitorEvent.Sender.this("server")
     /// Where this server listens: a callback may not point back at it.
     let address: OwnAddress
@@ -39,16 +43,23 @@ public final class Farm: Sendable {
     ///
     /// `scope` is the submitter's (nil when tokens are not checked): with
     /// `require_host_scope`, a request that runs commands on a worker host
-    /// needs `submit-host`.
-    public func submit(_ request: TestrunRequest, scope: TokenScope? = nil, at now: Date = Date()) async throws -> TestrunView {
+    /// needs `submit-host`. `notes` go with the plan's (what the request
+    /// asked that this farm ignores, say).
+    public func submit(_ request: TestrunRequest, scope: TokenScope? = nil, notes: [String] = [], at now: Date = Date()) async throws
+        -> TestrunView
+    {
         let problems = request.problems(models: models.names)
         if !problems.isEmpty { throw DomainError(problems) }
+        try Self.checkInlineDefinitions(request)
         if let url = request.callbackURL, address.isOwn(url) {
             throw DomainError(.invalid, "callback_url: '\(url.prefix(200))' points at this server", field: "callback_url")
         }
         if configuration.requireHostScope, let scope, !scope.grants(.submitHost) {
-            let field = !request.packages.host.isEmpty ? "packages.host" : "test_definitions"
-            if !request.packages.host.isEmpty || !(request.testDefinitions ?? []).isEmpty {
+            let inlineHost = (request.inlineDefinitions ?? []).contains { $0.location == .host }
+            let field =
+                !request.packages.host.isEmpty
+                ? "packages.host" : !(request.testDefinitions ?? []).isEmpty ? "test_definitions" : "inline_definitions"
+            if !request.packages.host.isEmpty || !(request.testDefinitions ?? []).isEmpty || inlineHost {
                 throw DomainError(
                     .forbidden,
                     "\(field): this farm runs host packages and test definitions by URL only for tokens with the submit-host scope (require_host_scope); this token has \(scope)",
@@ -63,7 +74,8 @@ public final class Farm: Sendable {
             DistributionRequest(
                 packages: PackageRequest.all(in: request), device: request.device, maxWorkerAmount: request.maxWorkerAmount,
                 targetExecutionTime: request.targetExecutionTime))
-        let record = plan.record ?? PlanRecord(model: modelName, tasks: plan.tasks.count, notes: plan.notes)
+        var record = plan.record ?? PlanRecord(model: modelName, tasks: plan.tasks.count, notes: plan.notes)
+        record.notes += notes
         let planJSON = try JSONCoding.string(record)
         let id = UUID().uuidString.lowercased()
         let requestJSON = try JSONCoding.string(request)
@@ -84,7 +96,7 @@ public final class Farm: Sendable {
             )
             try await tx.enqueue(tasks, at: now)
             var events = [
-                event(.testrunRequested, testrunID: id, details: ["model": modelName, "notes": plan.notes.joined(separator: "; ")]),
+                event(.testrunRequested, testrunID: id, details: Self.requestedDetails(request, model: modelName, notes: record.notes)),
                 event(.testrunPlanned, testrunID: id, details: Self.plannedDetails(record, json: planJSON)),
             ]
             for task in tasks {
@@ -96,6 +108,16 @@ public final class Farm: Sendable {
         signal.notify()
         logger.info("testrun \(id) queued: \(tasks.count) tasks for \(request.device.requestedRoutingKey) (\(modelName))")
         return try await testrun(id: id)
+    }
+
+    /// What `testrun.requested` tells: the model and the plan's notes, the
+    /// product and build request, and who hears the verdict by e-mail.
+    static func requestedDetails(_ request: TestrunRequest, model: String, notes: [String]) -> [String: String] {
+        var details = ["model": model, "notes": notes.joined(separator: "; ")]
+        if let mail = MailRequest(request, notes: notes) { details.merge(mail.details) { _, mail in mail } }
+        if let product = request.swProduct { details["sw_product"] = product }
+        if let id = request.requestID { details["request_id"] = id }
+        return details
     }
 
     /// What `testrun.planned` tells: the plan's figures, and the whole
@@ -138,6 +160,7 @@ public final class Farm: Sendable {
             }
             try await append(try await written(change, testrunID: id, tx: tx, at: now), tx: tx, at: now)
         }
+        ended.notify()
         logger.info("testrun \(id) cancelled")
         return try await testrun(id: id)
     }

@@ -25,10 +25,15 @@ public struct OTSServer {
     public func services(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let router = Router(context: OTSRequestContext.self)
         router.add(middleware: ErrorMiddleware(retryAfterSeconds: configuration.dbUnavailableSeconds))
+        let authenticator = TokenAuthenticator(store: farm.store)
         APIRoutes(
-            farm: farm, access: configuration.access, enrollmentSecret: configuration.enrollmentSecret,
-            authenticator: TokenAuthenticator(store: farm.store)
+            farm: farm, access: configuration.access, enrollmentSecret: configuration.enrollmentSecret, authenticator: authenticator
         ).register(on: router)
+        router.addRoutes(
+            XMLRPCRoutes(
+                farm: farm, access: configuration.access, anonymous: configuration.anonymousSubmit, authenticator: authenticator,
+                maxBytes: configuration.maxRequestBytes
+            ).collection)
         let app = Application(
             router: router,
             server: try .ots(tls: configuration.tls),

@@ -15,6 +15,9 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// The secret a worker instance enrolls with (`Authorization: Bearer
     /// SECRET` on `POST /api/v1/workers`); it gets a token of its own back.
     public var enrollmentSecret: String?
+    /// The XML-RPC interface of the original OTS needs no token (for a
+    /// closed lab network, where unmodified clients send none).
+    public var anonymousSubmit = false
     /// Requests with host packages or test definitions by URL (which run
     /// commands on a worker host) need the `submit-host` scope.
     public var requireHostScope = false
@@ -70,6 +73,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         try access.load(&reader)
         enrollmentSecret = try reader.string("enrollment_secret") ?? enrollmentSecret
         requireHostScope = try reader.bool("require_host_scope") ?? requireHostScope
+        anonymousSubmit = try reader.bool("anonymous_submit") ?? anonymousSubmit
         tls = try TLSFiles.load(&reader) ?? tls
         maxRequestBytes = try reader.int("max_request_bytes", in: 64 * 1024...1 << 30) ?? maxRequestBytes
         maxResultsBytes = try reader.int("max_results_bytes", in: 64 * 1024...1 << 32) ?? maxResultsBytes

@@ -3,7 +3,8 @@ import Synchronization
 
 /// Wakes claims waiting for work when this server enqueues tasks; waits
 /// end after a timeout too, so that tasks enqueued by another replica are
-/// found by polling.
+/// found by polling. The farm keeps a second one for testruns' ends
+/// (`request_sync`).
 final class TaskSignal: Sendable {
     private enum Waiter {
         case waiting(CheckedContinuation<Void, Never>)

@@ -118,6 +118,28 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(
+            version: 14, name: "mail: each testrun's e-mail to its notify list, sent once",
+            statements: { _ in
+                [
+                    """
+                    CREATE TABLE mail_deliveries (
+                        testrun_id TEXT PRIMARY KEY,
+                        event_id TEXT NOT NULL,
+                        recipients TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL,
+                        next_at BIGINT NOT NULL,
+                        owner TEXT,
+                        lease_until BIGINT,
+                        last_error TEXT,
+                        created_at BIGINT NOT NULL,
+                        updated_at BIGINT NOT NULL
+                    )
+                    """,
+                    "CREATE INDEX mail_deliveries_due ON mail_deliveries (state, next_at)",
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

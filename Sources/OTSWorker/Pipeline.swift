@@ -346,6 +346,7 @@ struct Pipeline: Sendable {
 
     /// The package's tests.xml and the name to report problems with.
     private func testDefinition(of package: TaskWork.Package) async throws -> (Data, String) {
+        if let definition = package.definition { return (Data(definition.utf8), "the definition \(package.name) sent with the request") }
         switch package.location {
         case .url:
             return (try await download(package.name), package.name)
@@ -467,13 +468,15 @@ struct Pipeline: Sendable {
             }
         case .caseFinished(_, let set, let result):
             // A failing case is an error of category test, whatever the detail level.
-            if result.result == .fail && task.verdictRules.countsFailure(insignificant: result.isInsignificant) {
+            let rules = task.verdictRules
+            if rules.isFailure(result: result.result.rawValue) && rules.countsFailure(insignificant: result.isInsignificant) {
+                let what = result.result == .fail ? "failed" : "did not pass (\(result.result.rawValue))"
                 try emit(.failure, task) {
                     $0.package = package
                     $0.set = set
                     $0.testCase = result.name
                     $0.error = MonitorEvent.Failure(
-                        category: .test, message: "case \(result.name) failed: \(result.failureInfo ?? "no failure info")")
+                        category: .test, message: "case \(result.name) \(what): \(result.failureInfo ?? "no failure info")")
                 }
             }
             guard detail == .case || detail == .step else { return }
@@ -506,15 +509,15 @@ struct Pipeline: Sendable {
 
 extension TaskAssignment {
     /// The rules of the testrun's verdict, as the request gave them.
-    var verdictRules: VerdictRules { VerdictRules(countInsignificant: countInsignificant ?? false) }
+    var verdictRules: VerdictRules { VerdictRules(countInsignificant: countInsignificant ?? false, mode: verdictMode ?? .ots) }
 }
 
 extension Pipeline {
     /// The verdict of cases that ran, by the testrun's rules: FAIL when a
     /// failed case counts (an insignificant one only with
-    /// `count_insignificant`).
+    /// `count_insignificant`; under the original's rules, N/A fails too).
     static func verdict(of cases: [CaseResult], task: TaskAssignment) -> Verdict {
-        let failed = cases.filter { $0.result == .fail }
+        let failed = cases.filter { task.verdictRules.isFailure(result: $0.result.rawValue) }
         return task.verdictRules.verdict(
             failedSignificantCases: failed.filter { !$0.isInsignificant }.count,
             failedInsignificantCases: failed.filter(\.isInsignificant).count)

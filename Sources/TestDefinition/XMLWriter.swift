@@ -3,13 +3,13 @@
 /// Text and attribute values are escaped, and characters that XML 1.0 does
 /// not allow (most control characters, unpaired surrogates) are replaced
 /// with U+FFFD, so any process output can go into a valid document.
-struct XMLWriter {
-    private(set) var output = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+public struct XMLWriter {
+    public private(set) var output = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     private var open: [String] = []
 
-    init() {}
+    public init() {}
 
-    mutating func start(_ name: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
+    public mutating func start(_ name: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
         start(name, attributes.map { ($0.key, $0.value) })
     }
 
@@ -22,14 +22,14 @@ struct XMLWriter {
         open.append(name)
     }
 
-    mutating func end() {
+    public mutating func end() {
         let name = open.removeLast()
         indent()
         output += "</" + name + ">\n"
     }
 
     /// An element with only attributes.
-    mutating func empty(_ name: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
+    public mutating func empty(_ name: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
         indent()
         output += "<" + name
         appendAttributes(attributes)
@@ -38,7 +38,7 @@ struct XMLWriter {
 
     /// An element with text content (written as is, not indented, since
     /// white space in text is significant).
-    mutating func text(_ name: String, _ text: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
+    public mutating func text(_ name: String, _ text: String, _ attributes: KeyValuePairs<String, String?> = [:]) {
         indent()
         output += "<" + name
         appendAttributes(attributes)

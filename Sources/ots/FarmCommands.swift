@@ -20,6 +20,9 @@ struct StatusCommand: AsyncParsableCommand {
         }
         if json { return try printJSON(view) }
         print(view.summaryLine)
+        if let requestID = view.request.requestID {
+            print("  build request \(requestID)" + (view.request.swProduct.map { " of \($0)" } ?? ""))
+        }
         if let plan = view.plan {
             var line = "  plan: \(plan.model), \(plan.tasks) tasks"
             if let makespan = plan.estimatedMakespanSeconds { line += ", estimated \(Int(makespan.rounded())) s" }
@@ -27,8 +30,11 @@ struct StatusCommand: AsyncParsableCommand {
             if let workers = plan.workersAvailable { line += ", \(workers) workers available" }
             if plan.degraded == true { line += " (degraded)" }
             print(line)
-            // What made it degraded is among its notes.
-            if plan.degraded == true { plan.notes.dropFirst().forEach { print("    \($0)") } }
+            // What made it degraded is among its notes; those of a request
+            // of the original OTS say which of its options were ignored.
+            if plan.degraded == true || view.request.verdictRules == .original {
+                plan.notes.dropFirst(plan.degraded == true ? 1 : 0).forEach { print("    \($0)") }
+            }
         }
         for task in view.tasks ?? [] {
             var line = "  task \(task.sequence + 1) \(task.id)  \(task.state)"

@@ -50,6 +50,12 @@ struct SubmitCommand: AsyncParsableCommand {
     var detailLevel: String?
     @Option(help: "The software product under test.")
     var swProduct: String?
+    @Option(name: .customLong("request-id"), help: "The build request this testrun tests (shown with it, and in its e-mail).")
+    var requestID: String?
+    @Flag(name: .customLong("no-email"), help: "Tell --notify nothing by e-mail.")
+    var noEmail = false
+    @Flag(help: "Attach the results XML and JUnit to the e-mail.")
+    var emailAttachments = false
     @Option(name: .customLong("flasher-option"), help: "An option for the flasher (repeatable).")
     var flasherOptions: [String] = []
     @Flag(help: "Let insignificant failures fail the testrun.")
@@ -118,6 +124,9 @@ struct SubmitCommand: AsyncParsableCommand {
         request.timeout = timeout ?? request.timeout
         request.priority = priority ?? request.priority
         request.swProduct = swProduct ?? request.swProduct
+        request.requestID = requestID ?? request.requestID
+        if noEmail { request.email = false }
+        if emailAttachments { request.emailAttachments = true }
         request.requestor = requestor ?? request.requestor ?? ProcessInfo.processInfo.environment["USER"]
         if countInsignificant { request.countInsignificant = true }
         if let detailLevel {

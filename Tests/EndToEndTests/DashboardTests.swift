@@ -83,9 +83,12 @@ import Testing
         worker.environment = ["OTS_GATE": gate]
         try await TestFarm.with(engine: .sqlite, workers: [worker]) { farm in
             let (_, monitorURL) = try await farm.startMonitor()
-            let submitted = try await farm.client.submit(request(device: ["gated", "shell-basics"], model: "single"))
+            var asked = request(device: ["gated", "shell-basics"], model: "single")
+            asked.requestID = "build-77"
+            let submitted = try await farm.client.submit(asked)
             _ = try await farm.waitFor(submitted.id, "the gated step to run") { $0.tasks?.first?.phase == "test" }
             let page = try await browser.open(monitorURL + "/testruns/" + submitted.id)
+            #expect(try await browser.string(page, "document.querySelector('[data-role=request-id]').textContent") == "build-77")
             try await browser.waitUntil(page, "document.getElementById('verdict')?.textContent.trim() === 'running'", "the running testrun")
             try await browser.waitUntil(
                 page, "document.querySelectorAll('svg.timeline rect.segment.flash').length === 1", "the flash try on the timeline")

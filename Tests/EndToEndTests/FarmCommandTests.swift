@@ -47,17 +47,19 @@ import Testing
                 device = ["shell-basics", "insignificant-failure"]
                 """)
             let submitted = try await OTSBinary.run(
-                ["submit"] + server + ["-f", "request.toml", "--watch", "--json"], in: farm.workspace.path)
+                ["submit"] + server + ["-f", "request.toml", "--request-id", "build-9", "--watch", "--json"], in: farm.workspace.path)
             #expect(submitted.status == 0, "\(submitted.stderr)")
             let view = try JSONCoding.decoder().decode(TestrunView.self, from: Data(submitted.stdout.utf8))
             #expect(view.verdict == .pass)
             #expect(view.request.swProduct == "demo-os")
             #expect(view.request.requestor == "lab")
+            #expect(view.request.requestID == "build-9")
             #expect(view.tasks?.count == 1, "single: one task")
 
             let status = try await OTSBinary.run(["status"] + server + [view.id], in: farm.workspace.path)
             #expect(status.status == 0)
             #expect(status.stdout.contains("\(view.id)  finished PASS"))
+            #expect(status.stdout.contains("  build request build-9 of demo-os\n"), "\(status.stdout)")
             #expect(status.stdout.contains("shell-basics, insignificant-failure  on e2e/w1"), "\(status.stdout)")
 
             let list = try await OTSBinary.run(["list"] + server + ["--state", "finished"], in: farm.workspace.path)

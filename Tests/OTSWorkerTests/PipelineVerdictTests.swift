@@ -50,4 +50,38 @@ import Testing
         let failures = events.filter { $0.type == .failure && $0.testCase == "flaky" }
         #expect(failures.count == (expected == .fail ? 1 : 0), "a failure event only when the failure counts: \(failures)")
     }
+
+    @Test func underTheOriginalsRulesAnInsignificantFailureCounts() async throws {
+        let folder = try TemporaryDirectory()
+        try Self.package(in: folder)
+        let pipeline = try PipelinePolicyTests.pipeline(in: folder)
+        var task = PipelinePolicyTests.task([TaskWork.Package(name: "mixed", location: .host)])
+        task.detailLevel = .set
+        task.verdictMode = .original
+
+        let finish = try await pipeline.run(task)
+
+        #expect(finish.verdict == .fail, "\(finish)")
+        let events = try Self.events(pipeline.spool)
+        #expect(events.first { $0.type == .packageFinished }?.verdict == "FAIL")
+        #expect(events.filter { $0.type == .failure && $0.testCase == "flaky" }.count == 1)
+    }
+
+    @Test func aDefinitionSentWithTheRequestRunsAsItsPackage() async throws {
+        let folder = try TemporaryDirectory()
+        let pipeline = try PipelinePolicyTests.pipeline(in: folder)
+        let definition = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <testdefinition version="1.0"><suite name="sent"><set name="set">
+            <case name="passes"><step>true</step></case>
+            </set></suite></testdefinition>
+            """
+        let task = PipelinePolicyTests.task([TaskWork.Package(name: "sent-plan", location: .host, definition: definition)])
+
+        let finish = try await pipeline.run(task)
+
+        #expect(finish.verdict == .pass, "\(finish)")
+        let events = try Self.events(pipeline.spool)
+        #expect(events.first { $0.type == .packageFinished }?.package == "sent-plan")
+    }
 }

@@ -27,6 +27,8 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
     /// the worker's package verdicts follow the same `VerdictRules` as
     /// the server's testrun verdict.
     public var countInsignificant: Bool?
+    /// Whose verdict rules (the request's `verdict_rules`; nil is OTS's).
+    public var verdictMode: VerdictRules.Mode?
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id"
@@ -41,6 +43,7 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         case askBeforeSets = "ask_before_sets"
         case deviceHoldsImage = "device_holds_image"
         case countInsignificant = "count_insignificant"
+        case verdictMode = "verdict_rules"
     }
 
     public init(
@@ -57,8 +60,10 @@ public struct TaskAssignment: Sendable, Hashable, Codable {
         detailLevel: TestrunRequest.DetailLevel,
         executionTimeout: Int,
         askBeforeSets: Bool? = nil,
-        countInsignificant: Bool? = nil
+        countInsignificant: Bool? = nil,
+        verdictMode: VerdictRules.Mode? = nil
     ) {
+        self.verdictMode = verdictMode
         self.askBeforeSets = askBeforeSets
         self.countInsignificant = countInsignificant
         self.taskID = taskID

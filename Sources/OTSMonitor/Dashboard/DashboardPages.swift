@@ -258,6 +258,8 @@ struct DashboardPages {
         var started: String
         var finished: String
         var generated: String
+        /// Its e-mail to the notify list, when it asked for one.
+        var mail: MailRow? = nil
     }
 
     struct RequestSummary {
@@ -266,6 +268,16 @@ struct DashboardPages {
         var packages: String
         var model: String
         var swProduct: String
+        var requestID: String = "-"
+        var notify: String = "-"
+    }
+
+    struct MailRow {
+        var state: String
+        var badge: String
+        var recipients: String
+        var tries: Int
+        var error: String?
     }
 
     struct TaskRow {
@@ -312,11 +324,14 @@ struct DashboardPages {
 
     /// Nil when neither the store nor the monitor knows the testrun.
     func testrun(id: String, now: Date = Date()) async throws -> TestrunPage? {
-        let data = try await store.read { tx -> (TestrunRecord, [TaskRecord], [EventRecord])? in
+        let data = try await store.read { tx -> (TestrunRecord, [TaskRecord], [EventRecord], MailDelivery?)? in
             guard let record = try await tx.testrun(id: id) else { return nil }
-            return (record, try await tx.tasks(testrunID: id), try await tx.events(testrunID: id, limit: 100_000))
+            return (
+                record, try await tx.tasks(testrunID: id), try await tx.events(testrunID: id, limit: 100_000),
+                try await tx.mailDelivery(testrunID: id)
+            )
         }
-        guard let (record, tasks, records) = data else { return nil }
+        guard let (record, tasks, records, mail) = data else { return nil }
         let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
         let request = try? JSONCoding.decoder().decode(TestrunRequest.self, from: Data(record.request.utf8))
         guard let row = testrunRows([record], tasks: [id: tasks]).first else { return nil }
@@ -348,7 +363,8 @@ struct DashboardPages {
             request: RequestSummary(
                 device: request?.device.requestedRoutingKey ?? record.deviceGroup, image: request?.image ?? "-",
                 packages: request.map { PackageRequest.all(in: $0).map(\.name).joined(separator: ", ") } ?? "-",
-                model: request?.distributionModel ?? "perpackage", swProduct: request?.swProduct ?? "-"),
+                model: request?.distributionModel ?? "perpackage", swProduct: request?.swProduct ?? "-",
+                requestID: request?.requestID ?? "-", notify: request?.notify?.joined(separator: ", ") ?? "-"),
             timeline: rows.isEmpty ? nil : DashboardCharts.timeline(rows, origin: record.createdAt, until: until),
             tasks: tasks.map(TestrunView.TaskView.init).map { task in
                 TaskRow(
@@ -376,7 +392,12 @@ struct DashboardPages {
             },
             failures: failures,
             started: DashboardFormat.time(record.startedAt), finished: DashboardFormat.time(record.finishedAt),
-            generated: DashboardFormat.time(now))
+            generated: DashboardFormat.time(now),
+            mail: mail.map { mail in
+                MailRow(
+                    state: mail.state.rawValue, badge: mail.state == .sent ? "pass" : mail.state == .dead ? "error" : "running",
+                    recipients: mail.recipients.joined(separator: ", "), tries: mail.attempts, error: mail.lastError)
+            })
     }
 
     static func failed(_ outcome: String?) -> Bool {
