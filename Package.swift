@@ -228,7 +228,7 @@ let package = Package(
         .testTarget(
             name: "OTSMonitorTests",
             dependencies: [
-                "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "OTSTestSupport",
+                "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "OTSTestSupport", .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -285,7 +285,9 @@ let package = Package(
         ),
         .target(
             name: "OTSTestSupport",
-            dependencies: ["TestRunner"],
+            dependencies: [
+                "TestRunner", "OTSStore", .product(name: "Logging", package: "swift-log"), .product(name: "SQLKit", package: "sql-kit"),
+            ],
             path: "Tests/OTSTestSupport",
             swiftSettings: swiftSettings
         ),

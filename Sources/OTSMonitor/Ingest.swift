@@ -24,48 +24,74 @@ public struct Ingest: Sendable {
     /// Handles the next batch; returns how many queue messages it took.
     @discardableResult
     public func next(at now: Date = Date()) async throws -> Int {
-        try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
-            var groups: [String: String] = [:]
-            var events: [MonitorEvent] = []
-            var records: [EventRecord] = []
-            for message in messages {
-                let event = Self.event(from: message)
-                var group: String?
-                if let testrunID = event.testrunID {
-                    if groups[testrunID] == nil {
-                        groups[testrunID] = try await tx.testrun(id: testrunID)?.deviceGroup
-                    }
-                    group = groups[testrunID]
-                }
-                events.append(event)
-                records.append(try Self.record(event, sequence: message.sequence, deviceGroup: group))
+        var stored: [MonitorEvent] = []
+        let taken = try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
+            stored = try await Self.store(messages.map(Self.event(from:)), sequences: messages.map(\.sequence), tx: tx)
+        }
+        // Counted once the batch is committed.
+        if let metrics {
+            for event in stored { metrics.observe(event) }
+        }
+        return taken
+    }
+
+    /// Stores a batch of events in the monitor's own tables: the events
+    /// (each once, by id), the testruns they tell of, the history of run
+    /// times and the statistics' rollups. Returns the events stored now (a
+    /// batch handled again stores and counts none).
+    static func store(_ events: [MonitorEvent], sequences: [Int64], tx: StoreTransaction) async throws -> [MonitorEvent] {
+        for event in events where event.type == .testrunRequested {
+            guard let id = event.testrunID else { continue }
+            try await tx.recordMonitorTestrun(
+                MonitorTestrun(
+                    id: id, deviceGroup: event.details?["devicegroup"], image: event.details?["image"],
+                    healthCheck: event.details?["health_check"] == "true"),
+                at: RollupRules.time(of: event))
+        }
+        let testruns = try await tx.monitorTestruns(ids: Set(events.compactMap(\.testrunID)))
+        let records = try zip(events, sequences).map { event, sequence in
+            try record(event, sequence: sequence, deviceGroup: event.testrunID.flatMap { testruns[$0]?.deviceGroup })
+        }
+        // Stored once by id: a batch handled again changes nothing, and
+        // only events stored now count for history and statistics.
+        var new = try await tx.storeNewEvents(records)
+        var rollup = Rollup()
+        var stored: [MonitorEvent] = []
+        var history: [HistoryRecord] = []
+        // Removing marks it handled: a copy later in the batch is not new.
+        for event in events where new.remove(event.id) != nil {
+            stored.append(event)
+            let testrun = event.testrunID.flatMap { testruns[$0] }
+            RollupRules.add(event, testrun: testrun, to: &rollup)
+            if let testrunID = event.testrunID, let state = Self.testrunState(after: event.type) {
+                try await tx.setMonitorTestrunState(id: testrunID, state: state, verdict: event.verdict, at: RollupRules.time(of: event))
             }
-            // Stored once by id: a batch handled again changes nothing, and
-            // only events stored now count for history and metrics.
-            var new = try await tx.storeNewEvents(records)
-            // Removing marks it handled: a copy later in the batch is not new.
-            for event in events where new.remove(event.id) != nil {
-                if let metrics {
-                    var wait: Duration?
-                    if event.type == .taskClaimed, let taskID = event.taskID, let task = try await tx.task(id: taskID),
-                        let claimed = task.claimedAt
-                    {
-                        wait = .milliseconds(Int64(saturating: claimed.timeIntervalSince(task.enqueuedAt) * 1000))
-                    }
-                    metrics.observe(event, queueWait: wait)
-                }
-                guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
-                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict,
-                    let group = groups[testrunID] ?? nil
-                else { continue }
-                try await tx.recordHistory([
-                    HistoryRecord(
-                        package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
-                        duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
-                        finishedAt: event.emittedAt,
-                        keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true")
-                ])
-            }
+            guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
+                let package = event.package, let duration = event.durationMs, let verdict = event.verdict,
+                let group = testrun?.deviceGroup
+            else { continue }
+            history.append(
+                HistoryRecord(
+                    package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
+                    duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
+                    finishedAt: event.emittedAt,
+                    keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true"))
+        }
+        if !history.isEmpty { try await tx.recordHistory(history) }
+        if !rollup.isEmpty {
+            try await tx.lockRollups()
+            try await tx.add(rollup)
+        }
+        return stored
+    }
+
+    /// The state a testrun is in after an event of its own.
+    static func testrunState(after type: EventType) -> String? {
+        switch type {
+        case .testrunStarted: "running"
+        case .testrunFinished: "finished"
+        case .testrunCancelled: "cancelled"
+        default: nil
         }
     }
 

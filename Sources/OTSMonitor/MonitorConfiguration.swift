@@ -32,6 +32,9 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var retentionSeconds = 7 * 86_400.0
     /// At most this many events wait in the queue.
     public var retentionEvents = 1_000_000
+    /// How long the statistics' rollups are kept (days): longer than raw
+    /// events, so a year's statistics outlive the events' pruning.
+    public var rollupRetentionDays = 400
 
     /// A receiver of events over HTTP.
     public struct Webhook: Sendable, Hashable {
@@ -93,6 +96,7 @@ public struct MonitorConfiguration: Sendable, Hashable {
         missedHeartbeats = try reader.int("missed_heartbeats", in: 1...1000) ?? missedHeartbeats
         retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
+        rollupRetentionDays = try reader.int("rollup_retention_days", in: 1...36_500) ?? rollupRetentionDays
         callbackSecret = try reader.string("callback_secret") ?? callbackSecret
         callbackAllowedHosts = try reader.strings("callback_allowed_hosts") ?? callbackAllowedHosts
         if let index = callbackAllowedHosts.firstIndex(where: { $0.isEmpty || $0.contains("/") || $0.containsControlCharacters }) {
@@ -151,6 +155,13 @@ public struct MonitorConfiguration: Sendable, Hashable {
             return host == entry
         }
         return allowed ? nil : "callback_url host '\(host.prefix(200))' is not in callback_allowed_hosts"
+    }
+
+    /// The rollups' buckets and how long each is kept.
+    public var rollupSpans: RollupSpans {
+        var spans = RollupSpans()
+        spans.daysFor = .seconds(rollupRetentionDays * 86_400)
+        return spans
     }
 
     /// When a worker counts as offline.

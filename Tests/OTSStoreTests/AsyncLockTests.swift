@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import OTSTestSupport
 import Testing
 
 @testable import OTSStore

@@ -1,6 +1,7 @@
 import Foundation
 import OTSCore
 import SQLKit
+import OTSTestSupport
 import Testing
 
 @testable import OTSStore
