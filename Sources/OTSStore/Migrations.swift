@@ -118,6 +118,7 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(version: 13, name: "device health, and the testruns that are health checks", statements: { _ in healthSchema }),
     ]
 
     /// Applies every migration the database has not had, in order, each in
