@@ -285,7 +285,9 @@ public struct DeviceHealth: Sendable, Hashable {
     private func judge() -> (String, [String])? {
         let streak = state.recent.reversed().prefix { $0.device }
         if streak.count >= max(1, rules.badAfter) {
-            return ("\(streak.count) tasks in a row failed with device errors (bad_after = \(rules.badAfter))", streak.reversed().map(\.task))
+            return (
+                "\(streak.count) tasks in a row failed with device errors (bad_after = \(rules.badAfter))", streak.reversed().map(\.task)
+            )
         }
         let window = max(1, rules.window)
         guard state.recent.count >= window else { return nil }

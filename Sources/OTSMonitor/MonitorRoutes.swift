@@ -24,7 +24,8 @@ struct MonitorRoutes {
         return try await store.read { tx in
             let since = now.addingTimeInterval(-window)
             let (group, worker) = (query.get("devicegroup"), query.get("worker"))
-            var statistics = try await tx.statistics(since: since, until: now, deviceGroup: group, worker: worker, commonErrors: commonErrors)
+            var statistics = try await tx.statistics(
+                since: since, until: now, deviceGroup: group, worker: worker, commonErrors: commonErrors)
             if health { statistics.health = try await tx.healthStatistics(since: since, until: now, deviceGroup: group, worker: worker) }
             return statistics
         }

@@ -29,7 +29,8 @@ extension Farm {
         guard try await tx.insertHealth(workerID: worker.id, at: now) else { return [] }
         return [
             .healthChanged(
-                from: nil, to: .unknown, reason: "registered", evidence: [], deviceGroup: worker.deviceGroup, sender: Self.sender(of: worker),
+                from: nil, to: .unknown, reason: "registered", evidence: [], deviceGroup: worker.deviceGroup,
+                sender: Self.sender(of: worker),
                 at: now)
         ]
     }
@@ -93,11 +94,14 @@ extension Farm {
         try await tx.enqueue(tasks, at: now)
         let mark = [MonitorEvent.healthCheckDetail: worker.id]
         var events = [
-            event(.testrunRequested, testrunID: id, details: ["model": model.name, "notes": plan.notes.joined(separator: "; ")].merging(mark) { $1 }),
+            event(
+                .testrunRequested, testrunID: id,
+                details: ["model": model.name, "notes": plan.notes.joined(separator: "; ")].merging(mark) { $1 }),
             event(.testrunPlanned, testrunID: id, details: Self.plannedDetails(record, json: planJSON).merging(mark) { $1 }),
         ]
         for task in tasks {
-            events.append(event(.taskQueued, testrunID: id, taskID: task.id, details: ["routing_key": task.routingKey].merging(mark) { $1 }))
+            events.append(
+                event(.taskQueued, testrunID: id, taskID: task.id, details: ["routing_key": task.routingKey].merging(mark) { $1 }))
         }
         events.append(event(.testrunQueued, testrunID: id, details: ["tasks": String(tasks.count)].merging(mark) { $1 }))
         logger.info("health check \(id) of \(worker.id) queued")
@@ -110,7 +114,9 @@ extension Farm {
     func claimKeys(_ worker: WorkerRecord, tx: StoreTransaction, at now: Date) async throws -> (
         keys: [String], work: Bool, events: [MonitorEvent]
     ) {
-        guard let (change, events) = try await applyHealth(.wantsWork(checkID: UUID().uuidString.lowercased()), workerID: worker.id, tx: tx, at: now)
+        guard
+            let (change, events) = try await applyHealth(
+                .wantsWork(checkID: UUID().uuidString.lowercased()), workerID: worker.id, tx: tx, at: now)
         else { return ([], false, []) }
         let own = Self.instanceKey(worker.id)
         switch DeviceHealth(state: change.record.state, rules: healthRules(worker)).claims {
@@ -198,7 +204,8 @@ extension Farm {
         let (workers, records) = try await store.read { tx in (try await tx.workers(), try await tx.healthRecords()) }
         let health = Dictionary(records.map { ($0.workerID, $0.state.health) }, uniquingKeysWith: { first, _ in first })
         let serving = workers.filter {
-            DeviceProperties(devicegroup: $0.deviceGroup, devicename: $0.deviceName, deviceid: $0.deviceID).consumedRoutingKeys.contains(key)
+            DeviceProperties(devicegroup: $0.deviceGroup, devicename: $0.deviceName, deviceid: $0.deviceID).consumedRoutingKeys.contains(
+                key)
         }
         guard !serving.contains(where: { (health[$0.id] ?? .unknown).serves }) else { return [] }
         if serving.isEmpty {

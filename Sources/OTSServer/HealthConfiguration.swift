@@ -60,7 +60,9 @@ public struct HealthConfiguration: Sendable, Hashable {
             if rules.backoffMax < rules.backoff {
                 throw nested.error("health_check_backoff_max", "must be at least health_check_backoff (\(rules.backoff) s)")
             }
-            if let hours = try nested.number("health_check_interval", in: 0...24 * 366) { rules.checkInterval = hours > 0 ? hours * 3600 : nil }
+            if let hours = try nested.number("health_check_interval", in: 0...24 * 366) {
+                rules.checkInterval = hours > 0 ? hours * 3600 : nil
+            }
             if let every = try nested.int("health_check_every", in: 0...1_000_000) { rules.checkEvery = every > 0 ? every : nil }
             try nested.rejectUnknownKeys()
         }

@@ -70,7 +70,10 @@ extension StoreTransaction {
         for row in liveness {
             let id = try row.decode(column: "worker", as: String.self)
             timelines[id]?.liveness.append(
-                (Clock.date(try row.decode(column: "received_at", as: Int64.self)), try row.decode(column: "type", as: String.self) == "worker.online"))
+                (
+                    Clock.date(try row.decode(column: "received_at", as: Int64.self)),
+                    try row.decode(column: "type", as: String.self) == "worker.online"
+                ))
         }
 
         // Health checks: their testruns (requested up to a day before the

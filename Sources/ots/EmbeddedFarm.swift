@@ -111,7 +111,11 @@ struct EmbeddedFarm {
         // then the monitor.
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
             (monitorServices + serverServices + [workers]).map { .init(service: $0) }
-            + [.init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)]
+            + [
+                .init(
+                    service: session, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup)
+            ]
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         // Should a part not stop (a request the server still waits on),

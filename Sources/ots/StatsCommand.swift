@@ -66,7 +66,8 @@ struct StatsCommand: AsyncParsableCommand {
         for figures in health.instances + health.groups {
             table = table.row([
                 figures.worker ?? "group \(figures.deviceGroup)", figures.health?.rawValue ?? "-", figures.availability.map(percent) ?? "-",
-                String(figures.tasks), String(figures.deviceFailures), figures.tasksBetweenDeviceFailures.map { String(format: "%.1f", $0) } ?? "-",
+                String(figures.tasks), String(figures.deviceFailures),
+                figures.tasksBetweenDeviceFailures.map { String(format: "%.1f", $0) } ?? "-",
                 "\(figures.healthChecksPassed)/\(figures.healthChecks)", DurationText.seconds(figures.badSeconds),
             ])
         }

@@ -63,7 +63,8 @@ import Testing
             try await press("w1", "maintenance", reason: "replacing the cable")
             try await browser.waitUntil(page, "\(health("w1")) === 'maintenance'", "w1 in maintenance")
             #expect(
-                try await browser.string(page, "document.querySelector('#health tr[data-worker=\"e2e/w1\"] [data-role=reason]').textContent")
+                try await browser.string(
+                    page, "document.querySelector('#health tr[data-worker=\"e2e/w1\"] [data-role=reason]').textContent")
                     == "put in maintenance by e2e: replacing the cable")
             try await press("w1", "retire")
             try await browser.waitUntil(page, "\(health("w1")) === 'retired'", "w1 retired")

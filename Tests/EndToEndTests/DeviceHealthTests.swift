@@ -42,7 +42,8 @@ import Testing
         var last: [String: DeviceHealthView] = [:]
         try await eventually(
             what, within: .seconds(seconds),
-            detail: last.values.sorted { $0.workerID < $1.workerID }.map { "\($0.workerID) \($0.health) \($0.reason)" }.joined(separator: "\n")
+            detail: last.values.sorted { $0.workerID < $1.workerID }.map { "\($0.workerID) \($0.health) \($0.reason)" }.joined(
+                separator: "\n")
                 + "\n" + farm.logs
         ) {
             last = try await devices(farm)
@@ -95,7 +96,9 @@ import Testing
             }
             if restart {
                 // Between its failed checks the server goes away and comes back.
-                try await waitFor(farm, "a first failed check") { ($0[broken]?.failedChecks ?? 0) >= 1 || $0[broken]?.health == .maintenance }
+                try await waitFor(farm, "a first failed check") {
+                    ($0[broken]?.failedChecks ?? 0) >= 1 || $0[broken]?.health == .maintenance
+                }
                 try await farm.restartServer()
             }
             for submitted in meanwhile {

@@ -67,7 +67,8 @@ import Testing
 
     static let stories: [Story] = [
         Story(
-            name: "bad_after device failures in a row make a good device bad", steps: [.task(device: true), .task(device: true), .task(device: true)],
+            name: "bad_after device failures in a row make a good device bad",
+            steps: [.task(device: true), .task(device: true), .task(device: true)],
             health: .bad, changes: [.bad], claims: .healthCheck),
         Story(
             name: "a task without a device error breaks the streak", rules: rules(window: 20),
@@ -126,14 +127,16 @@ import Testing
             name: "a retired device takes nothing until brought online", steps: [.retire, .claim, .online], health: .unknown,
             changes: [.retired, .unknown], claims: .work),
         Story(
-            name: "a good device's failing periodic check makes it bad", rules: {
+            name: "a good device's failing periodic check makes it bad",
+            rules: {
                 var every = DeviceHealthTests.rules(check: true)
                 every.checkEvery = 2
                 return every
             }(), steps: [.task(device: false), .claim, .task(device: false), .claim, .check(.fail)], health: .bad, changes: [.bad],
             checks: 1),
         Story(
-            name: "a good device's check is due after health_check_interval", rules: {
+            name: "a good device's check is due after health_check_interval",
+            rules: {
                 var hourly = DeviceHealthTests.rules(check: true)
                 hourly.checkInterval = 3600
                 return hourly

@@ -34,7 +34,9 @@ import Testing
         Case(
             name: "in maintenance and offline: never available", health: [(-10, .maintenance)], liveness: [(-10, false)], availability: 0,
             observed: 100, bad: 0),
-        Case(name: "registered after the window: not observed", health: [(150, .good)], liveness: [(150, true)], availability: nil, observed: 0, bad: 0),
+        Case(
+            name: "registered after the window: not observed", health: [(150, .good)], liveness: [(150, true)], availability: nil,
+            observed: 0, bad: 0),
         Case(
             name: "a change after the window does not count", health: [(-10, .good), (120, .bad)], liveness: [(-10, true)], availability: 1,
             observed: 100, bad: 0),
@@ -43,7 +45,8 @@ import Testing
     @Test(arguments: cases)
     func timeIsCountedByHealthAndLiveness(_ test: Case) throws {
         var timeline = HealthStatistics.Timeline(
-            worker: "h/i", deviceGroup: "g", health: test.health.map { (Self.at($0.0), $0.1) }, liveness: test.liveness.map { (Self.at($0.0), $0.1) })
+            worker: "h/i", deviceGroup: "g", health: test.health.map { (Self.at($0.0), $0.1) },
+            liveness: test.liveness.map { (Self.at($0.0), $0.1) })
         timeline.tasks = 0
         let figures = try #require(HealthStatistics.compute([timeline], since: Self.since, until: Self.until).instances.first)
         #expect(figures.observedSeconds == test.observed)
@@ -56,7 +59,8 @@ import Testing
     }
 
     @Test func groupsAddUpTheirInstances() throws {
-        var one = HealthStatistics.Timeline(worker: "h/a", deviceGroup: "g", health: [(Self.at(-1), .good)], liveness: [(Self.at(-1), true)])
+        var one = HealthStatistics.Timeline(
+            worker: "h/a", deviceGroup: "g", health: [(Self.at(-1), .good)], liveness: [(Self.at(-1), true)])
         one.tasks = 10
         one.deviceFailures = 2
         one.healthChecks = 3

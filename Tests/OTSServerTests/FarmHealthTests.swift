@@ -46,13 +46,15 @@ import Testing
                     <?xml version="1.0" encoding="UTF-8"?>
                     <testresults version="1.0" environment="hardware" hwproduct="p" hwbuild="b"><suite name="s"><set name="t"><case name="c" result="PASS"/></set></suite></testresults>
                     """
-                #expect(try await farm.saveResults(taskID: task.taskID, workerID: worker, package: package.name, xml: Data(xml.utf8), at: now))
+                #expect(
+                    try await farm.saveResults(taskID: task.taskID, workerID: worker, package: package.name, xml: Data(xml.utf8), at: now))
             }
             try await farm.finish(taskID: task.taskID, TaskFinish(workerID: worker, verdict: .pass), at: now)
             return
         }
         try await farm.finish(
-            taskID: task.taskID, TaskFinish(workerID: worker, error: .init(category: error, message: "flash failed after 3 tries")), at: now)
+            taskID: task.taskID, TaskFinish(workerID: worker, error: .init(category: error, message: "flash failed after 3 tries")), at: now
+        )
     }
 
     func health(_ farm: Farm, _ worker: String) async throws -> DeviceHealthView {
@@ -62,9 +64,12 @@ import Testing
     /// Every event on the monitor queue so far.
     func queued(_ farm: Farm) async throws -> [MonitorEvent] {
         var events: [MonitorEvent] = []
-        while try await farm.store.consume(consumer: "test", limit: 1000, { _, messages in
-            events += try messages.map { try JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
-        }) > 0 {}
+        while try await farm.store.consume(
+            consumer: "test", limit: 1000,
+            { _, messages in
+                events += try messages.map { try JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+            }) > 0
+        {}
         return events
     }
 

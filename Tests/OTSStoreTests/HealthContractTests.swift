@@ -93,8 +93,10 @@ import Testing
                     testrunID: event.testrunID, taskID: event.taskID, worker: event.sender.workerID, payload: try JSONCoding.string(event),
                     sequence: sequence, category: category)
             }
-            let registered = MonitorEvent.healthChanged(from: nil, to: .unknown, reason: "registered", evidence: [], deviceGroup: "g", sender: sender)
-            let good = MonitorEvent.healthChanged(from: .unknown, to: .good, reason: "passed", evidence: [], deviceGroup: "g", sender: sender)
+            let registered = MonitorEvent.healthChanged(
+                from: nil, to: .unknown, reason: "registered", evidence: [], deviceGroup: "g", sender: sender)
+            let good = MonitorEvent.healthChanged(
+                from: .unknown, to: .good, reason: "passed", evidence: [], deviceGroup: "g", sender: sender)
             let bad = MonitorEvent.healthChanged(from: .good, to: .bad, reason: "failed", evidence: ["t"], deviceGroup: "g", sender: sender)
             var checkEnd = MonitorEvent(type: .testrunFinished, sender: .init(host: "h", instance: "server"), testrunID: UUID().uuidString)
             checkEnd.verdict = "PASS"

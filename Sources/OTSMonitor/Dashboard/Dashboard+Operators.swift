@@ -56,7 +56,8 @@ extension Dashboard {
                 return page("problem", Problem(title: "Not found", message: "no command \(name)"), status: .notFound)
             }
             guard Operators.sameOrigin(request) else {
-                return page("problem", Problem(title: "Forbidden", message: "commands come from the dashboard's own pages"), status: .forbidden)
+                return page(
+                    "problem", Problem(title: "Forbidden", message: "commands come from the dashboard's own pages"), status: .forbidden)
             }
             guard let server = operators.server else {
                 return page(

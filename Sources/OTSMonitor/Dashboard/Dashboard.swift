@@ -129,7 +129,8 @@ struct Dashboard {
             do {
                 return try await next(request, context)
             } catch let error as APIError where error.code == .unauthorized || error.code == .forbidden {
-                return dashboard.page("login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
+                return dashboard.page(
+                    "login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
             }
         }
     }
@@ -155,7 +156,9 @@ struct Dashboard {
 
     /// Renders a template as an HTML answer.
     func page(_ template: String, _ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let html = library.render(Layout(page: object), withTemplate: template) ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
+        let html =
+            library.render(Layout(page: object), withTemplate: template)
+            ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: html)))

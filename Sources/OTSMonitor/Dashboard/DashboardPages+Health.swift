@@ -60,7 +60,8 @@ extension DashboardPages {
         _ instances: [WorkerRecord], latest: [String: MonitorEvent], figures: HealthStatistics, changes: [EventRecord], canOperate: Bool,
         now: Date
     ) -> (instances: [InstanceHealth], changes: [HealthRow]) {
-        let byWorker = Dictionary(figures.instances.compactMap { figure in figure.worker.map { ($0, figure) } }, uniquingKeysWith: { a, _ in a })
+        let byWorker = Dictionary(
+            figures.instances.compactMap { figure in figure.worker.map { ($0, figure) } }, uniquingKeysWith: { a, _ in a })
         let rows = instances.sorted { $0.instanceName < $1.instanceName }.map { worker in
             let (health, reason, since) = Self.health(latest[worker.id])
             let figure = byWorker[worker.id]
