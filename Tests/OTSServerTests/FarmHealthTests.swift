@@ -268,7 +268,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         func load(_ text: String) throws(ConfigurationError) -> ServerConfiguration {
             let path = folder + "/server.toml"
-            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
             var configuration = ServerConfiguration()
             try configuration.load(file: path)
             return configuration

@@ -107,7 +107,7 @@ import Testing
             failure.error = .init(category: .device, message: "flash failed")
             var checkTask = MonitorEvent(type: .taskStarted, sender: sender, testrunID: checkEnd.testrunID)
             checkTask.attempt = 1
-            try await store.transaction { (tx: StoreTransaction) async throws in
+            _ = try await store.transaction { (tx: StoreTransaction) async throws in
                 try await tx.storeEvents([
                     try record(registered, 1, at: 0), try record(MonitorEvent(type: .workerOnline, sender: sender), 2, at: 0),
                     try record(checkTask, 3, at: 5), try record(checkEnd, 4, at: 10), try record(good, 5, at: 10),
