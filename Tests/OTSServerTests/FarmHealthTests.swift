@@ -1,3 +1,4 @@
+import Distribution
 import Foundation
 import Logging
 import OTSCore
@@ -238,6 +239,17 @@ import Testing
             #expect(try await farm.testruns(TestrunFilter()).testruns.isEmpty, "a refused request stores nothing")
             _ = try await FarmLogicTests.register(farm, "w1", at: start)
             #expect(try await FarmLogicTests.submit(farm, packages: ["a"], at: start).warnings == nil)
+        }
+    }
+
+    @Test func theHistoryModelPlansOnlyForInstancesThatTakeWork() async throws {
+        try await withFarm(check: false) { farm in
+            for name in ["w1", "w2", "w3"] { _ = try await FarmLogicTests.register(farm, name, at: start) }
+            _ = try await farm.command(.maintenance, DeviceCommand(reason: "x"), workerID: "h/w2", by: nil, at: start)
+            _ = try await farm.command(.retire, DeviceCommand(), workerID: "h/w3", by: nil, at: start)
+            let request = DistributionRequest(packages: [], device: DeviceProperties(devicegroup: "g"))
+            let inputs = try await Farm.historyInputs(for: request, store: farm.store, configuration: farm.configuration, at: start)
+            #expect(inputs.availableWorkers == 1)
         }
     }
 
