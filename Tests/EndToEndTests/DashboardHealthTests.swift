@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import OTSClient
 import OTSCore
 import OTSTestSupport
@@ -86,6 +89,15 @@ import Testing
             try await browser.waitUntil(page, "document.title.startsWith('Refused')", "the refusal")
             #expect(
                 try await browser.string(page, "document.getElementById('live').textContent")?.contains("reason: required") == true)
+
+            // A page of another site cannot send commands in an admin's name.
+            var forged = HTTPClientRequest(url: monitorURL + "/workers/e2e/w1/retire")
+            forged.method = .POST
+            forged.headers.add(name: "Cookie", value: "ots_token=\(farm.token)")
+            forged.headers.add(name: "Origin", value: "http://elsewhere.example")
+            let answer = try await HTTPClient.shared.execute(forged, timeout: .seconds(10))
+            #expect(answer.status == .forbidden)
+            #expect(try await farm.client.devices().devices.first { $0.workerID == "e2e/w1" }?.health == .good)
         }
     }
 }
