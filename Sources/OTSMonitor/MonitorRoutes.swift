@@ -13,7 +13,7 @@ struct MonitorRoutes {
 
     /// The statistics a request asks for: `window` (like `90s`, `30m`,
     /// `24h`, `7d`; default 24h), `devicegroup`, `worker`.
-    func statistics(_ request: Request, commonErrors: Int) async throws -> Statistics {
+    func statistics(_ request: Request, commonErrors: Int, health: Bool = false) async throws -> Statistics {
         let query = request.uri.queryParameters
         let text = query.get("window") ?? "24h"
         guard let window = Self.seconds(text), window > 0, window <= 366 * 86_400 else {
@@ -22,9 +22,12 @@ struct MonitorRoutes {
         }
         let now = Date()
         return try await store.read { tx in
-            try await tx.statistics(
-                since: now.addingTimeInterval(-window), until: now, deviceGroup: query.get("devicegroup"), worker: query.get("worker"),
-                commonErrors: commonErrors)
+            let since = now.addingTimeInterval(-window)
+            let (group, worker) = (query.get("devicegroup"), query.get("worker"))
+            var statistics = try await tx.statistics(
+                since: since, until: now, deviceGroup: group, worker: worker, commonErrors: commonErrors)
+            if health { statistics.health = try await tx.healthStatistics(since: since, until: now, deviceGroup: group, worker: worker) }
+            return statistics
         }
     }
 
@@ -134,7 +137,7 @@ struct StatisticsRoutes: ResourceRoutes {
     func add(to routes: RouteCollection<OTSRequestContext>) {
         let (store, configuration, monitor) = (monitor.store, monitor.configuration, monitor)
         routes.get("stats") { request, _ in
-            try JSONResponse.make(try await monitor.statistics(request, commonErrors: 10))
+            try JSONResponse.make(try await monitor.statistics(request, commonErrors: 10, health: true))
         }
         routes.get("errors") { request, _ in
             var limit = 20

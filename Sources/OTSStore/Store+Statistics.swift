@@ -17,7 +17,8 @@ extension StoreTransaction {
         var eventFilter = SQLQueryString(" AND received_at >= \(bind: from) AND received_at <= \(bind: to)")
         if let deviceGroup { eventFilter.appendInterpolation(" AND device_group = \(bind: deviceGroup)" as SQLQueryString) }
         if let worker { eventFilter.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
-        var testrunFilter = SQLQueryString("")
+        // Health checks are the farm's own testruns: its verdicts leave them out.
+        var testrunFilter = SQLQueryString(" AND health_check IS NULL")
         if let deviceGroup { testrunFilter.appendInterpolation(" AND device_group = \(bind: deviceGroup)" as SQLQueryString) }
         if let worker {
             testrunFilter.appendInterpolation(
