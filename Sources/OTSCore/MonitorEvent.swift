@@ -250,6 +250,8 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let flashFinished: EventType = "device.flash.finished"
     public static let bootStarted: EventType = "device.boot.started"
     public static let bootFinished: EventType = "device.boot.finished"
+    /// A device's health changed (from, to, reason, evidence).
+    public static let deviceHealthChanged: EventType = "device.health.changed"
 
     public static let packageStarted: EventType = "test.package.started"
     public static let packageFinished: EventType = "test.package.finished"

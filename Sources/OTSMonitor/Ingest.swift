@@ -45,7 +45,7 @@ public struct Ingest: Sendable {
             try await tx.recordMonitorTestrun(
                 MonitorTestrun(
                     id: id, deviceGroup: event.details?["devicegroup"], image: event.details?["image"],
-                    healthCheck: event.details?["health_check"] == "true"),
+                    healthCheck: event.healthCheckOf != nil),
                 at: RollupRules.time(of: event))
         }
         let testruns = try await tx.monitorTestruns(ids: Set(events.compactMap(\.testrunID)))

@@ -75,6 +75,9 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var dbUnavailableSeconds = 5.0
     /// `[email]`: nil sends no mail.
     public var email: Email?
+    /// The server's URL: the dashboard's operator buttons send an admin's
+    /// commands on devices there (none: no buttons).
+    public var server: String?
 
     public init() {}
 
@@ -106,6 +109,12 @@ public struct MonitorConfiguration: Sendable, Hashable {
         deliveryAttempts = try reader.int("delivery_attempts", in: 1...100) ?? deliveryAttempts
         retrySeconds = try reader.seconds("retry_seconds") ?? retrySeconds
         dbUnavailableSeconds = try reader.dbUnavailableSeconds() ?? dbUnavailableSeconds
+        if let value = try reader.string("server") {
+            guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw reader.error("server", "'\(value.prefix(200))' is not an http(s) URL")
+            }
+            server = value
+        }
         for (index, table) in (try reader.tables("webhook") ?? []).enumerated() {
             var nested = reader.nested(table, prefix: "webhook[\(index)].")
             guard let name = try nested.string("name"), !name.isEmpty,

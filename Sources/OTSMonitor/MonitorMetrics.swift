@@ -16,6 +16,7 @@ public final class MonitorMetrics: Sendable {
     private let tasksQueued: Gauge
     private let oldestQueued: Gauge
     private let workers: [String: Gauge]
+    private let devices: [Health: Gauge]
     private let lag: Gauge
     private let backlog: Gauge
     private let dropped: Counter
@@ -68,6 +69,15 @@ public final class MonitorMetrics: Sendable {
             uniqueKeysWithValues: ["online", "busy", "free", "spool_full", "offline"].map {
                 ($0, registry.makeGauge(descriptor: name("workers", "", "Worker instances, by state."), labels: [("state", $0)]))
             })
+        devices = Dictionary(
+            uniqueKeysWithValues: Health.allCases.map {
+                (
+                    $0,
+                    registry.makeGauge(
+                        descriptor: name("devices", "", "Worker instances, by the health the monitor last heard of."),
+                        labels: [("health", $0.rawValue)])
+                )
+            })
         lag = registry.makeGauge(descriptor: name("monitor_lag", "seconds", "How long the oldest unread event has waited."), labels: [])
         backlog = registry.makeGauge(descriptor: name("monitor_backlog_events", "", "Events the monitor has not read yet."), labels: [])
         refused = Dictionary(
@@ -97,7 +107,8 @@ public final class MonitorMetrics: Sendable {
     func observe(_ event: MonitorEvent) {
         switch event.type {
         case .testrunFinished:
-            if let verdict = event.verdict.flatMap(Verdict.init(rawValue:)) { testruns[verdict]?.increment() }
+            // Health checks are the farm's own testruns, not the farm's verdicts.
+            if event.healthCheckOf == nil, let verdict = event.verdict.flatMap(Verdict.init(rawValue:)) { testruns[verdict]?.increment() }
         case .flashFinished, .bootFinished:
             let phase = event.type == .flashFinished ? "flash" : "boot"
             attempts[phase + "." + (event.outcome == "ok" ? "ok" : "failed")]?.increment()
@@ -117,11 +128,15 @@ public final class MonitorMetrics: Sendable {
 
     /// The metrics in Prometheus's text format, with the gauges read now.
     func exposition(store: Store, consumer: String, at now: Date = Date()) async throws -> [UInt8] {
-        let (queued, oldest, states, pendingMails) = try await store.read { tx in
+        let (queued, oldest, states, pendingMails, health) = try await store.read { tx in
             (
                 try await tx.queuedTasks(), try await tx.oldestQueuedTask(), try await tx.workers().map(\.state),
-                try await tx.mailCounts()[.pending] ?? 0
+                try await tx.mailCounts()[.pending] ?? 0,
+                try await tx.latestHealthEvents().values.compactMap { $0.healthChange?.to }
             )
+        }
+        for (value, gauge) in devices {
+            gauge.set(Double(health.filter { $0 == value }.count))
         }
         mailsPending.set(Double(pendingMails))
         tasksQueued.set(Double(queued))

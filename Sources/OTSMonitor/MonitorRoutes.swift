@@ -14,7 +14,7 @@ struct MonitorRoutes {
     /// The statistics a request asks for: `window` (like `90s`, `30m`,
     /// `24h`, `7d`; from 1m to 365d; default 24h) or `since` (and `until`,
     /// ISO 8601), `devicegroup`, `worker`.
-    func statistics(_ request: Request, commonErrors: Int) async throws -> Statistics {
+    func statistics(_ request: Request, commonErrors: Int, health: Bool = false) async throws -> Statistics {
         let query = request.uri.queryParameters
         let window: StatisticsWindow
         do {
@@ -23,9 +23,13 @@ struct MonitorRoutes {
             throw APIError(.badRequest, error.message, field: error.field)
         }
         return try await store.read { tx in
-            try await tx.statistics(
-                since: window.since, until: window.until, deviceGroup: query.get("devicegroup"), worker: query.get("worker"),
-                commonErrors: commonErrors)
+            let (group, worker) = (query.get("devicegroup"), query.get("worker"))
+            var statistics = try await tx.statistics(
+                since: window.since, until: window.until, deviceGroup: group, worker: worker, commonErrors: commonErrors)
+            if health {
+                statistics.health = try await tx.healthStatistics(since: window.since, until: window.until, deviceGroup: group, worker: worker)
+            }
+            return statistics
         }
     }
 
@@ -126,7 +130,7 @@ struct StatisticsRoutes: ResourceRoutes {
     func add(to routes: RouteCollection<OTSRequestContext>) {
         let (store, configuration, monitor) = (monitor.store, monitor.configuration, monitor)
         routes.get("stats") { request, _ in
-            try JSONResponse.make(try await monitor.statistics(request, commonErrors: 10))
+            try JSONResponse.make(try await monitor.statistics(request, commonErrors: 10, health: true))
         }
         routes.get("errors") { request, _ in
             var limit = 20

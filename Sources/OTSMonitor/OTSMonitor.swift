@@ -32,7 +32,8 @@ public struct OTSMonitor {
         MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router, reading: reading)
         do {
             try Dashboard(store: store, consumer: configuration.consumer).register(
-                on: router, reading: reading, authenticator: authenticator, secureCookie: configuration.tls != nil)
+                on: router, reading: reading, authenticator: authenticator, secureCookie: configuration.tls != nil,
+                operators: Dashboard.Operators(server: configuration.server, policy: configuration.access, authenticator: authenticator))
         } catch {
             logger.error("the dashboard cannot be served: \(error)")
         }

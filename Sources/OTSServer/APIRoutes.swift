@@ -29,6 +29,7 @@ struct APIRoutes {
         api.addRoutes(WorkerRoutes(context: context, enrollmentSecret: enrollmentSecret).collection, atPath: "workers")
         api.addRoutes(TaskRoutes(context: context).collection, atPath: "tasks")
         api.addRoutes(EventRoutes(context: context).collection, atPath: "events")
+        api.addRoutes(DeviceRoutes(context: context).collection, atPath: "devices")
     }
 }
 

@@ -169,6 +169,6 @@ extension Farm {
         // The task runs; the first of a testrun's tasks to start starts it.
         let started = try await decide(.start(owner: owner), on: task, tx: tx, at: now)
         guard started.isWritten, let testrun = try await tx.lockTestrun(id: task.testrunID) else { return [] }
-        return try await written(try await tx.perform(.taskStarted, on: testrun, at: now), testrunID: testrun.id, tx: tx, at: now)
+        return try await written(try await tx.perform(.taskStarted, on: testrun, at: now), testrun: testrun, tx: tx, at: now)
     }
 }

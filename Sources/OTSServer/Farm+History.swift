@@ -26,10 +26,14 @@ extension Farm {
         let (runs, cost, workers) = try await store.read { tx in
             let runs = try await tx.historyRuns(deviceGroup: group, packages: request.packages.map(\.name))
             let cost = try await tx.taskCost(deviceGroup: group, since: now.addingTimeInterval(-costWindow))
-            // Online: not counted offline, and alive by the liveness rule.
+            // Online: not counted offline, and alive by the liveness rule;
+            // and taking work by its health.
             let liveness = configuration.liveness
+            let health = Dictionary(
+                try await tx.healthRecords().map { ($0.workerID, $0.state.health) }, uniquingKeysWith: { first, _ in first })
             let workers = try await tx.workers().filter { worker in
                 worker.state != "offline" && liveness.isAlive(lastHeartbeat: worker.lastHeartbeat, at: now)
+                    && (health[worker.id] ?? .unknown).serves
                     && DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
                         .consumedRoutingKeys.contains(key)
             }

@@ -28,10 +28,13 @@ extension Farm {
 
     /// The events of a written task change, stamped with its ids.
     func events(of change: TaskChange) -> [MonitorEvent] {
-        change.action.events.map {
+        let healthCheck = Self.healthCheckOf(routingKey: change.task.routingKey)
+        return change.action.events.map {
+            var details = $0.details
+            if let healthCheck { details = (details ?? [:]).merging([MonitorEvent.healthCheckDetail: healthCheck]) { $1 } }
             var event = event(
                 $0.type, testrunID: change.task.testrunID, taskID: change.task.id, attempt: change.action.attempt,
-                verdict: $0.verdict?.rawValue, error: $0.error, details: $0.details)
+                verdict: $0.verdict?.rawValue, error: $0.error, details: details)
             // A claim tells how long the task waited in the queue, which
             // the monitor's statistics count from the events alone.
             if $0.type == .taskClaimed, let claimed = change.task.claimedAt {
@@ -42,8 +45,10 @@ extension Farm {
     }
 
     /// The events of a written testrun change, after those of the tasks it
-    /// cancels (each through its own lifecycle) when the action says so.
-    func written(_ change: TestrunChange, testrunID: String, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
+    /// cancels (each through its own lifecycle) when the action says so;
+    /// the end of a health check is told to its instance's health.
+    func written(_ change: TestrunChange, testrun: TestrunRecord, tx: StoreTransaction, at now: Date) async throws -> [MonitorEvent] {
+        let testrunID = testrun.id
         if change.lost { throw DomainError(.conflict, "testrun \(testrunID) changed while this request was decided; try again") }
         guard change.isWritten else { return [] }
         var events: [MonitorEvent] = []
@@ -61,8 +66,10 @@ extension Farm {
             if let workers, !workers.isEmpty, [.testrunFinished, .testrunCancelled, .testrunTimedOut].contains(item.type) {
                 details = (details ?? [:]).merging(["workers": workers]) { old, _ in old }
             }
+            if let worker = testrun.healthCheck { details = (details ?? [:]).merging([MonitorEvent.healthCheckDetail: worker]) { $1 } }
             events.append(event(item.type, testrunID: testrunID, verdict: item.verdict?.rawValue, error: item.error, details: details))
         }
+        events += try await healthCheckEnded(testrun, state: change.action.state, tx: tx, at: now)
         return events
     }
 }

@@ -66,7 +66,7 @@ extension Farm {
                 let timeout = Int(saturating: (testrun.deadline ?? now).timeIntervalSince(testrun.createdAt))
                 let change = try await tx.perform(.timeout(seconds: timeout), on: testrun, at: now)
                 guard change.isWritten else { continue }
-                events += try await written(change, testrunID: testrun.id, tx: tx, at: now)
+                events += try await written(change, testrun: testrun, tx: tx, at: now)
                 report.timedOutTestruns += 1
                 logger.warning("testrun \(testrun.id) timed out after \(timeout) s")
             }

@@ -28,16 +28,15 @@ extension Farm {
         if !registration.problems.isEmpty { throw DomainError(registration.problems) }
         let id = registration.workerID
         try await store.transaction { tx in
-            try await tx.upsertWorker(
-                WorkerRecord(
-                    host: registration.host, instanceName: registration.instance, version: registration.version,
-                    deviceGroup: registration.device.devicegroup, deviceName: registration.device.devicename,
-                    deviceID: registration.device.deviceid, state: "online", lastHeartbeat: now, registeredAt: now, pid: registration.pid
-                )
+            let worker = WorkerRecord(
+                host: registration.host, instanceName: registration.instance, version: registration.version,
+                deviceGroup: registration.device.devicegroup, deviceName: registration.device.devicename,
+                deviceID: registration.device.deviceid, state: "online", lastHeartbeat: now, registeredAt: now, pid: registration.pid
             )
+            try await tx.upsertWorker(worker)
             var online = MonitorEvent(type: .workerOnline, sender: workerSender(registration))
             online.details = ["routing_keys": registration.device.consumedRoutingKeys.joined(separator: " ")]
-            try await append([online], tx: tx, at: now)
+            try await append([online] + recordNewInstance(worker, tx: tx, at: now), tx: tx, at: now)
         }
         logger.info("worker \(id) online for \(registration.device.consumedRoutingKeys.first ?? "")")
         return WorkerRegistered(workerID: id, heartbeatSeconds: configuration.heartbeatSeconds, leaseSeconds: configuration.leaseSeconds)
@@ -144,8 +143,6 @@ extension Farm {
         guard let worker else {
             throw DomainError(.notFound, "worker \(workerID) is not registered; register it again", field: "worker")
         }
-        let keys = DeviceProperties(devicegroup: worker.deviceGroup, devicename: worker.deviceName, deviceid: worker.deviceID)
-            .consumedRoutingKeys
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: wait)
         // After a wait that only timed out, a read tells whether anything is
@@ -159,10 +156,16 @@ extension Farm {
             }
             let generation = signal.generation
             var assignment: TaskAssignment?
+            var keys: [String]?
             var look = !polled
-            if polled { look = try await store.read { try await $0.hasQueued(routingKeys: keys) } }
-            if look { assignment = try await claimOnce(worker: worker, keys: keys, at: now()) }
-            if assignment == nil { assignment = try await rebalance(worker: worker, keys: keys, at: now()) }
+            if polled { look = try await store.read { try await self.worthClaiming(worker, tx: $0) } }
+            if look {
+                // Its health decides what it may claim, each time it looks.
+                (assignment, keys) = try await claimOnce(worker: worker, at: now())
+            } else {
+                keys = Self.deviceKeys(worker)
+            }
+            if assignment == nil, let keys { assignment = try await rebalance(worker: worker, keys: keys, at: now()) }
             if let assignment {
                 guard connected() else {
                     try await putBack(assignment, from: worker, at: now())
@@ -205,17 +208,23 @@ extension Farm {
         signal.notify()
     }
 
-    private func claimOnce(worker: WorkerRecord, keys: [String], at now: Date) async throws -> TaskAssignment? {
+    /// The next task the worker may claim, if any; and, when its health
+    /// lets it take work, the device's routing keys (for balancing).
+    private func claimOnce(worker: WorkerRecord, at now: Date) async throws -> (TaskAssignment?, [String]?) {
         try await store.transaction { tx in
+            let (keys, work, events) = try await claimKeys(worker, tx: tx, at: now)
+            try await append(events, tx: tx, at: now)
+            let deviceKeys = work ? Array(keys.dropFirst()) : nil
             guard
+                !keys.isEmpty,
                 let change = try await tx.claimNext(
                     owner: worker.id, routingKeys: keys, lease: .seconds(configuration.leaseSeconds),
                     maxAttempts: configuration.maxAttempts, at: now)
-            else { return nil }
+            else { return (nil, deviceKeys) }
             guard let testrun = try await tx.testrun(id: change.task.testrunID) else {
                 throw DomainError(.internalError, "task \(change.task.id) has no testrun \(change.task.testrunID)")
             }
-            return try await assign(change, to: worker, testrun: testrun, tx: tx, at: now)
+            return (try await assign(change, to: worker, testrun: testrun, tx: tx, at: now), deviceKeys)
         }
     }
 
@@ -331,6 +340,7 @@ extension Farm {
             var (change, events) = try await perform(input, on: task, tx: tx, at: now)
             if let reason = change.action.rejection { throw DomainError(.conflict, "task \(taskID): \(reason)") }
             guard change.isWritten else { return }
+            events += try await taskEndedForHealth(change, owner: finish.workerID, tx: tx, at: now)
             events += try await conclude(testrunID: change.task.testrunID, tx: tx, at: now)
             try await append(events, tx: tx, at: now)
         }
@@ -374,7 +384,7 @@ extension Farm {
         // testrun's own (a package without results) is a new failure.
         let change = try await tx.perform(
             .tasksEnded(decision, errorIsNew: outcomes.allSatisfy { $0.error == nil }), on: testrun, at: now)
-        let events = try await written(change, testrunID: testrunID, tx: tx, at: now)
+        let events = try await written(change, testrun: testrun, tx: tx, at: now)
         if change.isWritten {
             logger.info("testrun \(testrunID) finished: \(decision.verdict)\(decision.message.map { " (\($0))" } ?? "")")
         }

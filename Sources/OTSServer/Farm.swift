@@ -66,6 +66,10 @@ public final class Farm: Sendable {
                     field: field)
             }
         }
+        let warnings = try await unservedWarnings(request)
+        if configuration.refuseUnservable, let warning = warnings.first {
+            throw DomainError(.conflict, warning + " (this server refuses such testruns: refuse_unservable)", field: "device")
+        }
         let modelName = request.distributionModel ?? DistributionModels.defaultName
         guard let model = models.model(named: modelName) else {
             throw DomainError(.invalid, "distribution_model: unknown model '\(modelName)'", field: "distribution_model")
@@ -107,7 +111,9 @@ public final class Farm: Sendable {
         }
         signal.notify()
         logger.info("testrun \(id) queued: \(tasks.count) tasks for \(request.device.requestedRoutingKey) (\(modelName))")
-        return try await testrun(id: id)
+        var view = try await testrun(id: id)
+        if !warnings.isEmpty { view.warnings = warnings }
+        return view
     }
 
     /// What `testrun.requested` tells: the model and the plan's notes, the
@@ -159,7 +165,7 @@ public final class Farm: Sendable {
             if let rejection = change.action.rejection {
                 throw DomainError(.conflict, "testrun \(id) \(rejection); nothing to cancel")
             }
-            try await append(try await written(change, testrunID: id, tx: tx, at: now), tx: tx, at: now)
+            try await append(try await written(change, testrun: record, tx: tx, at: now), tx: tx, at: now)
         }
         ended.notify()
         logger.info("testrun \(id) cancelled")

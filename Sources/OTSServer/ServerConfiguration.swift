@@ -56,6 +56,11 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// Longest a request waits for a database connection before it
     /// answers 503 (seconds; PostgreSQL).
     public var dbUnavailableSeconds = 5.0
+    /// How devices are judged, and each device group's health check.
+    public var health = HealthConfiguration()
+    /// Refuse (instead of warning about) a testrun that no good or unknown
+    /// instance serves.
+    public var refuseUnservable = false
 
     public init() {}
 
@@ -89,6 +94,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         claimWait = try reader.seconds("claim_wait") ?? claimWait
         claimPoll = try reader.seconds("claim_poll") ?? claimPoll
         dbUnavailableSeconds = try reader.dbUnavailableSeconds() ?? dbUnavailableSeconds
+        refuseUnservable = try reader.bool("refuse_unservable") ?? refuseUnservable
+        try health.load(&reader)
         try reader.rejectUnknownKeys()
     }
 

@@ -20,11 +20,13 @@ public struct TestrunRecord: Sendable, Hashable {
     public var deadline: Date?
     /// How it was split into tasks (JSON), opaque to the store.
     public var plan: String?
+    /// The worker instance it is the health check of; nil for every other testrun.
+    public var healthCheck: String? = nil
 }
 
 extension StoreTransaction {
     static let testrunColumns =
-        "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at, deadline, plan"
+        "id, request, device_group, state, verdict, error_category, error_message, priority, created_at, started_at, finished_at, deadline, plan, health_check"
 
     public func insertTestrun(
         id: String, request: String, deviceGroup: String, state: TestrunState, priority: Int = 0, at now: Date = Date()
@@ -98,7 +100,8 @@ extension StoreTransaction {
             startedAt: try date("started_at"),
             finishedAt: try date("finished_at"),
             deadline: try date("deadline"),
-            plan: try row.decode(column: "plan", as: String?.self)
+            plan: try row.decode(column: "plan", as: String?.self),
+            healthCheck: try row.decode(column: "health_check", as: String?.self)
         )
     }
 }

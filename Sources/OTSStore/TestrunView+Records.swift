@@ -25,7 +25,8 @@ extension TestrunView {
                 packagesTotal: taskViews.reduce(0) { $0 + $1.packages.count }
             ),
             tasks: withTasks ? taskViews : nil,
-            plan: withTasks ? record.plan.flatMap { try? JSONCoding.decoder().decode(PlanRecord.self, from: Data($0.utf8)) } : nil
+            plan: withTasks ? record.plan.flatMap { try? JSONCoding.decoder().decode(PlanRecord.self, from: Data($0.utf8)) } : nil,
+            healthCheck: record.healthCheck
         )
     }
 

@@ -55,6 +55,24 @@ struct StatsCommand: AsyncParsableCommand {
         }
         categories.print()
         ErrorsCommand.table(stats.commonErrors).print()
+        if let health = stats.health, !health.instances.isEmpty { Self.table(health).print() }
+    }
+
+    /// The devices' health: each instance, then each device group.
+    static func table(_ health: HealthStatistics) -> Table {
+        var table = Table([
+            "device health", "health", "availability", "tasks", "device failures", "tasks between failures", "health checks passed",
+            "time bad",
+        ])
+        for figures in health.instances + health.groups {
+            table = table.row([
+                figures.worker ?? "group \(figures.deviceGroup)", figures.health?.rawValue ?? "-", figures.availability.map(percent) ?? "-",
+                String(figures.tasks), String(figures.deviceFailures),
+                figures.tasksBetweenDeviceFailures.map { String(format: "%.1f", $0) } ?? "-",
+                "\(figures.healthChecksPassed)/\(figures.healthChecks)", DurationText.seconds(figures.badSeconds),
+            ])
+        }
+        return table
     }
 
     static func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }

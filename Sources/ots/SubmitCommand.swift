@@ -86,6 +86,8 @@ struct SubmitCommand: AsyncParsableCommand {
         } catch {
             throw fail("submit", error)
         }
+        // Warnings go to standard error, so that the id (or JSON) stays alone on standard output.
+        for warning in view.warnings ?? [] { printError("ots submit: warning: \(warning)") }
         guard watch else {
             if json { try printJSON(view) } else { print(view.id) }
             return

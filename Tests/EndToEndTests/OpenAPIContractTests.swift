@@ -177,6 +177,21 @@ import Testing
             #expect(probeEnd.verdict == .fail, "\(probeEnd.summaryText)")
             try await api.call(.GET, "/api/v1/testruns/\(probeID)/files")
 
+            // Devices: every instance's health, and an admin's commands.
+            #expect(try await api.call(.POST, "/api/v1/devices/probe/p1/retire").status == 403, "a worker's token commands nothing")
+            api.token = farm.token
+            let devices = try JSONCoding.decoder().decode(DeviceList.self, from: try await api.call(.GET, "/api/v1/devices").body)
+            #expect(devices.devices.contains { $0.workerID == worker })
+            #expect(try await api.call(.POST, "/api/v1/devices/probe/p1/maintenance", body: "{}").status == 400, "a reason is required")
+            #expect(try await api.call(.POST, "/api/v1/devices/probe/p1/maintenance", body: #"{"reason": "bench"}"#).status == 200)
+            #expect(try await api.call(.POST, "/api/v1/devices/probe/p1/maintenance", body: #"{"reason": "again"}"#).status == 409)
+            #expect(try await api.call(.POST, "/api/v1/devices/probe/p1/retire").status == 200)
+            #expect(try await api.call(.POST, "/api/v1/devices/probe/p1/online", body: #"{"reason": "back"}"#).status == 200)
+            #expect(try await api.call(.POST, "/api/v1/devices/nobody/x/online").status == 404)
+            let unserved = try await api.call(
+                .POST, "/api/v1/testruns", body: #"{"device": {"devicegroup": "nobody"}, "packages": {"device": ["shell-basics"]}}"#)
+            #expect(try JSONCoding.decoder().decode(TestrunView.self, from: unserved.body).warnings?.isEmpty == false)
+
             let recorded = try farm.workspace.write("responses.jsonl", api.lines.joined(separator: "\n") + "\n")
             try await Self.check(recorded)
         }

@@ -9,7 +9,8 @@ import Testing
 @Suite(.timeLimit(.minutes(10))) struct StoreCommandTests {
     @Test func migrateAppliesOnceAndThenReportsUpToDate() async throws {
         let work = try Workspace()
-        let all = (1...Migrations.latestVersion).map(String.init).joined(separator: ", ")
+        // The versions it knows (branches number theirs ahead of one another: there may be gaps).
+        let all = Migrations.all.map { String($0.version) }.joined(separator: ", ")
         let first = try await OTSBinary.run(["migrate", "--database", "sqlite://\(work.file("db/ots.sqlite"))"], in: work.path)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout == "sqlite://\(work.file("db/ots.sqlite")): schema version 0 → \(Migrations.latestVersion) (applied \(all))\n")

@@ -151,6 +151,8 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var phases: [String: Durations]
     /// flash, boot.
     public var retries: [String: Retries]
+    /// The devices' health, per instance and device group.
+    public var health: HealthStatistics?
 
     enum CodingKeys: String, CodingKey {
         case since, until
@@ -158,7 +160,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         case worker, testruns, workers, verdicts
         case errorsByCategory = "errors_by_category"
         case commonErrors = "common_errors"
-        case phases, retries
+        case phases, retries, health
     }
 
     public init(

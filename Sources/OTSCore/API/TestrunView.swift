@@ -94,6 +94,11 @@ public struct TestrunView: Sendable, Hashable, Codable {
     public var plan: PlanRecord?
     /// The tasks; left out of lists.
     public var tasks: [TaskView]?
+    /// The worker instance this testrun is the health check of.
+    public var healthCheck: String?
+    /// What the submitter should know (the answer to a submit only): no
+    /// good or unknown instance serves its device, say.
+    public var warnings: [String]?
 
     enum CodingKeys: String, CodingKey {
         case id, state, verdict, error, request
@@ -101,13 +106,16 @@ public struct TestrunView: Sendable, Hashable, Codable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case progress, plan, tasks
+        case healthCheck = "health_check"
+        case warnings
     }
 
     public init(
         id: String, state: TestrunState, verdict: Verdict?, error: Failure?, request: TestrunRequest, createdAt: Date, startedAt: Date?,
-        finishedAt: Date?, progress: Progress, tasks: [TaskView]?, plan: PlanRecord? = nil
+        finishedAt: Date?, progress: Progress, tasks: [TaskView]?, plan: PlanRecord? = nil, healthCheck: String? = nil
     ) {
         self.plan = plan
+        self.healthCheck = healthCheck
         self.id = id
         self.state = state
         self.verdict = verdict

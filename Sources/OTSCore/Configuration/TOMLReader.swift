@@ -43,6 +43,15 @@ public struct TOMLReader {
         return number
     }
 
+    /// A number (integer or fraction) in `range`.
+    public mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        read.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let number = value.double ?? value.int.map(Double.init) else { throw error(key, "must be a number") }
+        guard range.contains(number) else { throw error(key, "must be from \(range.lowerBound) to \(range.upperBound), not \(number)") }
+        return number
+    }
+
     /// `db_unavailable_seconds`: how long a request waits for a database
     /// connection; at least 0.1 s.
     public mutating func dbUnavailableSeconds() throws(ConfigurationError) -> Double? {
@@ -86,6 +95,18 @@ public struct TOMLReader {
         guard let value = table[key] else { return nil }
         guard let table = value.table else { throw error(key, "must be a table") }
         return table
+    }
+
+    /// The tables of a table (`[key.NAME]`), by name in order, each as a
+    /// reader naming its keys `key.NAME.`.
+    public mutating func namedTables(_ key: String) throws(ConfigurationError) -> [(name: String, reader: TOMLReader)]? {
+        guard let outer = try table(key) else { return nil }
+        var tables: [(name: String, reader: TOMLReader)] = []
+        for name in outer.keys.sorted() {
+            guard let inner = outer[name]?.table else { throw error("\(key).\(name)", "must be a table") }
+            tables.append((name, nested(inner, prefix: "\(key).\(name).")))
+        }
+        return tables
     }
 
     public mutating func tables(_ key: String) throws(ConfigurationError) -> [TOMLTable]? {

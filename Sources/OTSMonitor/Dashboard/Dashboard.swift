@@ -43,7 +43,10 @@ struct Dashboard {
         self.assets = assets
     }
 
-    func register(on router: Router<OTSRequestContext>, reading: AccessMiddleware, authenticator: TokenAuthenticator, secureCookie: Bool) {
+    func register(
+        on router: Router<OTSRequestContext>, reading: AccessMiddleware, authenticator: TokenAuthenticator, secureCookie: Bool,
+        operators: Operators
+    ) {
         router.get("login") { _, _ in page("login", Login()) }
         router.post("login") { request, _ in
             var request = request
@@ -68,6 +71,7 @@ struct Dashboard {
                 status: .ok, headers: [.contentType: asset.type, .cacheControl: "max-age=300"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: asset.bytes)))
         }
+        registerOperators(on: router, operators)
         let router = router.group().add(middleware: SignInPage(dashboard: self)).add(middleware: reading)
         router.get("/") { request, _ in
             let query = request.uri.queryParameters
@@ -87,9 +91,9 @@ struct Dashboard {
             }
             return page("testrun", testrun)
         }
-        router.get("workers/:host") { _, context in
+        router.get("workers/:host") { request, context in
             let host = try Self.parameter("host", in: context)
-            guard let worker = try await pages.worker(host: host) else {
+            guard let worker = try await pages.worker(host: host, canOperate: await operators.adminToken(request) != nil) else {
                 return page("problem", Problem(title: "Not found", message: "no worker instances on host \(host)"), status: .notFound)
             }
             return page("worker", worker)
@@ -125,7 +129,8 @@ struct Dashboard {
             do {
                 return try await next(request, context)
             } catch let error as APIError where error.code == .unauthorized || error.code == .forbidden {
-                return dashboard.page("login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
+                return dashboard.page(
+                    "login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
             }
         }
     }
@@ -151,7 +156,9 @@ struct Dashboard {
 
     /// Renders a template as an HTML answer.
     func page(_ template: String, _ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let html = library.render(Layout(page: object), withTemplate: template) ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
+        let html =
+            library.render(Layout(page: object), withTemplate: template)
+            ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: html)))

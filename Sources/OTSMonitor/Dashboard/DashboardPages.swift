@@ -44,6 +44,9 @@ struct DashboardPages {
         var lastHeartbeat: String
         var version: String
         var pid: String
+        /// The health the monitor last heard of.
+        var health: String
+        var healthReason: String
     }
 
     /// Testruns as one table; nil (and so not drawn) when there are none.
@@ -96,7 +99,7 @@ struct DashboardPages {
         }
     }
 
-    func workerRows(_ workers: [WorkerRecord], tasks: [TaskRecord], now: Date) -> [WorkerRow] {
+    func workerRows(_ workers: [WorkerRecord], tasks: [TaskRecord], health: [String: MonitorEvent], now: Date) -> [WorkerRow] {
         let testrunOfTask = Dictionary(tasks.map { ($0.id, $0.testrunID) }, uniquingKeysWith: { first, _ in first })
         return workers.map { worker in
             WorkerRow(
@@ -106,7 +109,8 @@ struct DashboardPages {
                     .requestedRoutingKey,
                 currentTask: worker.currentTask, currentTestrunLink: worker.currentTask.flatMap { testrunOfTask[$0] }.map(Self.testrunLink),
                 lastHeartbeat: DashboardFormat.ago(worker.lastHeartbeat, now: now), version: worker.version,
-                pid: worker.pid.map(String.init) ?? "-")
+                pid: worker.pid.map(String.init) ?? "-", health: Self.health(health[worker.id]).health.rawValue,
+                healthReason: Self.health(health[worker.id]).reason)
         }
     }
 
@@ -195,9 +199,10 @@ struct DashboardPages {
             let workers = try await tx.workers().filter { deviceGroup == nil || $0.deviceGroup == deviceGroup }
             let current = try await tx.tasks(ids: workers.compactMap(\.currentTask))
             let groups = try await tx.deviceGroups()
-            return (stats, running, queued, Array(recent), tasks, workers, current, groups)
+            let health = try await tx.latestHealthEvents(workers: workers.map(\.id))
+            return (stats, running, queued, Array(recent), tasks, workers, current, groups, health)
         }
-        let (stats, running, queued, recent, tasks, workers, current, groups) = data
+        let (stats, running, queued, recent, tasks, workers, current, groups, health) = data
         let backlog = try await store.backlog(consumer: consumer)
         let dropped = try await store.counter("dropped")
         let lag = backlog.oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0
@@ -217,7 +222,8 @@ struct DashboardPages {
             recent: .of(testrunRows(recent, tasks: tasks), caption: "The last testruns to end"),
             nothingActive: running.isEmpty && queued.isEmpty,
             activeCount: running.count, queuedCount: queued.count,
-            workers: workerRows(workers.sorted { ($0.host, $0.instanceName) < ($1.host, $1.instanceName) }, tasks: current, now: now),
+            workers: workerRows(
+                workers.sorted { ($0.host, $0.instanceName) < ($1.host, $1.instanceName) }, tasks: current, health: health, now: now),
             hasWorkers: !workers.isEmpty,
             workersOnline: workers.filter { $0.state != "offline" }.count, workersBusy: workers.filter { $0.state == "busy" }.count,
             workersOffline: workers.filter { $0.state == "offline" }.count,
@@ -416,6 +422,9 @@ struct DashboardPages {
         var tasks: [RecentTask]
         var failures: [FailureRow]
         var generated: String
+        var health: [InstanceHealth]
+        var healthChanges: [HealthRow]
+        var canOperate: Bool
     }
 
     struct InstanceRetries {
@@ -440,9 +449,9 @@ struct DashboardPages {
     }
 
     /// Nil when no instance of the host is known.
-    func worker(host: String, window: Double = 7 * 86_400, now: Date = Date()) async throws -> WorkerPage? {
+    func worker(host: String, canOperate: Bool = false, window: Double = 7 * 86_400, now: Date = Date()) async throws -> WorkerPage? {
         let data = try await store.read {
-            tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries])? in
+            tx -> ([WorkerRecord], [TaskRecord], [EventRecord], [EventRecord], [String: WorkerTries], HealthReading)? in
             let instances = try await tx.workers().filter { $0.host == host }
             guard !instances.isEmpty else { return nil }
             let ids = instances.map(\.id)
@@ -450,9 +459,15 @@ struct DashboardPages {
             let tasks = try await tx.tasks(ids: started.compactMap(\.taskID) + instances.compactMap(\.currentTask))
             let failures = try await tx.newestEvents(
                 types: [EventType.failure.rawValue], workers: ids, taskIDs: started.compactMap(\.taskID), limit: 20)
-            return (instances, tasks, started, failures, try await tx.tries(workers: ids, since: now.addingTimeInterval(-window)))
+            let health = HealthReading(
+                latest: try await tx.latestHealthEvents(workers: ids),
+                figures: try await tx.healthStatistics(since: now.addingTimeInterval(-window), until: now, workers: ids),
+                changes: try await tx.newestEvents(types: [EventType.deviceHealthChanged.rawValue], workers: ids, limit: 30))
+            return (instances, tasks, started, failures, try await tx.tries(workers: ids, since: now.addingTimeInterval(-window)), health)
         }
-        guard let (instances, tasks, started, failureEvents, tries) = data else { return nil }
+        guard let (instances, tasks, started, failureEvents, tries, reading) = data else { return nil }
+        let health = instanceHealth(
+            instances, latest: reading.latest, figures: reading.figures, changes: reading.changes, canOperate: canOperate, now: now)
         let taskByID = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let failures = failureEvents.compactMap { record -> FailureRow? in
             guard let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(record.payload.utf8)), let error = event.error
@@ -464,7 +479,7 @@ struct DashboardPages {
         }
         return WorkerPage(
             title: "Worker host \(host)", host: host,
-            instances: workerRows(instances.sorted { $0.instanceName < $1.instanceName }, tasks: tasks, now: now),
+            instances: workerRows(instances.sorted { $0.instanceName < $1.instanceName }, tasks: tasks, health: reading.latest, now: now),
             retries: instances.map { instance in
                 let counted = tries[instance.id] ?? WorkerTries()
                 return InstanceRetries(
@@ -482,7 +497,8 @@ struct DashboardPages {
                     state: task.state.rawValue, verdict: task.verdict, badge: Self.badge(state: task.state.rawValue, verdict: task.verdict),
                     attempts: task.attempts, flashTries: task.flashTries, bootTries: task.bootTries)
             },
-            failures: failures, generated: DashboardFormat.time(now))
+            failures: failures, generated: DashboardFormat.time(now), health: health.instances, healthChanges: health.changes,
+            canOperate: canOperate)
     }
 
     // MARK: error

@@ -15,7 +15,7 @@
     "device.flash.started", "device.flash.finished", "device.boot.started", "device.boot.finished",
     "test.package.started", "test.package.finished", "test.set.finished",
     "results.processing.started", "results.processing.finished",
-    "worker.online", "worker.busy", "worker.free", "worker.offline", "failure", "queue.dropped"
+    "worker.online", "worker.busy", "worker.free", "worker.offline", "failure", "queue.dropped", "device.health.changed"
   ];
   var source = null;
   var pending = null;
