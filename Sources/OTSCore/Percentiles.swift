@@ -18,7 +18,7 @@ public struct Percentiles<Value: Comparable & Sendable>: Sendable {
 
     /// The nearest rank (from 1) of the `p`-th percentile in a sample of
     /// `count` (at least 1): the one rank rule of the project, which
-    /// `DurationHistogram` follows too.
+    /// `LogHistogram` follows too.
     public static func rank(_ p: Double, count: Int) -> Int {
         let p = p.isNaN ? 0 : min(1, max(0, p))
         return min(count, max(1, Int((Double(count) * p).rounded(.up))))

@@ -39,7 +39,7 @@ public struct Ingest: Sendable {
     /// (each once, by id), the testruns they tell of, the history of run
     /// times and the statistics' rollups. Returns the events stored now (a
     /// batch handled again stores and counts none).
-    static func store(_ events: [MonitorEvent], sequences: [Int64], tx: StoreTransaction) async throws -> [MonitorEvent] {
+    package static func store(_ events: [MonitorEvent], sequences: [Int64], tx: StoreTransaction) async throws -> [MonitorEvent] {
         for event in events where event.type == .testrunRequested {
             guard let id = event.testrunID else { continue }
             try await tx.recordMonitorTestrun(

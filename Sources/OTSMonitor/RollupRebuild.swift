@@ -38,7 +38,9 @@ public struct RollupRebuild: Sendable {
     /// left unfinished.
     public func needed() async throws -> Bool {
         try await store.read { tx in
-            try await tx.rollupState(Self.built) == nil || tx.rollupState(Self.rebuilding) != nil
+            let built = try await tx.rollupState(Self.built)
+            let rebuilding = try await tx.rollupState(Self.rebuilding)
+            return built == nil || rebuilding != nil
         }
     }
 

@@ -49,7 +49,7 @@ public enum RollupRules {
             let name = "\(healthCheck ? "health_checks" : "verdict").\(event.verdict ?? "ERROR")"
             rollup.count(name, at: at, deviceGroup: group)
             for worker in workers(of: event) {
-                rollup.count(name, at: at, only: [(Rollup.all, worker)] + (group.map { [($0, worker)] } ?? []))
+                rollup.count(name, at: at, only: [(Rollup.all, worker)])
             }
         case .testrunCancelled:
             rollup.count(healthCheck ? "health_checks.cancelled" : "testruns.cancelled", at: at, deviceGroup: group)

@@ -3,7 +3,7 @@ import OTSCore
 
 /// What a batch of events adds to the monitor's rollups, per minute: named
 /// counts, durations in histogram slots, and errors by signature, each for
-/// the whole farm, its device group, its worker instance, and both. The
+/// the whole farm, its device group and its worker instance. The
 /// monitor adds the whole batch in the transaction that stores its events
 /// and moves its cursor, so that nothing is counted twice.
 ///
@@ -64,13 +64,13 @@ public struct Rollup: Sendable {
         return millis - ((millis % 60_000) + 60_000) % 60_000
     }
 
-    /// The scopes of one value: the farm, and its group, worker and both
-    /// where known.
+    /// The scopes of one value: the farm, and its group and its worker
+    /// where known. A worker's values are its own whatever group asked (a
+    /// worker serves one device).
     static func scopes(deviceGroup: String?, worker: String?) -> [(String, String)] {
         var scopes = [(all, all)]
         if let deviceGroup { scopes.append((deviceGroup, all)) }
         if let worker { scopes.append((all, worker)) }
-        if let deviceGroup, let worker { scopes.append((deviceGroup, worker)) }
         return scopes
     }
 
@@ -94,7 +94,7 @@ public struct Rollup: Sendable {
     /// Counts a duration of a phase (`flash`, `queue_wait`, `package:NAME`).
     public mutating func observe(_ phase: String, milliseconds: Int64, at date: Date, deviceGroup: String?, worker: String?) {
         let bucket = Self.minute(date)
-        let slot = DurationHistogram.slot(milliseconds: milliseconds)
+        let slot = LogHistogram.slot(milliseconds: milliseconds)
         for (group, worker) in Self.scopes(deviceGroup: deviceGroup, worker: worker) {
             slots[SlotKey(key: Key(bucket: bucket, deviceGroup: group, worker: worker, name: phase), slot: slot), default: 0] += 1
         }
@@ -124,9 +124,9 @@ public struct Rollup: Sendable {
 /// named counts and the merged histograms of the phases asked for.
 public struct RollupTotals: Sendable, Hashable {
     public var counts: [String: Int64]
-    public var histograms: [String: DurationHistogram]
+    public var histograms: [String: LogHistogram]
 
-    public init(counts: [String: Int64] = [:], histograms: [String: DurationHistogram] = [:]) {
+    public init(counts: [String: Int64] = [:], histograms: [String: LogHistogram] = [:]) {
         self.counts = counts
         self.histograms = histograms
     }

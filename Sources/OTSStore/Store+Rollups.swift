@@ -25,6 +25,11 @@ public struct RollupCompaction: Sendable, Hashable {
     /// Rows folded into coarser buckets, and rows removed past retention.
     public var folded = 0
     public var removed = 0
+
+    public init(folded: Int = 0, removed: Int = 0) {
+        self.folded = folded
+        self.removed = removed
+    }
 }
 
 extension StoreTransaction {
@@ -189,16 +194,17 @@ extension StoreTransaction {
             """
     }
 
-    /// The counts and the histograms of `phases` for one scope (`*` for
-    /// every device group or worker) over `since..<until`.
+    /// The counts and the histograms of `phases` for one scope over
+    /// `since..<until`: the farm, a device group, or a worker (whose values
+    /// are its own, whatever group is given with it).
     public func rollupTotals(deviceGroup: String?, worker: String?, phases: [String], since: Date, until: Date) async throws
         -> RollupTotals
     {
-        let group = deviceGroup ?? Rollup.all
+        let group = worker == nil ? deviceGroup ?? Rollup.all : Rollup.all
         let worker = worker ?? Rollup.all
         var totals = RollupTotals()
         var counts = SQLQueryString(
-            "SELECT name, SUM(value) AS n FROM rollup_counts WHERE device_group = \(bind: group) AND worker = \(bind: worker) AND")
+            "SELECT name, CAST(SUM(value) AS BIGINT) AS n FROM rollup_counts WHERE device_group = \(bind: group) AND worker = \(bind: worker) AND")
         counts.appendInterpolation(overlapping(since: since, until: until))
         counts.appendInterpolation(unsafeRaw: " GROUP BY name")
         for row in try await db.raw(counts).all() {
@@ -207,7 +213,7 @@ extension StoreTransaction {
         guard !phases.isEmpty else { return totals }
         var slots = SQLQueryString(
             """
-            SELECT phase, slot, SUM(count) AS n FROM rollup_histograms
+            SELECT phase, slot, CAST(SUM(count) AS BIGINT) AS n FROM rollup_histograms
             WHERE device_group = \(bind: group) AND worker = \(bind: worker) AND phase IN (\(binds: phases)) AND
             """)
         slots.appendInterpolation(overlapping(since: since, until: until))
@@ -217,7 +223,7 @@ extension StoreTransaction {
             histograms[try row.decode(column: "phase", as: String.self), default: [:]][try row.decode(column: "slot", as: Int.self)] =
                 try row.decode(column: "n", as: Int64.self)
         }
-        totals.histograms = histograms.mapValues { DurationHistogram(slots: $0) }
+        totals.histograms = histograms.mapValues { LogHistogram(slots: $0) }
         return totals
     }
 
@@ -232,7 +238,7 @@ extension StoreTransaction {
         if let worker { filter.appendInterpolation(" AND worker = \(bind: worker)" as SQLQueryString) }
         if let signature { filter.appendInterpolation(" AND signature = \(bind: signature)" as SQLQueryString) }
         var top = SQLQueryString(
-            "SELECT signature, SUM(count) AS n, MIN(first_seen) AS first, MAX(last_seen) AS last FROM rollup_errors WHERE")
+            "SELECT signature, CAST(SUM(count) AS BIGINT) AS n, MIN(first_seen) AS first, MAX(last_seen) AS last FROM rollup_errors WHERE")
         top.appendInterpolation(filter)
         top.appendInterpolation(unsafeRaw: " GROUP BY signature ORDER BY n DESC, signature LIMIT \(max(1, min(limit, 10_000)))")
         var errors: [RollupError] = []

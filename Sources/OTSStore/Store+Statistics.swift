@@ -42,7 +42,7 @@ extension StoreTransaction {
             }
         var phases: [String: Statistics.Durations] = [:]
         for phase in ["queue_wait", "flash", "boot", "test"] {
-            phases[phase] = Statistics.Durations(histogram: totals.histograms[phase] ?? DurationHistogram())
+            phases[phase] = Statistics.Durations(histogram: totals.histograms[phase] ?? LogHistogram())
         }
         var retries: [String: Statistics.Retries] = [:]
         for phase in ["flash", "boot"] {

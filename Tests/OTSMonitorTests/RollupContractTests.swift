@@ -195,7 +195,7 @@ import Testing
                 let seconds = want / 1000
                 let got = try #require(got, "\(scope) \(phase)")
                 #expect(
-                    abs(got - seconds) <= seconds * DurationHistogram.relativeError * 1.000001 + 1e-9, "\(scope) \(phase): \(got) for \(seconds)")
+                    abs(got - seconds) <= seconds * LogHistogram.relativeError * 1.000001 + 1e-9, "\(scope) \(phase): \(got) for \(seconds)")
             }
         }
     }

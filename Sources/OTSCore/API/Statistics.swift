@@ -115,7 +115,7 @@ public struct Statistics: Sendable, Hashable, Codable {
 
         /// From a histogram of milliseconds: the percentiles within its
         /// stated error.
-        public init(histogram: DurationHistogram) {
+        public init(histogram: LogHistogram) {
             count = Int(clamping: histogram.count)
             median = histogram.percentile(0.5).map { $0 / 1000 }
             p95 = histogram.percentile(0.95).map { $0 / 1000 }

@@ -76,10 +76,10 @@ struct Dashboard {
         router.get("/") { request, _ in
             let query = request.uri.queryParameters
             let window = query.get("window").flatMap { $0.isEmpty ? nil : $0 } ?? "24h"
-            do {
-                _ = try StatisticsWindow.parse(window: window, since: nil, until: nil)
-            } catch {
-                return page("problem", Problem(title: "Bad request", message: error.message), status: .badRequest)
+            if case .failure(let problem) = Result(catching: { () throws(StatisticsWindow.Problem) in
+                try StatisticsWindow.parse(window: window, since: nil, until: nil)
+            }) {
+                return page("problem", Problem(title: "Bad request", message: problem.message), status: .badRequest)
             }
             let group = query.get("devicegroup").flatMap { $0.isEmpty ? nil : $0 }
             return page("overview", try await pages.overview(window: window, deviceGroup: group))

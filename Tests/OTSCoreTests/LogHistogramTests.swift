@@ -2,7 +2,7 @@ import Foundation
 import OTSCore
 import Testing
 
-@Suite struct DurationHistogramTests {
+@Suite struct LogHistogramTests {
     /// A small deterministic generator, so that every run checks the same samples.
     struct Generator: RandomNumberGenerator {
         var state: UInt64
@@ -16,28 +16,28 @@ import Testing
     }
 
     @Test func everyValueStandsWithinTheStatedErrorOfItsSlot() {
-        #expect(DurationHistogram.relativeError < 0.01, "the issue asks for 1 % or better")
+        #expect(LogHistogram.relativeError < 0.01, "the issue asks for 1 % or better")
         var values = Array(Int64(1)...20_000)
         var generator = Generator(state: 7)
         values += (0..<20_000).map { _ in Int64.random(in: 20_000...31_536_000_000, using: &generator) }
         values += [Int64.max, 31_536_000_000, 1 << 40]
         for value in values {
-            let slot = DurationHistogram.slot(milliseconds: value)
-            let standsFor = DurationHistogram.value(ofSlot: slot)
+            let slot = LogHistogram.slot(milliseconds: value)
+            let standsFor = LogHistogram.value(ofSlot: slot)
             let error = abs(standsFor - Double(value)) / Double(value)
-            #expect(error <= DurationHistogram.relativeError * (1 + 1e-9), "\(value) ms in slot \(slot) stands as \(standsFor)")
+            #expect(error <= LogHistogram.relativeError * (1 + 1e-9), "\(value) ms in slot \(slot) stands as \(standsFor)")
         }
     }
 
     @Test func slotsGrowWithTheirValues() {
-        var last = DurationHistogram.slot(milliseconds: 0)
-        #expect(last == DurationHistogram.zeroSlot)
+        var last = LogHistogram.slot(milliseconds: 0)
+        #expect(last == LogHistogram.zeroSlot)
         for value in Int64(1)...5000 {
-            let slot = DurationHistogram.slot(milliseconds: value)
+            let slot = LogHistogram.slot(milliseconds: value)
             #expect(slot >= last)
             last = slot
         }
-        #expect(DurationHistogram.slot(milliseconds: -5) == DurationHistogram.zeroSlot, "a negative duration counts as 0")
+        #expect(LogHistogram.slot(milliseconds: -5) == LogHistogram.zeroSlot, "a negative duration counts as 0")
     }
 
     @Test(arguments: [1, 2, 3, 10, 101, 1000, 5000])
@@ -47,7 +47,7 @@ import Testing
         let sample: [Int64] = (0..<size).map { index in
             index % 17 == 0 ? 0 : Int64(exp(Double.random(in: 0...14, using: &generator)))
         }
-        var histogram = DurationHistogram()
+        var histogram = LogHistogram()
         for value in sample { histogram.add(milliseconds: value) }
         #expect(histogram.count == Int64(size))
         let exact = Percentiles(sample.map(Double.init))
@@ -57,7 +57,7 @@ import Testing
             if want == 0 {
                 #expect(got == 0)
             } else {
-                #expect(abs(got - want) / want <= DurationHistogram.relativeError * (1 + 1e-9), "p\(p): \(got) for \(want)")
+                #expect(abs(got - want) / want <= LogHistogram.relativeError * (1 + 1e-9), "p\(p): \(got) for \(want)")
             }
         }
     }
@@ -65,21 +65,21 @@ import Testing
     @Test func histogramsOfPartsMergeIntoTheHistogramOfTheWhole() {
         var generator = Generator(state: 3)
         let sample = (0..<3000).map { _ in Int64.random(in: 0...600_000, using: &generator) }
-        var whole = DurationHistogram()
-        var parts = [DurationHistogram](repeating: DurationHistogram(), count: 7)
+        var whole = LogHistogram()
+        var parts = [LogHistogram](repeating: LogHistogram(), count: 7)
         for (index, value) in sample.enumerated() {
             whole.add(milliseconds: value)
             parts[index % 7].add(milliseconds: value)
         }
-        var merged = DurationHistogram()
+        var merged = LogHistogram()
         for part in parts { merged.merge(part) }
         #expect(merged == whole)
         #expect(merged.percentile(0.5) == whole.percentile(0.5))
     }
 
     @Test func anEmptyHistogramHasNoPercentile() {
-        #expect(DurationHistogram().percentile(0.5) == nil)
-        #expect(DurationHistogram(slots: [4: 0]).isEmpty, "empty slots are not kept")
+        #expect(LogHistogram().percentile(0.5) == nil)
+        #expect(LogHistogram(slots: [4: 0]).isEmpty, "empty slots are not kept")
     }
 
     @Test func theRankRuleIsTheNearestRank() {

@@ -10,10 +10,10 @@ import Foundation
 /// holds the nearest rank (the rank rule of `Percentiles`), within
 /// `relativeError` (0.54 %) of the value an exact sample would give.
 ///
-///     var histogram = DurationHistogram()
+///     var histogram = LogHistogram()
 ///     histogram.add(milliseconds: 1250)
 ///     histogram.percentile(0.95)   // ≈ 1250, within 0.54 %
-public struct DurationHistogram: Sendable, Hashable, Codable {
+public struct LogHistogram: Sendable, Hashable, Codable {
     /// Counts by slot.
     public private(set) var slots: [Int: Int64]
 
@@ -63,7 +63,7 @@ public struct DurationHistogram: Sendable, Hashable, Codable {
     }
 
     /// Adds another histogram's counts: the histogram of both samples.
-    public mutating func merge(_ other: DurationHistogram) {
+    public mutating func merge(_ other: LogHistogram) {
         for (slot, count) in other.slots { slots[slot, default: 0] += count }
     }
 
