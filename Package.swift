@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "OTSServerTests",
             dependencies: [
-                "OTSServer", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport",
+                "OTSServer", "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

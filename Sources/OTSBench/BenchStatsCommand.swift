@@ -66,7 +66,10 @@ struct BenchStatsCommand: AsyncParsableCommand {
         }
         print("statistics on \(store.dialect.rawValue) (\(url)), \(repetitions) times each")
         for run in runs {
-            print(String(format: "  %d events (filled in %.1f s, %.0f events/s)", run.events, run.fillSeconds, Double(run.events) / run.fillSeconds))
+            print(
+                String(
+                    format: "  %d events (filled in %.1f s, %.0f events/s)", run.events, run.fillSeconds,
+                    Double(run.events) / run.fillSeconds))
             for query in run.queries {
                 print(
                     "    \(query.name.padding(toLength: 20, withPad: " ", startingAt: 0)) median \(String(format: "%6.1f", query.medianSeconds * 1000)) ms  p95 \(String(format: "%6.1f", query.p95Seconds * 1000)) ms"

@@ -80,8 +80,11 @@ public struct StatisticsBenchmark: Sendable {
             ("common_errors_24h", { _ = try await $0.rollupErrors(since: day, until: now, limit: 20) }),
             (
                 "worker_page_7d",
-                {
-                    _ = try await $0.tries(workers: Self.workers.filter { $0.hasPrefix("rack0/") }, since: now.addingTimeInterval(-7 * 86_400))
+                { tx in
+                    let host = Self.workers.filter { $0.hasPrefix("rack0/") }
+                    let week = now.addingTimeInterval(-7 * 86_400)
+                    _ = try await tx.tries(workers: host, since: week, until: now)
+                    _ = try await tx.healthStatistics(since: week, until: now, workers: host)
                 }
             ),
             ("error_page", { _ = try await $0.occurrences(signature: signature ?? "", now: now) }),
@@ -175,6 +178,7 @@ public struct StatisticsBenchmark: Sendable {
                 }
             }
             for _ in 0..<12 { add(.workerHeartbeat, device) }
+            add(.taskStarted, device) { $0.taskID = task }
             var verdict = "PASS"
             if random.next() % 5 == 0 {
                 verdict = random.next() % 2 == 0 ? "FAIL" : "ERROR"

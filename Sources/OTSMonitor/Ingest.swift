@@ -26,7 +26,11 @@ public struct Ingest: Sendable {
     public func next(at now: Date = Date()) async throws -> Int {
         var stored: [MonitorEvent] = []
         let taken = try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
-            stored = try await Self.store(messages.map(Self.event(from:)), sequences: messages.map(\.sequence), tx: tx)
+            let decoded = messages.map(Self.decode)
+            // The queue's JSON is stored as it is, unless the message did
+            // not decode (then the notice that says so is stored).
+            stored = try await Self.store(
+                decoded.map(\.event), sequences: messages.map(\.sequence), payloads: decoded.map(\.payload), tx: tx)
         }
         // Counted once the batch is committed.
         if let metrics {
@@ -39,7 +43,9 @@ public struct Ingest: Sendable {
     /// (each once, by id), the testruns they tell of, the history of run
     /// times and the statistics' rollups. Returns the events stored now (a
     /// batch handled again stores and counts none).
-    package static func store(_ events: [MonitorEvent], sequences: [Int64], tx: StoreTransaction) async throws -> [MonitorEvent] {
+    package static func store(_ events: [MonitorEvent], sequences: [Int64], payloads: [String?]? = nil, tx: StoreTransaction)
+        async throws -> [MonitorEvent]
+    {
         for event in events where event.type == .testrunRequested {
             guard let id = event.testrunID else { continue }
             try await tx.recordMonitorTestrun(
@@ -49,8 +55,11 @@ public struct Ingest: Sendable {
                 at: RollupRules.time(of: event))
         }
         let testruns = try await tx.monitorTestruns(ids: Set(events.compactMap(\.testrunID)))
-        let records = try zip(events, sequences).map { event, sequence in
-            try record(event, sequence: sequence, deviceGroup: event.testrunID.flatMap { testruns[$0]?.deviceGroup })
+        let records = try events.indices.map { index in
+            let event = events[index]
+            return try record(
+                event, sequence: sequences[index], deviceGroup: event.testrunID.flatMap { testruns[$0]?.deviceGroup },
+                payload: payloads?[index])
         }
         // Stored once by id: a batch handled again changes nothing, and
         // only events stored now count for history and statistics.
@@ -99,9 +108,13 @@ public struct Ingest: Sendable {
     /// (the queue's own `queue.dropped` too); one that does not decode
     /// becomes a `queue.notice` of the monitor that says why, so that
     /// nothing on the queue is lost silently.
-    static func event(from message: QueueMessage) -> MonitorEvent {
+    static func event(from message: QueueMessage) -> MonitorEvent { decode(message).event }
+
+    /// The event of a queue message, and the message's JSON when it is
+    /// the event's own (not when it became a notice).
+    static func decode(_ message: QueueMessage) -> (event: MonitorEvent, payload: String?) {
         do {
-            return try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8))
+            return (try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8)), message.payload)
         } catch {
             var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
             event.receivedAt = message.appendedAt
@@ -110,11 +123,11 @@ public struct Ingest: Sendable {
                 "problem": String((field ?? "\(error)").prefix(500)),
                 "payload": String(message.payload.prefix(1000)),
             ]
-            return event
+            return (event, nil)
         }
     }
 
-    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil) throws -> EventRecord {
+    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil, payload: String? = nil) throws -> EventRecord {
         EventRecord(
             id: event.id,
             type: event.type.rawValue,
@@ -124,7 +137,7 @@ public struct Ingest: Sendable {
             taskID: event.taskID,
             worker: event.sender.workerID,
             signature: event.error?.signature,
-            payload: try JSONCoding.string(event),
+            payload: try payload ?? JSONCoding.string(event),
             sequence: sequence,
             category: event.error?.category.rawValue,
             durationMs: event.durationMs,

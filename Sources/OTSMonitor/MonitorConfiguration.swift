@@ -35,6 +35,9 @@ public struct MonitorConfiguration: Sendable, Hashable {
     /// How long the statistics' rollups are kept (days): longer than raw
     /// events, so a year's statistics outlive the events' pruning.
     public var rollupRetentionDays = 400
+    /// How long the stored events themselves are kept (days): the
+    /// timelines and pages of older testruns go with them.
+    public var eventRetentionDays = 90
 
     /// A receiver of events over HTTP.
     public struct Webhook: Sendable, Hashable {
@@ -100,6 +103,7 @@ public struct MonitorConfiguration: Sendable, Hashable {
         retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
         rollupRetentionDays = try reader.int("rollup_retention_days", in: 1...36_500) ?? rollupRetentionDays
+        eventRetentionDays = try reader.int("event_retention_days", in: 1...36_500) ?? eventRetentionDays
         callbackSecret = try reader.string("callback_secret") ?? callbackSecret
         callbackAllowedHosts = try reader.strings("callback_allowed_hosts") ?? callbackAllowedHosts
         if let index = callbackAllowedHosts.firstIndex(where: { $0.isEmpty || $0.contains("/") || $0.containsControlCharacters }) {

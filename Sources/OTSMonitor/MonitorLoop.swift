@@ -55,6 +55,10 @@ struct MonitorLoop: Service {
                     step.begin("compacting the statistics' rollups", at: clock.now)
                     let spans = configuration.rollupSpans
                     try await store.transaction { tx in try await tx.compactRollups(spans: spans, at: Date()) }
+                    step.begin("pruning stored events past event_retention_days", at: clock.now)
+                    let before = Date().addingTimeInterval(-Double(configuration.eventRetentionDays) * 86_400)
+                    let pruned = try await store.transaction { tx in try await tx.pruneEvents(before: before) }
+                    if pruned > 0 { logger.info("pruned \(pruned) stored events older than \(configuration.eventRetentionDays) days") }
                     lastRetention = clock.now
                 }
                 step.end()

@@ -27,7 +27,8 @@ struct MonitorRoutes {
             var statistics = try await tx.statistics(
                 since: window.since, until: window.until, deviceGroup: group, worker: worker, commonErrors: commonErrors)
             if health {
-                statistics.health = try await tx.healthStatistics(since: window.since, until: window.until, deviceGroup: group, worker: worker)
+                statistics.health = try await tx.healthStatistics(
+                    since: window.since, until: window.until, deviceGroup: group, worker: worker)
             }
             return statistics
         }

@@ -14,8 +14,9 @@ public struct MonitorTestrun: Sendable, Hashable {
     public var state: String
     public var verdict: String?
 
-    public init(id: String, deviceGroup: String?, image: String?, healthCheck: Bool = false, state: String = "queued", verdict: String? = nil)
-    {
+    public init(
+        id: String, deviceGroup: String?, image: String?, healthCheck: Bool = false, state: String = "queued", verdict: String? = nil
+    ) {
         self.id = id
         self.deviceGroup = deviceGroup
         self.image = image

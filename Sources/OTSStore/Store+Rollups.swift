@@ -204,7 +204,8 @@ extension StoreTransaction {
         let worker = worker ?? Rollup.all
         var totals = RollupTotals()
         var counts = SQLQueryString(
-            "SELECT name, CAST(SUM(value) AS BIGINT) AS n FROM rollup_counts WHERE device_group = \(bind: group) AND worker = \(bind: worker) AND")
+            "SELECT name, CAST(SUM(value) AS BIGINT) AS n FROM rollup_counts WHERE device_group = \(bind: group) AND worker = \(bind: worker) AND"
+        )
         counts.appendInterpolation(overlapping(since: since, until: until))
         counts.appendInterpolation(unsafeRaw: " GROUP BY name")
         for row in try await db.raw(counts).all() {
@@ -269,7 +270,8 @@ extension StoreTransaction {
             if !image.isEmpty { images[signature, default: []].insert(image) }
         }
         var examples: [String: (String, String)] = [:]
-        for row in try await db.raw("SELECT signature, category, message FROM error_examples WHERE signature IN (\(binds: signatures))").all()
+        for row in try await db.raw("SELECT signature, category, message FROM error_examples WHERE signature IN (\(binds: signatures))")
+            .all()
         {
             examples[try row.decode(column: "signature", as: String.self)] = (
                 try row.decode(column: "category", as: String.self), try row.decode(column: "message", as: String.self)
@@ -309,6 +311,19 @@ extension StoreTransaction {
 }
 
 extension StoreTransaction {
+    /// Removes up to `limit` of the stored events received before `before`,
+    /// oldest first (the raw events' own retention; the rollups keep their
+    /// counts); returns how many went.
+    public func pruneEvents(before: Date, limit: Int = 10_000) async throws -> Int {
+        try await db.raw(
+            """
+            DELETE FROM events WHERE id IN (
+              SELECT id FROM events WHERE received_at < \(bind: Clock.millis(before)) ORDER BY received_at LIMIT \(unsafeRaw: String(max(1, limit))))
+            RETURNING id
+            """
+        ).all().count
+    }
+
     /// A value the rollups keep about themselves (whether they were built,
     /// a rebuild under way).
     public func rollupState(_ name: String) async throws -> String? {

@@ -71,7 +71,8 @@ extension MonitorCommand {
             printLine("rebuilt the rollups from \(counted) stored events in \(String(format: "%.1f", seconds)) s")
         } catch {
             await store.close()
-            printError("ots monitor: the rebuild stopped: \(error); the monitor goes on where it stopped when it starts (or run this again)")
+            printError(
+                "ots monitor: the rebuild stopped: \(error); the monitor goes on where it stopped when it starts (or run this again)")
             throw ExitCode(1)
         }
         await store.close()

@@ -151,14 +151,6 @@ struct WindowOptions: ParsableArguments {
     @Option(help: "From this time instead (ISO 8601, like 2026-12-01T00:00:00Z).") var since: String?
     @Option(help: "Until this time (ISO 8601; default now).") var until: String?
 
-    func validate() throws {
-        do {
-            _ = try StatisticsWindow.parse(window: window, since: since, until: until)
-        } catch {
-            throw ValidationError(error.message)
-        }
-    }
-
     /// How the report names its time.
     func title(_ since: Date, _ until: Date) -> String {
         if self.since != nil || self.until != nil { return "from \(since.formatted(.iso8601)) to \(until.formatted(.iso8601))" }

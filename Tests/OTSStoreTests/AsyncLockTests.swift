@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import OTSTestSupport
+import Synchronization
 import Testing
 
 @testable import OTSStore

@@ -1,7 +1,7 @@
 import Foundation
 import OTSCore
-import SQLKit
 import OTSTestSupport
+import SQLKit
 import Testing
 
 @testable import OTSStore

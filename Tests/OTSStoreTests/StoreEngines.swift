@@ -1,6 +1,5 @@
-import Testing
-
 import OTSTestSupport
+import Testing
 
 /// A quiet logger for the store's own tests.
 let testLogger = storeTestLogger
