@@ -118,6 +118,7 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(version: 12, name: "case results, their states and the attempts they ran in", statements: caseResultsSchema),
     ]
 
     /// Applies every migration the database has not had, in order, each in
