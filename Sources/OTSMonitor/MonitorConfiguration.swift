@@ -32,6 +32,13 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var retentionSeconds = 7 * 86_400.0
     /// At most this many events wait in the queue.
     public var retentionEvents = 1_000_000
+    /// A case's newest runs on a device group that judge whether it is flaky (N).
+    public var flakyRuns = 20
+    /// The flip rate from which a case is flaky.
+    public var flakyFlipRate = 0.3
+    /// The server's URL as a browser reaches it: the dashboard links
+    /// results, JUnit and fetched files there (none without it).
+    public var serverURL: String?
 
     /// A receiver of events over HTTP.
     public struct Webhook: Sendable, Hashable {
@@ -91,6 +98,13 @@ public struct MonitorConfiguration: Sendable, Hashable {
         missedHeartbeats = try reader.int("missed_heartbeats", in: 1...1000) ?? missedHeartbeats
         retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
+        flakyRuns = try reader.int("flaky_runs", in: 2...CaseResultsIngest.stateRuns) ?? flakyRuns
+        flakyFlipRate = try reader.number("flaky_flip_rate", in: 0.01...1) ?? flakyFlipRate
+        if let url = try reader.string("server_url") {
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""), components.host != nil
+            else { throw reader.error("server_url", "must be an http or https URL") }
+            serverURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
         callbackSecret = try reader.string("callback_secret") ?? callbackSecret
         callbackAllowedHosts = try reader.strings("callback_allowed_hosts") ?? callbackAllowedHosts
         if let index = callbackAllowedHosts.firstIndex(where: { $0.isEmpty || $0.contains("/") || $0.containsControlCharacters }) {

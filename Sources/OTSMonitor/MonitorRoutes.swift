@@ -22,9 +22,12 @@ struct MonitorRoutes {
         }
         let now = Date()
         return try await store.read { tx in
-            try await tx.statistics(
+            var statistics = try await tx.statistics(
                 since: now.addingTimeInterval(-window), until: now, deviceGroup: query.get("devicegroup"), worker: query.get("worker"),
                 commonErrors: commonErrors)
+            statistics.errorsByCause = try await tx.failureCauses(
+                since: statistics.since, until: statistics.until, deviceGroup: query.get("devicegroup"), worker: query.get("worker"))
+            return statistics
         }
     }
 
@@ -49,6 +52,8 @@ struct MonitorRoutes {
         api.addRoutes(TimelineRoutes(monitor: self).collection, atPath: "testruns")
         api.addRoutes(WorkerListRoutes(monitor: self).collection, atPath: "workers")
         api.addRoutes(StatisticsRoutes(monitor: self).collection)
+        api.addRoutes(TestrunCaseRoutes(monitor: self).collection, atPath: "testruns")
+        api.addRoutes(CaseHistoryRoutes(monitor: self).collection)
     }
 }
 
