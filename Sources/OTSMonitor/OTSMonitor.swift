@@ -31,7 +31,7 @@ public struct OTSMonitor {
         let reading = AccessMiddleware(.read, policy: configuration.access, authenticator: authenticator)
         MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router, reading: reading)
         do {
-            try Dashboard(store: store, consumer: configuration.consumer).register(
+            try Dashboard(store: store, consumer: configuration.consumer, configuration: configuration).register(
                 on: router, reading: reading, authenticator: authenticator, secureCookie: configuration.tls != nil)
         } catch {
             logger.error("the dashboard cannot be served: \(error)")

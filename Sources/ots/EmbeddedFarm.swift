@@ -82,6 +82,10 @@ struct EmbeddedFarm {
         monitor.host = host
         monitor.port = monitorPort
         monitor.access = access
+        // The dashboard links results and fetched files to the server.
+        if serverPort != 0, !["0.0.0.0", "::"].contains(host) {
+            monitor.serverURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(serverPort)"
+        }
         let host = host
         var workerConfiguration = workerConfiguration()
         workerConfiguration.enrollmentSecret = server.enrollmentSecret
@@ -106,7 +110,11 @@ struct EmbeddedFarm {
         // then the monitor.
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
             (monitorServices + serverServices + [workers]).map { .init(service: $0) }
-            + [.init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)]
+            + [
+                .init(
+                    service: session, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup)
+            ]
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         // Should a part not stop (a request the server still waits on),

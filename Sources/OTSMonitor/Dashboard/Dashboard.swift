@@ -20,8 +20,9 @@ struct Dashboard {
     }
 
     /// Loads the templates and assets shipped with the monitor.
-    init(store: Store, consumer: String) throws {
-        pages = DashboardPages(store: store, consumer: consumer)
+    init(store: Store, consumer: String, configuration: MonitorConfiguration = MonitorConfiguration()) throws {
+        pages = DashboardPages(
+            store: store, consumer: consumer, cases: CaseAnalysis(configuration: configuration), serverURL: configuration.serverURL)
         guard let folder = Bundle.module.resourcePath else { throw LoadError(description: "the monitor's resources are missing") }
         var library = MustacheLibrary()
         let templates = folder + "/templates"
@@ -94,6 +95,7 @@ struct Dashboard {
             }
             return page("worker", worker)
         }
+        registerCasePages(on: router)
         router.get("errors/:signature") { _, context in
             let signature = try Self.parameter("signature", in: context)
             guard let error = try await pages.error(signature: signature) else {
@@ -125,7 +127,8 @@ struct Dashboard {
             do {
                 return try await next(request, context)
             } catch let error as APIError where error.code == .unauthorized || error.code == .forbidden {
-                return dashboard.page("login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
+                return dashboard.page(
+                    "login", Login(message: request.cookies[AccessMiddleware.cookie] == nil ? nil : error.message), status: error.status)
             }
         }
     }
@@ -151,7 +154,9 @@ struct Dashboard {
 
     /// Renders a template as an HTML answer.
     func page(_ template: String, _ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let html = library.render(Layout(page: object), withTemplate: template) ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
+        let html =
+            library.render(Layout(page: object), withTemplate: template)
+            ?? "<!doctype html><title>OTS</title><p>no template \(template)</p>"
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
