@@ -13,7 +13,8 @@ struct OTSCommand: AsyncParsableCommand {
             UpCommand.self, DemoCommand.self, ServerCommand.self, WorkerCommand.self, MonitorCommand.self, SubmitCommand.self,
             StatusCommand.self, ListCommand.self,
             CancelCommand.self,
-            ResultsCommand.self, EventsCommand.self, WorkersCommand.self, StatsCommand.self, ErrorsCommand.self, RunCommand.self,
+            ResultsCommand.self, EventsCommand.self, WorkersCommand.self, StatsCommand.self, ErrorsCommand.self, HistoryCommand.self,
+            FlakyCommand.self, RunCommand.self,
             ValidateCommand.self, MigrateCommand.self, TokenCommand.self,
             BenchCommand.self,
         ]
