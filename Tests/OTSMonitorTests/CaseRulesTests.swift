@@ -75,6 +75,16 @@ func repeated(_ lines: [String], _ times: Int) -> [String] {
         Row(
             name: "a one-time failure on another device, not repeated, is not yet the device's", runs: ["a v1 P", "b v1 F", "b v1 P"],
             flaky: true),
+        Row(
+            name: "single failures on several devices are a flaky case's, not as many bad devices",
+            runs: ["a v1 P", "b v1 F", "c v1 P", "d v1 F", "a v1 P", "e v1 P"], flaky: true),
+        Row(
+            name: "a bad device's failures, and one other lone failure, are set aside",
+            runs: ["a v1 P", "bad v1 F", "b v1 P", "bad v1 F", "c v1 F", "a v1 P"], flaky: false, explainedWorkers: ["bad", "c"]),
+        Row(
+            name: "a bad device's failures are set aside beside lone failures on two others",
+            runs: ["a v1 P", "bad v1 F", "b v1 P", "bad v1 F", "c v1 F", "a v1 P", "d v1 F", "b v1 P"], flaky: true,
+            explainedWorkers: ["bad"]),
     ]
 
     @Test(arguments: rows)

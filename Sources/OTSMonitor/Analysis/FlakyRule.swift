@@ -14,7 +14,8 @@ import OTSCore
 ///
 /// A device explains a run when the run is among the device's newest
 /// failures in a row, and on that run's image the case passed on another
-/// device and no other device both passed and failed it.
+/// device and no other device both passed and failed it; a single such
+/// failure only when no other device has a single one too.
 struct FlakyRule: Sendable, Hashable {
     /// N: the newest runs judged.
     var window = 20
@@ -71,14 +72,20 @@ struct FlakyRule: Sendable, Hashable {
             contradictions: Array(contradictions.prefix(Self.evidenceLimit)), explained: explained)
     }
 
-    /// The runs a bad device explains (see the type's description).
+    /// The runs a bad device explains (see the type's description). A
+    /// device's single newest failure is its own only when no other device
+    /// has one too: lone failures on several devices are a flaky case's.
     static func deviceExplained(_ runs: [CaseRun]) -> Set<Int64> {
+        var candidates: [(streak: Int, runs: [CaseRun])] = []
+        for (worker, own) in Dictionary(grouping: runs, by: \.worker) {
+            let streak = trailingFailures(own)
+            let explained = streak.filter { peersPass(runs, image: $0.imageKey, except: worker) }
+            if !explained.isEmpty { candidates.append((streak.count, explained)) }
+        }
+        let lone = candidates.count { $0.streak == 1 }
         var explained: Set<Int64> = []
-        let byWorker = Dictionary(grouping: runs, by: \.worker)
-        for (worker, own) in byWorker {
-            for run in trailingFailures(own) where peersPass(runs, image: run.imageKey, except: worker) {
-                explained.insert(run.id)
-            }
+        for candidate in candidates where candidate.streak > 1 || lone == 1 {
+            explained.formUnion(candidate.runs.map(\.id))
         }
         return explained
     }
