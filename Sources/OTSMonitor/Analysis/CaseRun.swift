@@ -68,22 +68,24 @@ extension CaseRun {
     }
 
     static func decode(_ text: String) -> [CaseRun] {
-        text.split(separator: "\n", omittingEmptySubsequences: true).compactMap { line in
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 8, let id = Int64(fields[0]), let millis = Int64(fields[6]) else { return nil }
-            return CaseRun(
-                id: id, testrunID: fields[1], worker: fields[2], image: fields[3].isEmpty ? nil : fields[3],
-                imageChecksum: fields[4].isEmpty ? nil : fields[4], result: fields[5],
-                at: Date(timeIntervalSince1970: Double(millis) / 1000),
-                cause: fields[7].isEmpty ? nil : fields[7])
+        var runs: [CaseRun] = []
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            guard fields.count == 8, let id = Int64(fields[0]), let millis = Int64(fields[6]) else { continue }
+            runs.append(
+                CaseRun(
+                    id: id, testrunID: fields[1], worker: fields[2], image: fields[3].isEmpty ? nil : fields[3],
+                    imageChecksum: fields[4].isEmpty ? nil : fields[4], result: fields[5],
+                    at: Date(timeIntervalSince1970: Double(millis) / 1000), cause: fields[7].isEmpty ? nil : fields[7]))
         }
+        return runs
     }
 
+    /// A field without the separators (tab, newline, carriage return).
     private static func field(_ text: String) -> String {
-        let separators: Set<Unicode.Scalar> = ["\t", "\n", "\r"]
-        guard text.unicodeScalars.contains(where: separators.contains) else { return text }
-        var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars { scalars.append(separators.contains(scalar) ? " " : scalar) }
-        return String(scalars)
+        guard text.utf8.contains(where: { $0 == 9 || $0 == 10 || $0 == 13 }) else { return text }
+        return String(decoding: text.utf8.map { $0 == 9 || $0 == 10 || $0 == 13 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
 }
