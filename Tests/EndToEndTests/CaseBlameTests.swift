@@ -21,8 +21,8 @@ import Testing
     static let feature = "blame-suite/features/feature-x"
     static let race = "blame-suite/timing/race"
 
-    @Test(.enabled(if: Browser.wanted, "chromium is not installed; ./scripts/test.sh installs it"))
-    func theFlakyCaseTheBadDeviceAndTheRegressingImageAreFoundAndNothingElse() async throws {
+    @Test(.enabled(if: Browser.wanted, "chromium is not installed; ./scripts/test.sh installs it"), arguments: FarmEngine.available)
+    func theFlakyCaseTheBadDeviceAndTheRegressingImageAreFoundAndNothingElse(engine: FarmEngine) async throws {
         let counters = try TemporaryDirectory()
         let workers = Self.devices.map { name in
             var spec = TestFarm.WorkerSpec(name: name, devicegroup: "lab")
@@ -32,7 +32,7 @@ import Testing
             spec.claimWait = 1
             return spec
         }
-        try await TestFarm.with(engine: .sqlite, workers: workers) { farm in
+        try await TestFarm.with(engine: engine, workers: workers) { farm in
             let (_, monitorURL) = try await farm.startMonitor(settings: "server_url = \"\(farm.baseURL)\"\n")
             let monitor = OTSClient(baseURL: monitorURL)
             let browser = try #require(try await Browser.launch())
