@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "OTSServerTests",
             dependencies: [
-                "OTSServer", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport",
+                "OTSServer", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport", "TestDefinition",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -12,6 +12,7 @@ public struct Ingest: Sendable {
     let configuration: MonitorConfiguration
     let logger: Logger
     let metrics: MonitorMetrics?
+    let cases: CaseResultsIngest
     static let sender = MonitorEvent.Sender.this("monitor")
 
     public init(store: Store, configuration: MonitorConfiguration, logger: Logger, metrics: MonitorMetrics? = nil) {
@@ -19,6 +20,7 @@ public struct Ingest: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        self.cases = CaseResultsIngest(configuration: configuration, logger: logger)
     }
 
     /// Handles the next batch; returns how many queue messages it took.
@@ -28,8 +30,11 @@ public struct Ingest: Sendable {
             var groups: [String: String] = [:]
             var events: [MonitorEvent] = []
             var records: [EventRecord] = []
+            // results.stored messages carry their cases beside the event.
+            var payloads: [String: String] = [:]
             for message in messages {
                 let event = Self.event(from: message)
+                if event.type == .resultsStored { payloads[event.id] = message.payload }
                 var group: String?
                 if let testrunID = event.testrunID {
                     if groups[testrunID] == nil {
@@ -44,7 +49,9 @@ public struct Ingest: Sendable {
             // only events stored now count for history and metrics.
             var new = try await tx.storeNewEvents(records)
             // Removing marks it handled: a copy later in the batch is not new.
+            var stored: [MonitorEvent] = []
             for event in events where new.remove(event.id) != nil {
+                stored.append(event)
                 if let metrics {
                     var wait: Duration?
                     if event.type == .taskClaimed, let taskID = event.taskID, let task = try await tx.task(id: taskID),
@@ -66,6 +73,7 @@ public struct Ingest: Sendable {
                         keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true")
                 ])
             }
+            try await cases.ingest(stored, payloads: payloads, tx: tx, at: now)
         }
     }
 

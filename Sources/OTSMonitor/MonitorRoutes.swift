@@ -27,6 +27,7 @@ struct MonitorRoutes {
             var statistics = try await tx.statistics(
                 since: since, until: now, deviceGroup: group, worker: worker, commonErrors: commonErrors)
             if health { statistics.health = try await tx.healthStatistics(since: since, until: now, deviceGroup: group, worker: worker) }
+            statistics.errorsByCause = try await tx.failureCauses(since: since, until: now, deviceGroup: group, worker: worker)
             return statistics
         }
     }
@@ -52,6 +53,8 @@ struct MonitorRoutes {
         api.addRoutes(TimelineRoutes(monitor: self).collection, atPath: "testruns")
         api.addRoutes(WorkerListRoutes(monitor: self).collection, atPath: "workers")
         api.addRoutes(StatisticsRoutes(monitor: self).collection)
+        api.addRoutes(TestrunCaseRoutes(monitor: self).collection, atPath: "testruns")
+        api.addRoutes(CaseHistoryRoutes(monitor: self).collection)
     }
 }
 

@@ -34,6 +34,15 @@ public struct TOMLReader {
         return int
     }
 
+    /// A number (integer or fraction) in `range`.
+    public mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        read.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let number = value.double ?? value.int.map(Double.init) else { throw error(key, "must be a number") }
+        guard range.contains(number) else { throw error(key, "must be from \(range.lowerBound) to \(range.upperBound), not \(number)") }
+        return number
+    }
+
     /// A positive number of seconds (integer or fraction).
     public mutating func seconds(_ key: String) throws(ConfigurationError) -> Double? {
         read.insert(key)
