@@ -175,6 +175,7 @@ let package = Package(
                 "OTSWorker",
                 "OTSClient",
                 "Distribution",
+                "TestDefinition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -52,15 +52,6 @@ public struct TOMLReader {
         return number
     }
 
-    /// A number (integer or fraction) in `range`.
-    public mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
-        read.insert(key)
-        guard let value = table[key] else { return nil }
-        guard let number = value.double ?? value.int.map(Double.init) else { throw error(key, "must be a number") }
-        guard range.contains(number) else { throw error(key, "must be from \(range.lowerBound) to \(range.upperBound), not \(number)") }
-        return number
-    }
-
     /// `db_unavailable_seconds`: how long a request waits for a database
     /// connection; at least 0.1 s.
     public mutating func dbUnavailableSeconds() throws(ConfigurationError) -> Double? {
