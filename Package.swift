@@ -175,6 +175,7 @@ let package = Package(
                 "OTSWorker",
                 "OTSClient",
                 "Distribution",
+                "TestDefinition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -238,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "OTSServerTests",
             dependencies: [
-                "OTSServer", "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport",
+                "OTSServer", "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport", "TestDefinition",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -8,7 +8,7 @@ public struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure OTS: each benchmark prints medians and writes nothing but its report.",
         subcommands: [
             BenchRunCommand.self, BenchQueueCommand.self, BenchDispatchCommand.self, BenchStatsCommand.self, BenchIngestCommand.self,
-            BenchLoadCommand.self, BenchIdleCommand.self,
+            BenchLoadCommand.self, BenchIdleCommand.self, BenchResultsCommand.self,
             BenchScheduleCommand.self,
         ]
     )

@@ -12,6 +12,7 @@ public struct Ingest: Sendable {
     let configuration: MonitorConfiguration
     let logger: Logger
     let metrics: MonitorMetrics?
+    let cases: CaseResultsIngest
     static let sender = MonitorEvent.Sender.this("monitor")
 
     public init(store: Store, configuration: MonitorConfiguration, logger: Logger, metrics: MonitorMetrics? = nil) {
@@ -19,6 +20,7 @@ public struct Ingest: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        self.cases = CaseResultsIngest(configuration: configuration, logger: logger)
     }
 
     /// Handles the next batch; returns how many queue messages it took.
@@ -27,10 +29,18 @@ public struct Ingest: Sendable {
         var stored: [MonitorEvent] = []
         let taken = try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
             let decoded = messages.map(Self.decode)
+            // results.stored messages carry their cases beside the event:
+            // those go to the case results, the event alone to the store.
+            var cases: [String: String] = [:]
+            for (message, item) in zip(messages, decoded) where item.event.type == .resultsStored {
+                cases[item.event.id] = message.payload
+            }
             // The queue's JSON is stored as it is, unless the message did
             // not decode (then the notice that says so is stored).
             stored = try await Self.store(
-                decoded.map(\.event), sequences: messages.map(\.sequence), payloads: decoded.map(\.payload), tx: tx)
+                decoded.map(\.event), sequences: messages.map(\.sequence),
+                payloads: decoded.map { $0.event.type == .resultsStored ? nil : $0.payload }, tx: tx)
+            try await self.cases.ingest(stored, payloads: cases, tx: tx, at: now)
         }
         // Counted once the batch is committed.
         if let metrics {

@@ -38,6 +38,15 @@ public struct MonitorConfiguration: Sendable, Hashable {
     /// How long the stored events themselves are kept (days): the
     /// timelines and pages of older testruns go with them.
     public var eventRetentionDays = 90
+    /// A case's newest runs on a device group that judge whether it is flaky (N).
+    public var flakyRuns = 20
+    /// The flip rate from which a case is flaky.
+    public var flakyFlipRate = 0.3
+    /// The server's URL as a browser reaches it: the dashboard links
+    /// results, JUnit and fetched files there, and its operator buttons
+    /// send an admin's commands on devices there (none: no links, no
+    /// buttons).
+    public var serverURL: String?
 
     /// A receiver of events over HTTP.
     public struct Webhook: Sendable, Hashable {
@@ -78,9 +87,6 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var dbUnavailableSeconds = 5.0
     /// `[email]`: nil sends no mail.
     public var email: Email?
-    /// The server's URL: the dashboard's operator buttons send an admin's
-    /// commands on devices there (none: no buttons).
-    public var server: String?
 
     public init() {}
 
@@ -104,6 +110,13 @@ public struct MonitorConfiguration: Sendable, Hashable {
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
         rollupRetentionDays = try reader.int("rollup_retention_days", in: 1...36_500) ?? rollupRetentionDays
         eventRetentionDays = try reader.int("event_retention_days", in: 1...36_500) ?? eventRetentionDays
+        flakyRuns = try reader.int("flaky_runs", in: 2...CaseResultsIngest.stateRuns) ?? flakyRuns
+        flakyFlipRate = try reader.number("flaky_flip_rate", in: 0.01...1) ?? flakyFlipRate
+        if let url = try reader.string("server_url") {
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""), components.host != nil
+            else { throw reader.error("server_url", "must be an http or https URL") }
+            serverURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
         callbackSecret = try reader.string("callback_secret") ?? callbackSecret
         callbackAllowedHosts = try reader.strings("callback_allowed_hosts") ?? callbackAllowedHosts
         if let index = callbackAllowedHosts.firstIndex(where: { $0.isEmpty || $0.contains("/") || $0.containsControlCharacters }) {
@@ -113,12 +126,6 @@ public struct MonitorConfiguration: Sendable, Hashable {
         deliveryAttempts = try reader.int("delivery_attempts", in: 1...100) ?? deliveryAttempts
         retrySeconds = try reader.seconds("retry_seconds") ?? retrySeconds
         dbUnavailableSeconds = try reader.dbUnavailableSeconds() ?? dbUnavailableSeconds
-        if let value = try reader.string("server") {
-            guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                throw reader.error("server", "'\(value.prefix(200))' is not an http(s) URL")
-            }
-            server = value
-        }
         for (index, table) in (try reader.tables("webhook") ?? []).enumerated() {
             var nested = reader.nested(table, prefix: "webhook[\(index)].")
             guard let name = try nested.string("name"), !name.isEmpty,

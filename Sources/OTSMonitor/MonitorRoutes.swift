@@ -30,6 +30,8 @@ struct MonitorRoutes {
                 statistics.health = try await tx.healthStatistics(
                     since: window.since, until: window.until, deviceGroup: group, worker: worker)
             }
+            statistics.errorsByCause = try await tx.failureCauses(
+                since: window.since, until: window.until, deviceGroup: group, worker: worker)
             return statistics
         }
     }
@@ -46,6 +48,8 @@ struct MonitorRoutes {
         api.addRoutes(TimelineRoutes(monitor: self).collection, atPath: "testruns")
         api.addRoutes(WorkerListRoutes(monitor: self).collection, atPath: "workers")
         api.addRoutes(StatisticsRoutes(monitor: self).collection)
+        api.addRoutes(TestrunCaseRoutes(monitor: self).collection, atPath: "testruns")
+        api.addRoutes(CaseHistoryRoutes(monitor: self).collection)
     }
 }
 

@@ -31,9 +31,9 @@ public struct OTSMonitor {
         let reading = AccessMiddleware(.read, policy: configuration.access, authenticator: authenticator)
         MonitorRoutes(store: store, configuration: configuration, metrics: metrics).register(on: router, reading: reading)
         do {
-            try Dashboard(store: store, consumer: configuration.consumer).register(
+            try Dashboard(store: store, consumer: configuration.consumer, configuration: configuration).register(
                 on: router, reading: reading, authenticator: authenticator, secureCookie: configuration.tls != nil,
-                operators: Dashboard.Operators(server: configuration.server, policy: configuration.access, authenticator: authenticator))
+                operators: Dashboard.Operators(server: configuration.serverURL, policy: configuration.access, authenticator: authenticator))
         } catch {
             logger.error("the dashboard cannot be served: \(error)")
         }

@@ -238,7 +238,7 @@ extension Farm {
         let work = try JSONCoding.decoder().decode(TaskWork.self, from: Data(task.work.utf8))
         let plan = testrun.plan.flatMap { try? JSONCoding.decoder().decode(PlanRecord.self, from: Data($0.utf8)) }
         // The server tells of the worker's state change it caused.
-        try await append(events(of: change), tx: tx, at: now)
+        try await append(events(of: change).map { Self.withRunDetails($0, request: request, worker: worker) }, tx: tx, at: now)
         logger.info("task \(task.id) of testrun \(task.testrunID) claimed by \(worker.id) (attempt \(task.attempts))")
         return TaskAssignment(
             taskID: task.id,
@@ -283,6 +283,7 @@ extension Farm {
             guard try await heldTask(taskID: taskID, workerID: workerID, package: package, tx: tx) else { return false }
             try await tx.saveResults(
                 ResultRecord(taskID: taskID, package: package, resultsXML: String(decoding: xml, as: UTF8.self), cases: casesJSON), at: now)
+            try await recordCases(results, taskID: taskID, workerID: workerID, package: package, tx: tx, at: now)
             return true
         }
     }
@@ -290,7 +291,9 @@ extension Farm {
     public func saveFile(taskID: String, workerID: String, package: String, name: String, content: [UInt8], at now: Date = Date())
         async throws -> Bool
     {
-        guard !name.isEmpty, name.count <= 255, !name.contains("/"), name != ".", name != ".." else {
+        // `output/NAME`: a step's whole output, as the runner keeps it.
+        let plain = name.hasPrefix("output/") ? String(name.dropFirst("output/".count)) : name
+        guard !plain.isEmpty, name.count <= 255, !plain.contains("/"), plain != ".", plain != ".." else {
             throw DomainError(.invalid, "name: '\(name.prefix(100))' is not a file name", field: "name")
         }
         return try await store.transaction { tx in

@@ -118,6 +118,7 @@ public enum Migrations {
                     """,
                 ]
             }),
+        Migration(version: 12, name: "case results, their states and the attempts they ran in", statements: caseResultsSchema),
         Migration(version: 13, name: "device health, and the testruns that are health checks", statements: { _ in healthSchema }),
         Migration(
             version: 14, name: "mail: each testrun's e-mail to its notify list, sent once",

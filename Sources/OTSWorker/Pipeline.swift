@@ -266,19 +266,19 @@ struct Pipeline: Sendable {
         }
         if report.abort == .interrupted || Task.isCancelled { throw CancellationError() }
         try emit(.resultsStarted, task) { $0.package = package.name }
-        // Milliseconds in step times: the farm's JUnit carries real case durations.
-        let xml = Array(ResultsWriter.xml(report.results, fractionalSeconds: true).utf8)
-        var oversized: String?
-        if xml.count > maxResultsBytes {
-            oversized = keepOversized(xml, package: package.name, task: task)
-        } else {
-            try spool.add(.results(taskID: task.taskID, workerID: workerID, package: package.name), data: xml)
-        }
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).sorted() {
+        // The fetched files first (and the steps' whole outputs the runner
+        // kept in output/), so that the server knows them when the results come.
+        let kept = ((try? FileManager.default.contentsOfDirectory(atPath: results + "/output")) ?? []).map { "output/" + $0 }
+        for name in (((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []) + kept).sorted() {
             guard let content = FileManager.default.contents(atPath: results + "/" + name) else { continue }
             try spool.add(.file(taskID: task.taskID, workerID: workerID, package: package.name, name: name), data: [UInt8](content))
         }
-        if let oversized { return try packageProblem(package, task, oversized) }
+        // Milliseconds in step times: the farm's JUnit carries real case durations.
+        let xml = Array(ResultsWriter.xml(report.results, fractionalSeconds: true).utf8)
+        if xml.count > maxResultsBytes {
+            return try packageProblem(package, task, keepOversized(xml, package: package.name, task: task))
+        }
+        try spool.add(.results(taskID: task.taskID, workerID: workerID, package: package.name), data: xml)
         let verdict = Self.verdict(of: report.results.allCases, task: task)
         try emit(.packageFinished, task) {
             $0.package = package.name
@@ -446,6 +446,10 @@ struct Pipeline: Sendable {
         for (key, value) in values {
             environment["OTS_" + key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()] = value
         }
+        // The image the device was flashed with, and the product.
+        environment["OTS_IMAGE"] = task.image
+        environment["OTS_IMAGE_CHECKSUM"] = task.imageChecksum
+        environment["OTS_SW_PRODUCT"] = task.swProduct
         return environment
     }
 

@@ -25,13 +25,7 @@ public struct ResultsParser: Sendable {
 private struct Reader {
     var schema = SchemaReader()
     /// Made once per document: a results file holds thousands of times.
-    let localTime: DateFormatter = {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = .current
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter
-    }()
+    var localTime = LocalTimestamp()
     let iso = ISO8601DateFormatter()
 
     mutating func results(_ root: XMLElement) -> TestResults {
@@ -182,8 +176,8 @@ private struct Reader {
             failureInfo: element.attributes["failure_info"],
             expectedResult: text("expected_result").flatMap { Int($0.trimmingXMLWhitespace()) } ?? 0,
             returnCode: returnCode,
-            start: text("start").flatMap(timestamp) ?? Date(timeIntervalSince1970: 0),
-            end: text("end").flatMap(timestamp) ?? Date(timeIntervalSince1970: 0),
+            start: text("start").flatMap { localTime.date(from: $0) } ?? Date(timeIntervalSince1970: 0),
+            end: text("end").flatMap { localTime.date(from: $0) } ?? Date(timeIntervalSince1970: 0),
             stdout: text("stdout"),
             stderr: text("stderr")
         )
@@ -202,15 +196,6 @@ private struct Reader {
         return value
     }
 
-    /// `yyyy-MM-dd HH:mm:ss` in local time, as the writers produce, with
-    /// optional milliseconds (`.SSS`, what workers upload).
-    func timestamp(_ text: String) -> Date? {
-        let trimmed = text.trimmingXMLWhitespace()
-        guard let dot = trimmed.lastIndex(of: "."), trimmed.distance(from: dot, to: trimmed.endIndex) == 4,
-            let milliseconds = Int(trimmed[trimmed.index(after: dot)...])
-        else { return localTime.date(from: trimmed) }
-        return localTime.date(from: String(trimmed[..<dot])).map { $0.addingTimeInterval(Double(milliseconds) / 1000) }
-    }
 }
 
 extension TestResults {

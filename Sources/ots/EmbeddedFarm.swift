@@ -82,10 +82,11 @@ struct EmbeddedFarm {
         monitor.host = host
         monitor.port = monitorPort
         monitor.access = access
-        // The dashboard's operator buttons send commands to this server (its port known in advance).
+        // The dashboard links results and fetched files to this server, and
+        // its operator buttons send commands there (its port known in advance).
         if serverPort != 0 {
             let address = host == "0.0.0.0" ? "127.0.0.1" : host.contains(":") ? "[\(host)]" : host
-            monitor.server = "http://\(address):\(serverPort)"
+            monitor.serverURL = "http://\(address):\(serverPort)"
         }
         let host = host
         var workerConfiguration = workerConfiguration()

@@ -118,8 +118,17 @@ struct ResultsCommand: AsyncParsableCommand {
     @Argument(help: "The testrun's id.") var id: String
     @Option(help: "xml (testdefinition-results) or junit.") var format = "xml"
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+    @Flag(help: "Print the failing cases instead: each one's failing step, its output and its likely cause (from the monitor).")
+    var failed = false
+    @Option(help: "With --failed: the OTS monitor's URL (environment: OTS_MONITOR; default http://127.0.0.1:8311).")
+    var monitor: String?
+    @Flag(help: "With --failed: print JSON.") var json = false
 
     func run() async throws {
+        if failed {
+            let client = try options.credentials.client(baseURL: monitor ?? environment("OTS_MONITOR") ?? "http://127.0.0.1:8311")
+            return try await FailedCases.print(testrun: id, client: client, json: json)
+        }
         guard ["xml", "junit"].contains(format) else { throw ValidationError("--format must be xml or junit") }
         let data: Data
         do {

@@ -15,7 +15,7 @@ struct OTSCommand: AsyncParsableCommand {
             StatusCommand.self, ListCommand.self,
             CancelCommand.self,
             ResultsCommand.self, EventsCommand.self, WorkersCommand.self, DeviceHealthCommand.self, StatsCommand.self, ErrorsCommand.self,
-            RunCommand.self,
+            HistoryCommand.self, FlakyCommand.self, RunCommand.self,
             ValidateCommand.self, MigrateCommand.self, TokenCommand.self,
             BenchCommand.self,
         ]

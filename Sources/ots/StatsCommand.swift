@@ -54,6 +54,11 @@ struct StatsCommand: AsyncParsableCommand {
             categories = categories.row([category.rawValue, String(stats.errorsByCategory[category.rawValue] ?? 0)])
         }
         categories.print()
+        if let causes = stats.errorsByCause {
+            var table = Table(["failures by likely cause", "count"])
+            for cause in LikelyCause.Kind.allCases { table = table.row([cause.rawValue, String(causes[cause.rawValue] ?? 0)]) }
+            table.print()
+        }
         ErrorsCommand.table(stats.commonErrors).print()
         if let health = stats.health, !health.instances.isEmpty { Self.table(health).print() }
     }

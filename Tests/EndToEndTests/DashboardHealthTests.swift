@@ -27,7 +27,7 @@ import Testing
             "health.health_check_backoff": "60",
         ]
         try await TestFarm.with(engine: .sqlite, serverSettings: settings, workers: [w1, w2]) { farm in
-            let (_, monitorURL) = try await farm.startMonitor(settings: "server = \"\(farm.baseURL)\"\n")
+            let (_, monitorURL) = try await farm.startMonitor(settings: "server_url = \"\(farm.baseURL)\"\n")
             func health(_ worker: String) -> String {
                 "document.querySelector('#health tr[data-worker=\"e2e/\(worker)\"] [data-role=health]')?.textContent.trim()"
             }

@@ -34,6 +34,35 @@ import Testing
             #expect(try await api.call(.GET, "/api/v1/errors", query: "window=1h&limit=5").status == 200)
             #expect(try await api.call(.GET, "/api/v1/errors", query: "limit=0").status == 400)
             try await api.call(.GET, "/api/v1/monitor")
+            // Case results, a case with its steps, causes, history, flaky cases.
+            let id = submitted.id
+            let cases = try await api.call(.GET, "/api/v1/testruns/\(id)/cases")
+            #expect(cases.status == 200)
+            #expect(String(decoding: cases.body, as: UTF8.self).contains(#""case":"echo""#))
+            #expect(
+                try await api.call(.GET, "/api/v1/testruns/\(id)/cases", query: "result=PASS&package=shell-basics&name=ECH&steps=true")
+                    .status == 200)
+            #expect(try await api.call(.GET, "/api/v1/testruns/\(id)/cases", query: "result=maybe").status == 400)
+            #expect(try await api.call(.GET, "/api/v1/testruns/\(id)/cases", query: "limit=0").status == 400)
+            #expect(try await api.call(.GET, "/api/v1/testruns/\(id)/cases", query: "steps=yes").status == 400)
+            #expect(try await api.call(.GET, "/api/v1/testruns/no-such-testrun/cases").status == 404)
+            let one = try await api.call(.GET, "/api/v1/testruns/\(id)/case", query: "package=shell-basics&set=commands&case=exit-code")
+            #expect(one.status == 200)
+            #expect(String(decoding: one.body, as: UTF8.self).contains(#""return_code":3"#))
+            #expect(try await api.call(.GET, "/api/v1/testruns/\(id)/case", query: "package=shell-basics&case=echo").status == 400)
+            #expect(
+                try await api.call(.GET, "/api/v1/testruns/\(id)/case", query: "package=shell-basics&set=commands&case=nope").status == 404)
+            #expect(try await api.call(.GET, "/api/v1/testruns/\(id)/causes").status == 200)
+            #expect(try await api.call(.GET, "/api/v1/testruns/no-such-testrun/causes").status == 404)
+            #expect(
+                try await api.call(.GET, "/api/v1/history", query: "package=shell-basics&set=commands&case=echo&devicegroup=e2e").status
+                    == 200)
+            #expect(try await api.call(.GET, "/api/v1/history", query: "package=shell-basics&limit=5").status == 200)
+            #expect(try await api.call(.GET, "/api/v1/history").status == 400)
+            #expect(try await api.call(.GET, "/api/v1/history", query: "package=shell-basics&case=echo").status == 400)
+            #expect(try await api.call(.GET, "/api/v1/history", query: "package=shell-basics&limit=0").status == 400)
+            #expect(try await api.call(.GET, "/api/v1/flaky").status == 200)
+            #expect(try await api.call(.GET, "/api/v1/flaky", query: "devicegroup=e2e").status == 200)
             #expect(try await api.call(.GET, "/api/v1/events/stream", query: "after=soon").status == 400)
             #expect(try await api.call(.GET, "/metrics").status == 200)
 

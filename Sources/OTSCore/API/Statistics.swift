@@ -146,6 +146,9 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var workers: Workers
     public var verdicts: Verdicts
     public var errorsByCategory: [String: Int]
+    /// Failing cases (and flashes and boots that failed every try) by
+    /// likely cause: device, image, test, unknown.
+    public var errorsByCause: [String: Int]?
     public var commonErrors: [CommonError]
     /// queue_wait, flash, boot, test.
     public var phases: [String: Durations]
@@ -159,6 +162,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         case deviceGroup = "devicegroup"
         case worker, testruns, workers, verdicts
         case errorsByCategory = "errors_by_category"
+        case errorsByCause = "errors_by_cause"
         case commonErrors = "common_errors"
         case phases, retries, health
     }

@@ -34,21 +34,21 @@ public struct TOMLReader {
         return int
     }
 
-    /// A positive number of seconds (integer or fraction).
-    public mutating func seconds(_ key: String) throws(ConfigurationError) -> Double? {
-        read.insert(key)
-        guard let value = table[key] else { return nil }
-        guard let number = value.double ?? value.int.map(Double.init) else { throw error(key, "must be a number of seconds") }
-        guard number >= 0, number <= 30 * 86_400 else { throw error(key, "must be from 0 to 2592000 seconds, not \(number)") }
-        return number
-    }
-
     /// A number (integer or fraction) in `range`.
     public mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
         read.insert(key)
         guard let value = table[key] else { return nil }
         guard let number = value.double ?? value.int.map(Double.init) else { throw error(key, "must be a number") }
         guard range.contains(number) else { throw error(key, "must be from \(range.lowerBound) to \(range.upperBound), not \(number)") }
+        return number
+    }
+
+    /// A positive number of seconds (integer or fraction).
+    public mutating func seconds(_ key: String) throws(ConfigurationError) -> Double? {
+        read.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let number = value.double ?? value.int.map(Double.init) else { throw error(key, "must be a number of seconds") }
+        guard number >= 0, number <= 30 * 86_400 else { throw error(key, "must be from 0 to 2592000 seconds, not \(number)") }
         return number
     }
 

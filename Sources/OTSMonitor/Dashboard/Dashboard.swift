@@ -20,8 +20,9 @@ struct Dashboard {
     }
 
     /// Loads the templates and assets shipped with the monitor.
-    init(store: Store, consumer: String) throws {
-        pages = DashboardPages(store: store, consumer: consumer)
+    init(store: Store, consumer: String, configuration: MonitorConfiguration = MonitorConfiguration()) throws {
+        pages = DashboardPages(
+            store: store, consumer: consumer, cases: CaseAnalysis(configuration: configuration), serverURL: configuration.serverURL)
         guard let folder = Bundle.module.resourcePath else { throw LoadError(description: "the monitor's resources are missing") }
         var library = MustacheLibrary()
         let templates = folder + "/templates"
@@ -98,6 +99,7 @@ struct Dashboard {
             }
             return page("worker", worker)
         }
+        registerCasePages(on: router)
         router.get("errors/:signature") { _, context in
             let signature = try Self.parameter("signature", in: context)
             guard let error = try await pages.error(signature: signature) else {

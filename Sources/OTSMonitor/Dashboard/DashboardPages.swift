@@ -7,6 +7,9 @@ import OTSStore
 struct DashboardPages {
     let store: Store
     let consumer: String
+    var cases = CaseAnalysis(configuration: MonitorConfiguration())
+    /// Where the server is, for links to results and fetched files.
+    var serverURL: String?
 
     // MARK: shared rows
 
@@ -160,6 +163,8 @@ struct DashboardPages {
         var backlog: Int
         var dropped: Int
         var lagging: Bool
+        /// Failures by likely cause.
+        var causes: [CauseCount] = []
     }
 
     struct PhaseRow {
@@ -202,9 +207,10 @@ struct DashboardPages {
             let current = try await tx.tasks(ids: workers.compactMap(\.currentTask))
             let groups = try await tx.deviceGroups()
             let health = try await tx.latestHealthEvents(workers: workers.map(\.id))
-            return (stats, running, queued, Array(recent), tasks, workers, current, groups, health)
+            let causes = try await tx.failureCauses(since: stats.since, until: stats.until, deviceGroup: deviceGroup)
+            return (stats, running, queued, Array(recent), tasks, workers, current, groups, health, causes)
         }
-        let (stats, running, queued, recent, tasks, workers, current, groups, health) = data
+        let (stats, running, queued, recent, tasks, workers, current, groups, health, causes) = data
         let backlog = try await store.backlog(consumer: consumer)
         let dropped = try await store.counter("dropped")
         let lag = backlog.oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0
@@ -212,7 +218,7 @@ struct DashboardPages {
         let phaseBars = Self.phaseNames.map { key, name in
             DashboardCharts.PhaseBar(name: name, median: stats.phases[key]?.median, p95: stats.phases[key]?.p95)
         }
-        return Overview(
+        var overview = Overview(
             windows: Self.windows.map { Choice(value: $0.0, label: $0.1, selected: $0.0 == window) },
             groups: [Choice(value: "", label: "all device groups", selected: deviceGroup == nil)]
                 + (groups + (deviceGroup.map { [$0] } ?? [])).uniqued().map { Choice(value: $0, label: $0, selected: $0 == deviceGroup) },
@@ -248,6 +254,8 @@ struct DashboardPages {
                 CategoryRow(category: $0.rawValue, count: stats.errorsByCategory[$0.rawValue] ?? 0, owner: DashboardFormat.owner($0))
             },
             lag: DurationText.seconds(lag), backlog: backlog.count, dropped: dropped, lagging: lag > 30)
+        overview.causes = Self.causeCounts(causes)
+        return overview
     }
 
     // MARK: testrun
@@ -268,6 +276,8 @@ struct DashboardPages {
         var generated: String
         /// Its e-mail to the notify list, when it asked for one.
         var mail: MailRow? = nil
+        /// Its packages, sets and cases, as the monitor stored them.
+        var results: ResultsTree? = nil
     }
 
     struct RequestSummary {
@@ -328,18 +338,25 @@ struct DashboardPages {
         var message: String
         var link: String
         var worker: String
+        /// Its likely cause (a failing case, a flash or boot that failed every try).
+        var cause: CauseBlock? = nil
     }
 
     /// Nil when neither the store nor the monitor knows the testrun.
     func testrun(id: String, now: Date = Date()) async throws -> TestrunPage? {
-        let data = try await store.read { tx -> (TestrunRecord, [TaskRecord], [EventRecord], MailDelivery?)? in
+        let data = try await store.read {
+            tx -> (TestrunRecord, [TaskRecord], [EventRecord], MailDelivery?, ResultsTree, [String: CauseBlock])? in
             guard let record = try await tx.testrun(id: id) else { return nil }
+            let records = try await tx.events(testrunID: id, limit: 100_000)
+            let failures = records.filter { $0.type == EventType.failure.rawValue }.compactMap {
+                try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8))
+            }
             return (
-                record, try await tx.tasks(testrunID: id), try await tx.events(testrunID: id, limit: 100_000),
-                try await tx.mailDelivery(testrunID: id)
+                record, try await tx.tasks(testrunID: id), records, try await tx.mailDelivery(testrunID: id),
+                try await self.resultsTree(testrunID: id, tx: tx), try await self.causes(of: failures, tx: tx)
             )
         }
-        guard let (record, tasks, records, mail) = data else { return nil }
+        guard let (record, tasks, records, mail, results, causes) = data else { return nil }
         let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
         let request = try? JSONCoding.decoder().decode(TestrunRequest.self, from: Data(record.request.utf8))
         guard let row = testrunRows([record], tasks: [id: tasks]).first else { return nil }
@@ -362,9 +379,9 @@ struct DashboardPages {
             return FailureRow(
                 time: DashboardFormat.time(event.receivedAt ?? event.emittedAt), category: error.category.rawValue,
                 owner: DashboardFormat.owner(error.category), message: error.message, link: Self.errorLink(error.signature),
-                worker: event.sender.workerID)
+                worker: event.sender.workerID, cause: causes[event.id])
         }
-        return TestrunPage(
+        var page = TestrunPage(
             title: "Testrun \(id)",
             stream: "/api/v1/events/stream?testrun=" + DashboardFormat.pathSegment(id),
             testrun: row, ended: ended,
@@ -406,6 +423,8 @@ struct DashboardPages {
                     state: mail.state.rawValue, badge: mail.state == .sent ? "pass" : mail.state == .dead ? "error" : "running",
                     recipients: mail.recipients.joined(separator: ", "), tries: mail.attempts, error: mail.lastError)
             })
+        page.results = results
+        return page
     }
 
     static func failed(_ outcome: String?) -> Bool {
@@ -535,15 +554,15 @@ struct DashboardPages {
         var package: String
         var worker: String
         var message: String
+        var cause: CauseBlock? = nil
     }
 
     /// Nil when the error was never seen.
     func error(signature: String, now: Date = Date()) async throws -> ErrorPage? {
-        let (summary, records) = try await store.read { tx in
-            (
-                try await tx.occurrences(signature: signature),
-                try await tx.newestEvents(types: [EventType.failure.rawValue], signature: signature, limit: 200)
-            )
+        let (summary, records, causes) = try await store.read { tx in
+            let records = try await tx.newestEvents(types: [EventType.failure.rawValue], signature: signature, limit: 200)
+            let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
+            return (try await tx.occurrences(signature: signature), records, try await self.causes(of: events, tx: tx))
         }
         guard summary.count > 0 else { return nil }
         let events = records.compactMap { try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data($0.payload.utf8)) }
@@ -564,7 +583,7 @@ struct DashboardPages {
                 Occurrence(
                     time: DashboardFormat.time(event.receivedAt ?? event.emittedAt), testrun: event.testrunID ?? "-",
                     testrunLink: event.testrunID.map(Self.testrunLink), package: event.package ?? "-",
-                    worker: event.sender.workerID, message: event.error?.message ?? "")
+                    worker: event.sender.workerID, message: event.error?.message ?? "", cause: causes[event.id])
             },
             shown: events.count, generated: DashboardFormat.time(now))
     }

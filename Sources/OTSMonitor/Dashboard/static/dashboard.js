@@ -14,7 +14,7 @@
     "task.queued", "task.claimed", "task.started", "task.finished", "task.requeued", "task.timed_out",
     "device.flash.started", "device.flash.finished", "device.boot.started", "device.boot.finished",
     "test.package.started", "test.package.finished", "test.set.finished",
-    "results.processing.started", "results.processing.finished",
+    "results.processing.started", "results.processing.finished", "results.stored", "test.flaky",
     "worker.online", "worker.busy", "worker.free", "worker.offline", "failure", "queue.dropped", "device.health.changed"
   ];
   var source = null;
@@ -39,7 +39,16 @@
       .then(function (html) {
         var next = new DOMParser().parseFromString(html, "text/html").getElementById("live");
         var current = document.getElementById("live");
-        if (next && current) current.innerHTML = next.innerHTML;
+        if (next && current) {
+          // What the reader opened or closed stays so.
+          var opened = {};
+          current.querySelectorAll("details[data-key]").forEach(function (d) { opened[d.getAttribute("data-key")] = d.open; });
+          current.innerHTML = next.innerHTML;
+          current.querySelectorAll("details[data-key]").forEach(function (d) {
+            var key = d.getAttribute("data-key");
+            if (Object.prototype.hasOwnProperty.call(opened, key)) d.open = opened[key];
+          });
+        }
         document.body.setAttribute("data-redrawn", String(Date.now()));
       })
       .catch(function () { say("reconnecting…", "down"); })
