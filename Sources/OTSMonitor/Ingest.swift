@@ -56,14 +56,17 @@ public struct Ingest: Sendable {
     package static func store(_ events: [MonitorEvent], sequences: [Int64], payloads: [String?]? = nil, tx: StoreTransaction)
         async throws -> [MonitorEvent]
     {
-        for event in events where event.type == .testrunRequested {
-            guard let id = event.testrunID else { continue }
-            try await tx.recordMonitorTestrun(
-                MonitorTestrun(
-                    id: id, deviceGroup: event.details?["devicegroup"], image: event.details?["image"],
-                    healthCheck: event.healthCheckOf != nil),
-                at: RollupRules.time(of: event))
-        }
+        try await tx.recordMonitorTestruns(
+            events.filter { $0.type == .testrunRequested }.compactMap { event in
+                event.testrunID.map { id in
+                    (
+                        MonitorTestrun(
+                            id: id, deviceGroup: event.details?["devicegroup"], image: event.details?["image"],
+                            healthCheck: event.healthCheckOf != nil),
+                        RollupRules.time(of: event)
+                    )
+                }
+            })
         let testruns = try await tx.monitorTestruns(ids: Set(events.compactMap(\.testrunID)))
         let records = try events.indices.map { index in
             let event = events[index]
@@ -77,13 +80,17 @@ public struct Ingest: Sendable {
         var rollup = Rollup()
         var stored: [MonitorEvent] = []
         var history: [HistoryRecord] = []
+        // Each testrun's newest state in the batch, written once.
+        var states: [String: (state: String, verdict: String?, at: Date)] = [:]
         // Removing marks it handled: a copy later in the batch is not new.
         for event in events where new.remove(event.id) != nil {
             stored.append(event)
             let testrun = event.testrunID.flatMap { testruns[$0] }
             RollupRules.add(event, testrun: testrun, to: &rollup)
-            if let testrunID = event.testrunID, let state = Self.testrunState(after: event.type) {
-                try await tx.setMonitorTestrunState(id: testrunID, state: state, verdict: event.verdict, at: RollupRules.time(of: event))
+            if let testrunID = event.testrunID, let state = Self.testrunState(after: event.type), states[testrunID]?.state != "finished",
+                states[testrunID]?.state != "cancelled"
+            {
+                states[testrunID] = (state, event.verdict ?? states[testrunID]?.verdict, RollupRules.time(of: event))
             }
             guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
                 let package = event.package, let duration = event.durationMs, let verdict = event.verdict,
@@ -95,6 +102,9 @@ public struct Ingest: Sendable {
                     duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
                     finishedAt: event.emittedAt,
                     keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true"))
+        }
+        for (id, state) in states {
+            try await tx.setMonitorTestrunState(id: id, state: state.state, verdict: state.verdict, at: state.at)
         }
         if !history.isEmpty { try await tx.recordHistory(history) }
         if !rollup.isEmpty {

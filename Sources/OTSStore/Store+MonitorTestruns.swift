@@ -27,16 +27,23 @@ public struct MonitorTestrun: Sendable, Hashable {
 }
 
 extension StoreTransaction {
-    /// Records a requested testrun; one already known is left as it is.
-    public func recordMonitorTestrun(_ testrun: MonitorTestrun, at date: Date) async throws {
-        try await db.raw(
-            """
-            INSERT INTO monitor_testruns (id, device_group, image, state, verdict, health_check, requested_at)
-            VALUES (\(bind: testrun.id), \(bind: testrun.deviceGroup), \(bind: testrun.image), \(bind: testrun.state),
+    /// Records requested testruns (when each was requested); those
+    /// already known are left as they are.
+    public func recordMonitorTestruns(_ testruns: [(testrun: MonitorTestrun, at: Date)]) async throws {
+        for start in stride(from: 0, to: testruns.count, by: 100) {
+            var query = SQLQueryString(
+                "INSERT INTO monitor_testruns (id, device_group, image, state, verdict, health_check, requested_at) VALUES ")
+            for (offset, (testrun, date)) in testruns[start..<min(start + 100, testruns.count)].enumerated() {
+                if offset > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                let row: SQLQueryString = """
+                    (\(bind: testrun.id), \(bind: testrun.deviceGroup), \(bind: testrun.image), \(bind: testrun.state), \
                     \(bind: testrun.verdict), \(bind: testrun.healthCheck ? 1 : 0), \(bind: Clock.millis(date)))
-            ON CONFLICT (id) DO NOTHING
-            """
-        ).run()
+                    """
+                query.appendInterpolation(row)
+            }
+            query.appendInterpolation(unsafeRaw: " ON CONFLICT (id) DO NOTHING")
+            try await db.raw(query).run()
+        }
     }
 
     /// Moves a known testrun to `state` (an ended one stays ended).
