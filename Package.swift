@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "OTSMonitorTests",
             dependencies: [
-                "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "OTSTestSupport",
+                "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "OTSTestSupport", .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "OTSServerTests",
             dependencies: [
-                "OTSServer", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport", "TestDefinition",
+                "OTSServer", "OTSMonitor", "OTSHTTP", "OTSStore", "OTSCore", "Distribution", "OTSTestSupport", "TestDefinition",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -286,7 +286,9 @@ let package = Package(
         ),
         .target(
             name: "OTSTestSupport",
-            dependencies: ["TestRunner"],
+            dependencies: [
+                "TestRunner", "OTSStore", .product(name: "Logging", package: "swift-log"), .product(name: "SQLKit", package: "sql-kit"),
+            ],
             path: "Tests/OTSTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -21,23 +21,31 @@ extension OTSClient {
         try await call(.GET, "workers")
     }
 
-    /// The farm over a window (`90s`, `30m`, `24h`, `7d`).
-    public func statistics(window: String, deviceGroup: String? = nil, worker: String? = nil) async throws(ClientError) -> Statistics {
-        var query = [("window", window)]
+    /// The farm over a window (`90s`, `30m`, `24h`, `7d`), or from `since`
+    /// to `until` (ISO 8601) instead.
+    public func statistics(
+        window: String? = nil, since: String? = nil, until: String? = nil, deviceGroup: String? = nil, worker: String? = nil
+    ) async throws(ClientError) -> Statistics {
+        var query = Self.window(window, since: since, until: until)
         if let deviceGroup { query.append(("devicegroup", deviceGroup)) }
         if let worker { query.append(("worker", worker)) }
         return try await call(.GET, "stats", query: query)
     }
 
-    /// The most common errors over a window.
-    public func commonErrors(window: String, deviceGroup: String? = nil, worker: String? = nil, limit: Int = 20)
-        async throws(ClientError) -> [Statistics.CommonError]
-    {
-        var query = [("window", window), ("limit", String(limit))]
+    /// The most common errors over a window, or from `since` to `until`.
+    public func commonErrors(
+        window: String? = nil, since: String? = nil, until: String? = nil, deviceGroup: String? = nil, worker: String? = nil,
+        limit: Int = 20
+    ) async throws(ClientError) -> [Statistics.CommonError] {
+        var query = Self.window(window, since: since, until: until) + [("limit", String(limit))]
         if let deviceGroup { query.append(("devicegroup", deviceGroup)) }
         if let worker { query.append(("worker", worker)) }
         let answer: [String: [Statistics.CommonError]] = try await call(.GET, "errors", query: query)
         return answer["errors"] ?? []
+    }
+
+    static func window(_ window: String?, since: String?, until: String?) -> [(String, String)] {
+        [("window", window), ("since", since), ("until", until)].compactMap { name, value in value.map { (name, $0) } }
     }
 
     /// A testrun's phases in time.

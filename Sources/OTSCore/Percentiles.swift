@@ -13,9 +13,15 @@ public struct Percentiles<Value: Comparable & Sendable>: Sendable {
     /// for an empty sample.
     public func percentile(_ p: Double) -> Value? {
         guard !sorted.isEmpty else { return nil }
+        return sorted[Self.rank(p, count: sorted.count) - 1]
+    }
+
+    /// The nearest rank (from 1) of the `p`-th percentile in a sample of
+    /// `count` (at least 1): the one rank rule of the project, which
+    /// `LogHistogram` follows too.
+    public static func rank(_ p: Double, count: Int) -> Int {
         let p = p.isNaN ? 0 : min(1, max(0, p))
-        let rank = Int((Double(sorted.count) * p).rounded(.up))
-        return sorted[min(sorted.count - 1, max(0, rank - 1))]
+        return min(count, max(1, Int((Double(count) * p).rounded(.up))))
     }
 
     /// The 50th percentile.

@@ -26,54 +26,101 @@ public struct Ingest: Sendable {
     /// Handles the next batch; returns how many queue messages it took.
     @discardableResult
     public func next(at now: Date = Date()) async throws -> Int {
-        try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
-            var groups: [String: String] = [:]
-            var events: [MonitorEvent] = []
-            var records: [EventRecord] = []
-            // results.stored messages carry their cases beside the event.
-            var payloads: [String: String] = [:]
-            for message in messages {
-                let event = Self.event(from: message)
-                if event.type == .resultsStored { payloads[event.id] = message.payload }
-                var group: String?
-                if let testrunID = event.testrunID {
-                    if groups[testrunID] == nil {
-                        groups[testrunID] = try await tx.testrun(id: testrunID)?.deviceGroup
-                    }
-                    group = groups[testrunID]
-                }
-                events.append(event)
-                records.append(try Self.record(event, sequence: message.sequence, deviceGroup: group))
+        var stored: [MonitorEvent] = []
+        let taken = try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
+            let decoded = messages.map(Self.decode)
+            // results.stored messages carry their cases beside the event:
+            // those go to the case results, the event alone to the store.
+            var cases: [String: String] = [:]
+            for (message, item) in zip(messages, decoded) where item.event.type == .resultsStored {
+                cases[item.event.id] = message.payload
             }
-            // Stored once by id: a batch handled again changes nothing, and
-            // only events stored now count for history and metrics.
-            var new = try await tx.storeNewEvents(records)
-            // Removing marks it handled: a copy later in the batch is not new.
-            var stored: [MonitorEvent] = []
-            for event in events where new.remove(event.id) != nil {
-                stored.append(event)
-                if let metrics {
-                    var wait: Duration?
-                    if event.type == .taskClaimed, let taskID = event.taskID, let task = try await tx.task(id: taskID),
-                        let claimed = task.claimedAt
-                    {
-                        wait = .milliseconds(Int64(saturating: claimed.timeIntervalSince(task.enqueuedAt) * 1000))
-                    }
-                    metrics.observe(event, queueWait: wait)
+            // The queue's JSON is stored as it is, unless the message did
+            // not decode (then the notice that says so is stored).
+            stored = try await Self.store(
+                decoded.map(\.event), sequences: messages.map(\.sequence),
+                payloads: decoded.map { $0.event.type == .resultsStored ? nil : $0.payload }, tx: tx)
+            try await self.cases.ingest(stored, payloads: cases, tx: tx, at: now)
+        }
+        // Counted once the batch is committed.
+        if let metrics {
+            for event in stored { metrics.observe(event) }
+        }
+        return taken
+    }
+
+    /// Stores a batch of events in the monitor's own tables: the events
+    /// (each once, by id), the testruns they tell of, the history of run
+    /// times and the statistics' rollups. Returns the events stored now (a
+    /// batch handled again stores and counts none).
+    package static func store(_ events: [MonitorEvent], sequences: [Int64], payloads: [String?]? = nil, tx: StoreTransaction)
+        async throws -> [MonitorEvent]
+    {
+        try await tx.recordMonitorTestruns(
+            events.filter { $0.type == .testrunRequested }.compactMap { event in
+                event.testrunID.map { id in
+                    (
+                        MonitorTestrun(
+                            id: id, deviceGroup: event.details?["devicegroup"], image: event.details?["image"],
+                            healthCheck: event.healthCheckOf != nil),
+                        RollupRules.time(of: event)
+                    )
                 }
-                guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
-                    let package = event.package, let duration = event.durationMs, let verdict = event.verdict,
-                    let group = groups[testrunID] ?? nil
-                else { continue }
-                try await tx.recordHistory([
-                    HistoryRecord(
-                        package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
-                        duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
-                        finishedAt: event.emittedAt,
-                        keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true")
-                ])
+            })
+        let testruns = try await tx.monitorTestruns(ids: Set(events.compactMap(\.testrunID)))
+        let records = try events.indices.map { index in
+            let event = events[index]
+            return try record(
+                event, sequence: sequences[index], deviceGroup: event.testrunID.flatMap { testruns[$0]?.deviceGroup },
+                payload: payloads?[index])
+        }
+        // Stored once by id: a batch handled again changes nothing, and
+        // only events stored now count for history and statistics.
+        var new = try await tx.storeNewEvents(records)
+        var rollup = Rollup()
+        var stored: [MonitorEvent] = []
+        var history: [HistoryRecord] = []
+        // Each testrun's newest state in the batch, written once.
+        var states: [String: (state: String, verdict: String?, at: Date)] = [:]
+        // Removing marks it handled: a copy later in the batch is not new.
+        for event in events where new.remove(event.id) != nil {
+            stored.append(event)
+            let testrun = event.testrunID.flatMap { testruns[$0] }
+            RollupRules.add(event, testrun: testrun, to: &rollup)
+            if let testrunID = event.testrunID, let state = Self.testrunState(after: event.type), states[testrunID]?.state != "finished",
+                states[testrunID]?.state != "cancelled"
+            {
+                states[testrunID] = (state, event.verdict ?? states[testrunID]?.verdict, RollupRules.time(of: event))
             }
-            try await cases.ingest(stored, payloads: payloads, tx: tx, at: now)
+            guard event.type == .packageFinished || event.type == .setFinished, let testrunID = event.testrunID,
+                let package = event.package, let duration = event.durationMs, let verdict = event.verdict,
+                let group = testrun?.deviceGroup
+            else { continue }
+            history.append(
+                HistoryRecord(
+                    package: package, setName: event.type == .setFinished ? event.set : nil, deviceGroup: group,
+                    duration: .milliseconds(duration), verdict: verdict, testrunID: testrunID, taskID: event.taskID,
+                    finishedAt: event.emittedAt,
+                    keepWhole: event.type == .packageFinished && event.details?["keep_whole"] == "true"))
+        }
+        for (id, state) in states {
+            try await tx.setMonitorTestrunState(id: id, state: state.state, verdict: state.verdict, at: state.at)
+        }
+        if !history.isEmpty { try await tx.recordHistory(history) }
+        if !rollup.isEmpty {
+            try await tx.lockRollups()
+            try await tx.add(rollup)
+        }
+        return stored
+    }
+
+    /// The state a testrun is in after an event of its own.
+    static func testrunState(after type: EventType) -> String? {
+        switch type {
+        case .testrunStarted: "running"
+        case .testrunFinished: "finished"
+        case .testrunCancelled: "cancelled"
+        default: nil
         }
     }
 
@@ -81,9 +128,13 @@ public struct Ingest: Sendable {
     /// (the queue's own `queue.dropped` too); one that does not decode
     /// becomes a `queue.notice` of the monitor that says why, so that
     /// nothing on the queue is lost silently.
-    static func event(from message: QueueMessage) -> MonitorEvent {
+    static func event(from message: QueueMessage) -> MonitorEvent { decode(message).event }
+
+    /// The event of a queue message, and the message's JSON when it is
+    /// the event's own (not when it became a notice).
+    static func decode(_ message: QueueMessage) -> (event: MonitorEvent, payload: String?) {
         do {
-            return try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8))
+            return (try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8)), message.payload)
         } catch {
             var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
             event.receivedAt = message.appendedAt
@@ -92,11 +143,11 @@ public struct Ingest: Sendable {
                 "problem": String((field ?? "\(error)").prefix(500)),
                 "payload": String(message.payload.prefix(1000)),
             ]
-            return event
+            return (event, nil)
         }
     }
 
-    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil) throws -> EventRecord {
+    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil, payload: String? = nil) throws -> EventRecord {
         EventRecord(
             id: event.id,
             type: event.type.rawValue,
@@ -106,7 +157,7 @@ public struct Ingest: Sendable {
             taskID: event.taskID,
             worker: event.sender.workerID,
             signature: event.error?.signature,
-            payload: try JSONCoding.string(event),
+            payload: try payload ?? JSONCoding.string(event),
             sequence: sequence,
             category: event.error?.category.rawValue,
             durationMs: event.durationMs,

@@ -32,6 +32,12 @@ public struct MonitorConfiguration: Sendable, Hashable {
     public var retentionSeconds = 7 * 86_400.0
     /// At most this many events wait in the queue.
     public var retentionEvents = 1_000_000
+    /// How long the statistics' rollups are kept (days): longer than raw
+    /// events, so a year's statistics outlive the events' pruning.
+    public var rollupRetentionDays = 400
+    /// How long the stored events themselves are kept (days): the
+    /// timelines and pages of older testruns go with them.
+    public var eventRetentionDays = 90
     /// A case's newest runs on a device group that judge whether it is flaky (N).
     public var flakyRuns = 20
     /// The flip rate from which a case is flaky.
@@ -102,6 +108,8 @@ public struct MonitorConfiguration: Sendable, Hashable {
         missedHeartbeats = try reader.int("missed_heartbeats", in: 1...1000) ?? missedHeartbeats
         retentionSeconds = try reader.seconds("retention_seconds") ?? retentionSeconds
         retentionEvents = try reader.int("retention_events", in: 1000...1_000_000_000) ?? retentionEvents
+        rollupRetentionDays = try reader.int("rollup_retention_days", in: 1...36_500) ?? rollupRetentionDays
+        eventRetentionDays = try reader.int("event_retention_days", in: 1...36_500) ?? eventRetentionDays
         flakyRuns = try reader.int("flaky_runs", in: 2...CaseResultsIngest.stateRuns) ?? flakyRuns
         flakyFlipRate = try reader.number("flaky_flip_rate", in: 0.01...1) ?? flakyFlipRate
         if let url = try reader.string("server_url") {
@@ -167,6 +175,13 @@ public struct MonitorConfiguration: Sendable, Hashable {
             return host == entry
         }
         return allowed ? nil : "callback_url host '\(host.prefix(200))' is not in callback_allowed_hosts"
+    }
+
+    /// The rollups' buckets and how long each is kept.
+    public var rollupSpans: RollupSpans {
+        var spans = RollupSpans()
+        spans.daysFor = .seconds(rollupRetentionDays * 86_400)
+        return spans
     }
 
     /// When a worker counts as offline.

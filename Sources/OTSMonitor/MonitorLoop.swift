@@ -29,6 +29,7 @@ struct MonitorLoop: Service {
     }
 
     private func work(_ step: Step) async {
+        await buildRollupsIfNeeded(step)
         let clock = ContinuousClock()
         var lastSweep = clock.now - .seconds(3600)
         var lastRetention = clock.now
@@ -51,6 +52,13 @@ struct MonitorLoop: Service {
                     if report.dropped > 0 {
                         logger.error("the monitor queue dropped \(report.dropped) unread events (retention)")
                     }
+                    step.begin("compacting the statistics' rollups", at: clock.now)
+                    let spans = configuration.rollupSpans
+                    try await store.transaction { tx in try await tx.compactRollups(spans: spans, at: Date()) }
+                    step.begin("pruning stored events past event_retention_days", at: clock.now)
+                    let before = Date().addingTimeInterval(-Double(configuration.eventRetentionDays) * 86_400)
+                    let pruned = try await store.transaction { tx in try await tx.pruneEvents(before: before) }
+                    if pruned > 0 { logger.info("pruned \(pruned) stored events older than \(configuration.eventRetentionDays) days") }
                     lastRetention = clock.now
                 }
                 step.end()
@@ -62,6 +70,38 @@ struct MonitorLoop: Service {
                 if Task.isCancelled { break }
                 let wait = backoff.next()
                 logger.error("monitor: \(error); trying again in \(wait)")
+                try? await Task.sleep(for: wait)
+            }
+        }
+    }
+
+    /// Builds the statistics' rollups before the first batch when they are
+    /// missing or a rebuild was left unfinished, saying so as it goes.
+    private func buildRollupsIfNeeded(_ step: Step) async {
+        let rebuild = RollupRebuild(store: store, logger: logger)
+        var backoff = Backoff(initial: .milliseconds(100))
+        while !Task.isCancelled {
+            do {
+                step.begin("building the statistics' rollups from the stored events", at: .now)
+                let logger = self.logger
+                let reported = Mutex(-1)
+                try await rebuild.runIfNeeded { done, total in
+                    let tenth = total > 0 ? done * 10 / total : 10
+                    if reported.withLock({ last in
+                        defer { last = max(last, tenth) }
+                        return tenth > last
+                    }) {
+                        logger.notice("rollups: \(done) of \(total) stored events counted")
+                    }
+                    step.begin("building the statistics' rollups from the stored events", at: .now)
+                }
+                step.end()
+                return
+            } catch {
+                step.end()
+                if Task.isCancelled { return }
+                let wait = backoff.next()
+                logger.error("monitor: building the rollups: \(error); trying again in \(wait)")
                 try? await Task.sleep(for: wait)
             }
         }

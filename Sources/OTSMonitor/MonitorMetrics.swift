@@ -104,7 +104,7 @@ public final class MonitorMetrics: Sendable {
     }
 
     /// Counts an event this monitor stored for the first time.
-    func observe(_ event: MonitorEvent, queueWait: Duration?) {
+    func observe(_ event: MonitorEvent) {
         switch event.type {
         case .testrunFinished:
             // Health checks are the farm's own testruns, not the farm's verdicts.
@@ -116,7 +116,7 @@ public final class MonitorMetrics: Sendable {
         case .packageFinished:
             if let duration = event.durationMs { phases["test"]?.record(.milliseconds(duration)) }
         case .taskClaimed:
-            if let queueWait { phases["queue_wait"]?.record(queueWait) }
+            if let wait = event.durationMs { phases["queue_wait"]?.record(.milliseconds(wait)) }
         case .workerRefused:
             if let reason = event.details?["reason"] { refused[reason]?.increment() }
         case .mailSent, .mailFailed, .mailDeadLettered:

@@ -12,33 +12,28 @@ struct MonitorRoutes {
     let metrics: MonitorMetrics
 
     /// The statistics a request asks for: `window` (like `90s`, `30m`,
-    /// `24h`, `7d`; default 24h), `devicegroup`, `worker`.
+    /// `24h`, `7d`; from 1m to 365d; default 24h) or `since` (and `until`,
+    /// ISO 8601), `devicegroup`, `worker`.
     func statistics(_ request: Request, commonErrors: Int, health: Bool = false) async throws -> Statistics {
         let query = request.uri.queryParameters
-        let text = query.get("window") ?? "24h"
-        guard let window = Self.seconds(text), window > 0, window <= 366 * 86_400 else {
-            throw APIError(
-                .badRequest, "window: '\(text.prefix(20))' is not a window like 90s, 30m, 24h or 7d (at most a year)", field: "window")
+        let window: StatisticsWindow
+        do {
+            window = try StatisticsWindow.parse(window: query.get("window"), since: query.get("since"), until: query.get("until"))
+        } catch {
+            throw APIError(.badRequest, error.message, field: error.field)
         }
-        let now = Date()
         return try await store.read { tx in
-            let since = now.addingTimeInterval(-window)
             let (group, worker) = (query.get("devicegroup"), query.get("worker"))
             var statistics = try await tx.statistics(
-                since: since, until: now, deviceGroup: group, worker: worker, commonErrors: commonErrors)
-            if health { statistics.health = try await tx.healthStatistics(since: since, until: now, deviceGroup: group, worker: worker) }
-            statistics.errorsByCause = try await tx.failureCauses(since: since, until: now, deviceGroup: group, worker: worker)
+                since: window.since, until: window.until, deviceGroup: group, worker: worker, commonErrors: commonErrors)
+            if health {
+                statistics.health = try await tx.healthStatistics(
+                    since: window.since, until: window.until, deviceGroup: group, worker: worker)
+            }
+            statistics.errorsByCause = try await tx.failureCauses(
+                since: window.since, until: window.until, deviceGroup: group, worker: worker)
             return statistics
         }
-    }
-
-    /// Seconds in `90`, `90s`, `30m`, `24h` or `7d`.
-    static func seconds(_ text: String) -> Double? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        if let last = text.last, let unit = units[last] {
-            return Double(text.dropLast()).map { $0 * unit }
-        }
-        return Double(text)
     }
 
     func register(on router: Router<OTSRequestContext>, reading: AccessMiddleware) {

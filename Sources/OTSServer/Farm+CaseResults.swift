@@ -134,6 +134,8 @@ extension Farm {
                 "failed": String(cases.count(where: { $0.result == "FAIL" })),
                 "not_applicable": String(cases.count(where: { $0.result == "N/A" })),
             ]
+            // A health check's results say so, as its other events do.
+            if let checked = Self.healthCheckOf(routingKey: task.routingKey) { stored.details?[MonitorEvent.healthCheckDetail] = checked }
             let batch = ResultsBatch(
                 upload: upload, part: index + 1, parts: parts.count, run: run,
                 files: index == 0 ? files.map { FileReference(name: $0.name, size: $0.size) } : nil, cases: cases)

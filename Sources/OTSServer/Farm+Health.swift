@@ -96,7 +96,7 @@ extension Farm {
         var events = [
             event(
                 .testrunRequested, testrunID: id,
-                details: ["model": model.name, "notes": plan.notes.joined(separator: "; ")].merging(mark) { $1 }),
+                details: Self.requestedDetails(request, model: model.name, notes: plan.notes).merging(mark) { $1 }),
             event(.testrunPlanned, testrunID: id, details: Self.plannedDetails(record, json: planJSON).merging(mark) { $1 }),
         ]
         for task in tasks {

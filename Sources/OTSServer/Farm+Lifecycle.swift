@@ -32,9 +32,15 @@ extension Farm {
         return change.action.events.map {
             var details = $0.details
             if let healthCheck { details = (details ?? [:]).merging([MonitorEvent.healthCheckDetail: healthCheck]) { $1 } }
-            return event(
+            var event = event(
                 $0.type, testrunID: change.task.testrunID, taskID: change.task.id, attempt: change.action.attempt,
                 verdict: $0.verdict?.rawValue, error: $0.error, details: details)
+            // A claim tells how long the task waited in the queue, which
+            // the monitor's statistics count from the events alone.
+            if $0.type == .taskClaimed, let claimed = change.task.claimedAt {
+                event.durationMs = max(0, Int64(saturating: claimed.timeIntervalSince(change.task.enqueuedAt) * 1000))
+            }
+            return event
         }
     }
 
@@ -49,8 +55,17 @@ extension Farm {
         if change.action.cancelTasks {
             for cancelled in try await tx.cancelTasks(testrunID: testrunID, at: now) { events += self.events(of: cancelled) }
         }
+        // An ended testrun names the workers that held its tasks, so that
+        // the monitor counts its verdict for each of them too.
+        var workers: String?
+        if change.action.events.contains(where: { [.testrunFinished, .testrunCancelled, .testrunTimedOut].contains($0.type) }) {
+            workers = Set(try await tx.tasks(testrunID: testrunID).compactMap(\.owner)).sorted().joined(separator: " ")
+        }
         for item in change.action.events {
             var details = item.details
+            if let workers, !workers.isEmpty, [.testrunFinished, .testrunCancelled, .testrunTimedOut].contains(item.type) {
+                details = (details ?? [:]).merging(["workers": workers]) { old, _ in old }
+            }
             if let worker = testrun.healthCheck { details = (details ?? [:]).merging([MonitorEvent.healthCheckDetail: worker]) { $1 } }
             events.append(event(item.type, testrunID: testrunID, verdict: item.verdict?.rawValue, error: item.error, details: details))
         }

@@ -119,7 +119,8 @@ public final class Farm: Sendable {
     /// What `testrun.requested` tells: the model and the plan's notes, the
     /// product and build request, and who hears the verdict by e-mail.
     static func requestedDetails(_ request: TestrunRequest, model: String, notes: [String]) -> [String: String] {
-        var details = ["model": model, "notes": notes.joined(separator: "; ")]
+        var details = ["model": model, "notes": notes.joined(separator: "; "), "devicegroup": request.device.devicegroup]
+        if let image = request.image { details["image"] = image }
         if let mail = MailRequest(request, notes: notes) { details.merge(mail.details) { _, mail in mail } }
         if let product = request.swProduct { details["sw_product"] = product }
         if let id = request.requestID { details["request_id"] = id }

@@ -142,6 +142,52 @@ public enum Migrations {
                     "CREATE INDEX mail_deliveries_due ON mail_deliveries (state, next_at)",
                 ]
             }),
+        Migration(
+            version: 15, name: "monitor: statistics rollups, and the testruns as the monitor knows them from events",
+            statements: { _ in
+                [
+                    """
+                    CREATE TABLE rollup_counts (
+                        device_group TEXT NOT NULL, worker TEXT NOT NULL, bucket BIGINT NOT NULL, span INTEGER NOT NULL,
+                        name TEXT NOT NULL, value BIGINT NOT NULL,
+                        PRIMARY KEY (device_group, worker, bucket, span, name))
+                    """,
+                    "CREATE INDEX rollup_counts_span ON rollup_counts (span, bucket)",
+                    """
+                    CREATE TABLE rollup_histograms (
+                        device_group TEXT NOT NULL, worker TEXT NOT NULL, phase TEXT NOT NULL, bucket BIGINT NOT NULL,
+                        span INTEGER NOT NULL, slot INTEGER NOT NULL, count BIGINT NOT NULL,
+                        PRIMARY KEY (device_group, worker, phase, bucket, span, slot))
+                    """,
+                    "CREATE INDEX rollup_histograms_span ON rollup_histograms (span, bucket)",
+                    """
+                    CREATE TABLE rollup_errors (
+                        signature TEXT NOT NULL, bucket BIGINT NOT NULL, span INTEGER NOT NULL, device_group TEXT NOT NULL,
+                        worker TEXT NOT NULL, image TEXT NOT NULL, category TEXT NOT NULL, count BIGINT NOT NULL,
+                        first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+                        PRIMARY KEY (signature, bucket, span, device_group, worker, image))
+                    """,
+                    "CREATE INDEX rollup_errors_time ON rollup_errors (bucket, span)",
+                    "CREATE INDEX rollup_errors_span ON rollup_errors (span, bucket)",
+                    """
+                    CREATE TABLE error_examples (
+                        signature TEXT PRIMARY KEY, category TEXT NOT NULL, message TEXT NOT NULL, seen_at BIGINT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE monitor_testruns (
+                        id TEXT PRIMARY KEY, device_group TEXT, image TEXT, state TEXT NOT NULL, verdict TEXT,
+                        health_check INTEGER NOT NULL DEFAULT 0, requested_at BIGINT NOT NULL, ended_at BIGINT)
+                    """,
+                    "CREATE INDEX monitor_testruns_state ON monitor_testruns (state, device_group)",
+                    // The testruns from before, as the monitor knew them
+                    // through their events: read once, here.
+                    """
+                    INSERT INTO monitor_testruns (id, device_group, state, verdict, requested_at, ended_at)
+                    SELECT id, device_group, state, verdict, created_at, finished_at FROM testruns
+                    """,
+                    "CREATE TABLE rollup_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                ]
+            }),
     ]
 
     /// Applies every migration the database has not had, in order, each in

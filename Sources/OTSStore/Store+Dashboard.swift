@@ -1,4 +1,5 @@
 import Foundation
+import OTSCore
 import SQLKit
 
 /// What the monitor's dashboard reads besides statistics: the newest
@@ -36,43 +37,40 @@ extension StoreTransaction {
     }
 
     /// Per worker, over a window: first tries and retries of flash and boot,
-    /// and failures. One query for a worker page, where the farm's whole
-    /// statistics per instance would be far more work.
-    public func tries(workers: [String], since: Date) async throws -> [String: WorkerTries] {
+    /// and failures; from the rollups, in one query for a worker page.
+    public func tries(workers: [String], since: Date, until: Date = Date()) async throws -> [String: WorkerTries] {
         guard !workers.isEmpty else { return [:] }
-        let rows = try await db.raw(
+        var query = SQLQueryString(
             """
-            SELECT worker, type, SUM(CASE WHEN try_number = 1 THEN 1 ELSE 0 END) AS first,
-                   SUM(CASE WHEN try_number > 1 THEN 1 ELSE 0 END) AS again, COUNT(*) AS n
-            FROM events WHERE worker IN (\(binds: workers)) AND received_at >= \(bind: Clock.millis(since))
-            AND type IN ('device.flash.finished', 'device.boot.finished', 'failure')
-            GROUP BY worker, type
-            """
-        ).all()
+            SELECT worker, name, CAST(SUM(value) AS BIGINT) AS n FROM rollup_counts
+            WHERE device_group = '*' AND worker IN (\(binds: workers))
+              AND name IN ('flash.first', 'flash.retries', 'boot.first', 'boot.retries', 'events.failure') AND
+            """)
+        query.appendInterpolation(overlapping(since: since, until: until))
+        query.appendInterpolation(unsafeRaw: " GROUP BY worker, name")
         var tries: [String: WorkerTries] = [:]
-        for row in rows {
+        for row in try await db.raw(query).all() {
             let worker = try row.decode(column: "worker", as: String.self)
-            let first = try row.decode(column: "first", as: Int?.self) ?? 0
-            let again = try row.decode(column: "again", as: Int?.self) ?? 0
-            switch try row.decode(column: "type", as: String.self) {
-            case "device.flash.finished": tries[worker, default: WorkerTries()].flash = (first, again)
-            case "device.boot.finished": tries[worker, default: WorkerTries()].boot = (first, again)
-            default: tries[worker, default: WorkerTries()].failures = try row.decode(column: "n", as: Int.self)
+            let value = Int(clamping: try row.decode(column: "n", as: Int64.self))
+            switch try row.decode(column: "name", as: String.self) {
+            case "flash.first": tries[worker, default: WorkerTries()].flash.first = value
+            case "flash.retries": tries[worker, default: WorkerTries()].flash.retries = value
+            case "boot.first": tries[worker, default: WorkerTries()].boot.first = value
+            case "boot.retries": tries[worker, default: WorkerTries()].boot.retries = value
+            default: tries[worker, default: WorkerTries()].failures = value
             }
         }
         return tries
     }
 
-    /// How often an error was seen, and first and last.
-    public func occurrences(signature: String) async throws -> (count: Int, first: Date?, last: Date?) {
-        let row = try await db.raw(
-            "SELECT COUNT(*) AS n, MIN(received_at) AS first, MAX(received_at) AS last FROM events WHERE type = 'failure' AND signature = \(bind: signature)"
-        ).first()
-        return (
-            try row?.decode(column: "n", as: Int.self) ?? 0,
-            try row?.decode(column: "first", as: Int64?.self).map(Clock.date),
-            try row?.decode(column: "last", as: Int64?.self).map(Clock.date)
-        )
+    /// How often an error was seen while rollups are kept, and first and
+    /// last; from the rollups.
+    public func occurrences(signature: String, now: Date = Date()) async throws -> (count: Int, first: Date?, last: Date?) {
+        let since = now.addingTimeInterval(-StatisticsWindow.longestRange)
+        guard
+            let error = try await rollupErrors(signature: signature, since: since, until: now.addingTimeInterval(60), limit: 1).first
+        else { return (0, nil, nil) }
+        return (error.count, error.firstSeen, error.lastSeen)
     }
 
     /// The queue position of the newest stored event (0 when none).

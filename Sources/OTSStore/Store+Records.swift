@@ -305,15 +305,21 @@ extension StoreTransaction {
     // MARK: History
 
     public func recordHistory(_ records: [HistoryRecord]) async throws {
-        for record in records {
-            try await db.raw(
-                """
-                INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, task_id, finished_at, keep_whole)
-                VALUES (\(bind: record.package), \(bind: record.setName), \(bind: record.deviceGroup), \(bind: record.duration.milliseconds),
-                        \(bind: record.verdict), \(bind: record.testrunID), \(bind: record.taskID), \(bind: Clock.millis(record.finishedAt)),
-                        \(bind: record.keepWhole ? 1 : 0))
-                """
-            ).run()
+        // Up to 100 rows a statement: a batch of events makes many.
+        for start in stride(from: 0, to: records.count, by: 100) {
+            var query = SQLQueryString(
+                "INSERT INTO history (package, set_name, device_group, duration_ms, verdict, testrun_id, task_id, finished_at, keep_whole) VALUES "
+            )
+            for (offset, record) in records[start..<min(start + 100, records.count)].enumerated() {
+                if offset > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                let row: SQLQueryString = """
+                    (\(bind: record.package), \(bind: record.setName), \(bind: record.deviceGroup), \(bind: record.duration.milliseconds), \
+                    \(bind: record.verdict), \(bind: record.testrunID), \(bind: record.taskID), \(bind: Clock.millis(record.finishedAt)), \
+                    \(bind: record.keepWhole ? 1 : 0))
+                    """
+                query.appendInterpolation(row)
+            }
+            try await db.raw(query).run()
         }
     }
 

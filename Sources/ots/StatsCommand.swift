@@ -9,7 +9,7 @@ struct StatsCommand: AsyncParsableCommand {
         commandName: "stats", abstract: "Show the farm's statistics over a time window: testruns, verdicts, workers, errors, phases.")
 
     @OptionGroup var options: MonitorOptions
-    @Option(help: "The window: like 90s, 30m, 24h or 7d.") var window = "24h"
+    @OptionGroup var span: WindowOptions
     @Option(help: "Only this device group.") var devicegroup: String?
     @Option(help: "Only this worker instance (host/instance).") var worker: String?
     @Flag(help: "Print JSON.") var json = false
@@ -17,13 +17,14 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         let stats: Statistics
         do {
-            stats = try await options.client.statistics(window: window, deviceGroup: devicegroup, worker: worker)
+            stats = try await options.client.statistics(
+                window: span.window, since: span.since, until: span.until, deviceGroup: devicegroup, worker: worker)
         } catch {
             throw fail("stats", error)
         }
         if json { return try printJSON(stats) }
         let scope = [devicegroup.map { "device group \($0)" }, worker.map { "worker \($0)" }].compactMap { $0 }
-        print("the last \(window)\(scope.isEmpty ? "" : " (" + scope.joined(separator: ", ") + ")")")
+        print("\(span.title(stats.since, stats.until))\(scope.isEmpty ? "" : " (" + scope.joined(separator: ", ") + ")")")
         print("")
         Table(["testruns", "total", "active", "queued"])
             .row(["", String(stats.testruns.total), String(stats.testruns.active), String(stats.testruns.queued)]).print()
@@ -89,7 +90,7 @@ struct ErrorsCommand: AsyncParsableCommand {
         commandName: "errors", abstract: "Show the most common errors over a time window, however they were worded.")
 
     @OptionGroup var options: MonitorOptions
-    @Option(help: "The window: like 90s, 30m, 24h or 7d.") var window = "24h"
+    @OptionGroup var span: WindowOptions
     @Option(help: "Only this device group.") var devicegroup: String?
     @Option(help: "Only this worker instance (host/instance).") var worker: String?
     @Option(help: "At most this many.") var limit = 20
@@ -98,7 +99,8 @@ struct ErrorsCommand: AsyncParsableCommand {
     func run() async throws {
         let errors: [Statistics.CommonError]
         do {
-            errors = try await options.client.commonErrors(window: window, deviceGroup: devicegroup, worker: worker, limit: limit)
+            errors = try await options.client.commonErrors(
+                window: span.window, since: span.since, until: span.until, deviceGroup: devicegroup, worker: worker, limit: limit)
         } catch {
             throw fail("errors", error)
         }
@@ -144,5 +146,19 @@ struct Table {
             Swift.print(cells.joined(separator: "  "))
         }
         Swift.print("")
+    }
+}
+
+/// The time `ots stats` and `ots errors` cover.
+struct WindowOptions: ParsableArguments {
+    @Option(help: "The window back from now (or from --until): like 90s, 30m, 24h or 7d, from 1m to 365d (default 24h).")
+    var window: String?
+    @Option(help: "From this time instead (ISO 8601, like 2026-12-01T00:00:00Z).") var since: String?
+    @Option(help: "Until this time (ISO 8601; default now).") var until: String?
+
+    /// How the report names its time.
+    func title(_ since: Date, _ until: Date) -> String {
+        if self.since != nil || self.until != nil { return "from \(since.formatted(.iso8601)) to \(until.formatted(.iso8601))" }
+        return "the last \(window ?? "24h")"
     }
 }

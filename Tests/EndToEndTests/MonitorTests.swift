@@ -190,6 +190,31 @@ import Testing
             let bad = try await OTSBinary.run(["stats", "--monitor", url, "--window", "soon"], in: farm.workspace.path)
             #expect(bad.status == 3)
             #expect(bad.stderr.contains("window:"), "\(bad.stderr)")
+
+            // Any window: from and until a time, as ISO 8601.
+            let now = Date()
+            let (since, until) = (now.addingTimeInterval(-3600).formatted(.iso8601), now.addingTimeInterval(60).formatted(.iso8601))
+            let ranged = try await monitor.statistics(since: since, until: until)
+            #expect(ranged.verdicts == stats.verdicts)
+            #expect(ranged.errorsByCategory == stats.errorsByCategory)
+            #expect(ranged.phases.mapValues(\.count) == stats.phases.mapValues(\.count))
+            let rangedTable = try await OTSBinary.run(
+                ["stats", "--monitor", url, "--since", since, "--until", until, "--devicegroup", "flaky"], in: farm.workspace.path)
+            #expect(rangedTable.status == 0, "\(rangedTable.stderr)")
+            #expect(rangedTable.stdout.contains("from \(since)"), "\(rangedTable.stdout)")
+
+            // The rollups counted again from the stored events say the same.
+            let rebuilt = try await OTSBinary.run(
+                ["monitor", "--rebuild-rollups", "--database", farm.databaseURL], in: farm.workspace.path)
+            #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+            #expect(rebuilt.stderr.contains("(100 %)"), "progress is shown: \(rebuilt.stderr)")
+            #expect(rebuilt.stdout.contains("rebuilt the rollups from"), "\(rebuilt.stdout)")
+            let again = try await monitor.statistics(window: "1h")
+            #expect(again.verdicts == stats.verdicts)
+            #expect(again.errorsByCategory == stats.errorsByCategory)
+            #expect(again.commonErrors.map(\.count) == stats.commonErrors.map(\.count))
+            #expect(again.phases == stats.phases)
+            #expect(again.retries == stats.retries)
         }
     }
 }

@@ -64,13 +64,4 @@ import Testing
             #expect(!DashboardPages.failed(outcome), "\(outcome ?? "nil")")
         }
     }
-
-    @Test(
-        arguments: [
-            ("90s", 90), ("30m", 1800), ("24h", 86_400), ("7d", 604_800), ("15", 15), ("1.5h", 5400), ("soon", nil), ("h", nil),
-            ("", nil), ("7w", nil),
-        ] as [(String, Double?)])
-    func windowsAreSecondsMinutesHoursOrDays(text: String, seconds: Double?) {
-        #expect(MonitorRoutes.seconds(text) == seconds)
-    }
 }

@@ -31,10 +31,9 @@ import Testing
 
     @Test func packagesAndSetsOfAKnownTestrunBecomeHistoryOnce() async throws {
         try await withStore { store in
-            try await store.transaction { tx in
-                try await tx.insertTestrun(id: "t1", request: "{}", deviceGroup: "phones", requestor: nil, priority: 0, deadline: nil)
-            }
+            // The monitor knows a testrun's device group from its request.
             let events = [
+                event(.testrunRequested, testrun: "t1") { $0.details = ["devicegroup": "phones"] },
                 event(.setFinished, testrun: "t1") {
                     $0.package = "p"
                     $0.set = "s1"
@@ -52,7 +51,7 @@ import Testing
                     $0.package = "q"
                     $0.verdict = "PASS"
                 },
-                // A testrun the store does not know has no device group.
+                // A testrun the monitor was not told of has no device group.
                 event(.packageFinished, testrun: "elsewhere") {
                     $0.package = "p"
                     $0.durationMs = 9
@@ -61,7 +60,7 @@ import Testing
             ]
             try await append(events + events, to: store)
             let ingest = Ingest(store: store, configuration: MonitorConfiguration(), logger: Self.logger)
-            #expect(try await ingest.next(at: start) == 8)
+            #expect(try await ingest.next(at: start) == 10)
             let history = try await store.transaction { tx in
                 try await tx.historyRuns(deviceGroup: "phones", packages: ["p", "q"]).map(\.record)
             }

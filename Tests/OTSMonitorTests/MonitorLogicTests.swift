@@ -19,10 +19,12 @@ import Testing
         try await TestStore.with { store in try await body(store, configuration) }
     }
 
-    func event(_ type: EventType, testrun: String? = nil, package: String? = nil, duration: Int64? = nil, verdict: String? = nil)
-        throws -> (id: String, payload: String)
-    {
+    func event(
+        _ type: EventType, testrun: String? = nil, package: String? = nil, duration: Int64? = nil, verdict: String? = nil,
+        details: [String: String]? = nil
+    ) throws -> (id: String, payload: String) {
         var event = MonitorEvent(type: type, emittedAt: start, sender: .init(host: "h", instance: "i1", pid: 7), testrunID: testrun)
+        event.details = details
         event.package = package
         event.durationMs = duration
         event.verdict = verdict
@@ -34,11 +36,10 @@ import Testing
         try await withStore { store, configuration in
             let testrun = "t1"
             let appended = [
-                try event(.testrunRequested, testrun: testrun),
+                try event(.testrunRequested, testrun: testrun, details: ["devicegroup": "phones"]),
                 try event(.packageFinished, testrun: testrun, package: "p", duration: 1500, verdict: "PASS"),
             ]
             try await store.transaction { tx in
-                try await tx.insertTestrun(id: testrun, request: "{}", deviceGroup: "phones", requestor: nil, priority: 0, deadline: nil)
                 try await tx.append(appended + [appended[1]])
             }
             let ingest = Ingest(store: store, configuration: configuration, logger: Self.logger)

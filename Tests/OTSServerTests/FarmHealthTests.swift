@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OTSCore
 import OTSHTTP
+import OTSMonitor
 import OTSStore
 import Testing
 
@@ -265,6 +266,9 @@ import Testing
             let task = try #require(try await claim(farm, w1))
             #expect(task.testrunID == work.id)
             try await finish(farm, task, w1)
+            // The monitor counts what the events say.
+            let ingest = Ingest(store: farm.store, configuration: MonitorConfiguration(), logger: farm.logger)
+            while try await ingest.next() > 0 {}
             let statistics = try await farm.store.read {
                 try await $0.statistics(since: start.addingTimeInterval(-60), until: start.addingTimeInterval(60))
             }

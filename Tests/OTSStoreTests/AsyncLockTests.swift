@@ -1,4 +1,5 @@
 import Foundation
+import OTSTestSupport
 import Synchronization
 import Testing
 

@@ -1,3 +1,4 @@
+import OTSTestSupport
 import Testing
 
 @testable import OTSStore

@@ -23,7 +23,8 @@ struct LostConnectionTests {
             let outcome = try await Self.answer(within: 20) {
                 do {
                     try await database.transaction { db in
-                        let pid = try #require(try await db.raw("SELECT pg_backend_pid() AS pid").first()).decode(column: "pid", as: Int32.self)
+                        let pid = try #require(try await db.raw("SELECT pg_backend_pid() AS pid").first()).decode(
+                            column: "pid", as: Int32.self)
                         try await db.raw("CREATE TABLE lost_write (n INTEGER)").run()
                         try await Self.terminate(pid, from: admin)
                         try await Task.sleep(for: .milliseconds(pauseMilliseconds))
@@ -43,7 +44,8 @@ struct LostConnectionTests {
             // one left nothing behind.
             let tables = try await Self.answer(within: 20) {
                 try await database.transaction { db in
-                    try await db.raw("SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = 'lost_write'").first()?.decode(column: "n", as: Int.self)
+                    try await db.raw("SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = 'lost_write'").first()?.decode(
+                        column: "n", as: Int.self)
                 }
             }
             #expect(tables == 0)
@@ -78,7 +80,9 @@ struct LostConnectionTests {
             }
             for _ in 0..<8 {
                 let one = try await Self.answer(within: 20) {
-                    try await database.withConnection { db in try await db.raw("SELECT 1 AS one").first()?.decode(column: "one", as: Int.self) }
+                    try await database.withConnection { db in
+                        try await db.raw("SELECT 1 AS one").first()?.decode(column: "one", as: Int.self)
+                    }
                 }
                 #expect(one == 1)
             }
@@ -91,7 +95,9 @@ struct LostConnectionTests {
                 try await store.database.withConnection { db in try await db.raw("SELECT no_such_function()").run() }
             }
             #expect(error?.code == .refused)
-            #expect(error?.message.contains("refused a statement: function no_such_function() does not exist (SQLSTATE 42883)") == true, "\(String(describing: error))")
+            #expect(
+                error?.message.contains("refused a statement: function no_such_function() does not exist (SQLSTATE 42883)") == true,
+                "\(String(describing: error))")
         }
     }
 
@@ -119,7 +125,11 @@ struct LostConnectionTests {
     /// True the first time only.
     final class Once: Sendable {
         let done = Mutex(false)
-        func first() -> Bool { done.withLock { done in defer { done = true }; return !done } }
+        func first() -> Bool {
+            done.withLock { done in
+                defer { done = true }; return !done
+            }
+        }
     }
 
     struct NoAnswer: Error, CustomStringConvertible {

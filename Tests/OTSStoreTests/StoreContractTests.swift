@@ -1,5 +1,6 @@
 import Foundation
 import OTSCore
+import OTSTestSupport
 import SQLKit
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import OTSCore
+import OTSTestSupport
 import Testing
 
 @testable import OTSStore
@@ -10,7 +11,8 @@ import Testing
     func tokensAreKeptListedAndRevoked(engine: Engine) async throws {
         try await withStore(engine) { store, _ in
             let made = Date(timeIntervalSince1970: 1_800_000_000)
-            let admin = TokenRecord(id: "aaaaaaaaaaaa", name: "alice", scope: .admin, hash: String(repeating: "1", count: 64), createdAt: made)
+            let admin = TokenRecord(
+                id: "aaaaaaaaaaaa", name: "alice", scope: .admin, hash: String(repeating: "1", count: 64), createdAt: made)
             let first = TokenRecord(
                 id: "bbbbbbbbbbbb", name: "worker rack1/n9", scope: .worker, workerID: "rack1/n9", hash: String(repeating: "2", count: 64),
                 createdAt: made.addingTimeInterval(1))

@@ -112,6 +112,14 @@ public struct Statistics: Sendable, Hashable, Codable {
             median = percentiles.median
             p95 = percentiles.percentile(0.95)
         }
+
+        /// From a histogram of milliseconds: the percentiles within its
+        /// stated error.
+        public init(histogram: LogHistogram) {
+            count = Int(clamping: histogram.count)
+            median = histogram.percentile(0.5).map { $0 / 1000 }
+            p95 = histogram.percentile(0.95).map { $0 / 1000 }
+        }
     }
 
     /// How often a device phase needed more than one try.

@@ -77,10 +77,10 @@ struct Dashboard {
         router.get("/") { request, _ in
             let query = request.uri.queryParameters
             let window = query.get("window").flatMap { $0.isEmpty ? nil : $0 } ?? "24h"
-            guard let seconds = MonitorRoutes.seconds(window), seconds > 0, seconds <= 366 * 86_400 else {
-                return page(
-                    "problem", Problem(title: "Bad request", message: "window: '\(window.prefix(20))' is not a window like 1h, 24h or 7d"),
-                    status: .badRequest)
+            if case .failure(let problem) = Result(catching: { () throws(StatisticsWindow.Problem) in
+                try StatisticsWindow.parse(window: window, since: nil, until: nil)
+            }) {
+                return page("problem", Problem(title: "Bad request", message: problem.message), status: .badRequest)
             }
             let group = query.get("devicegroup").flatMap { $0.isEmpty ? nil : $0 }
             return page("overview", try await pages.overview(window: window, deviceGroup: group))

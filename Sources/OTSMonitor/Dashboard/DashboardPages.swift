@@ -190,10 +190,12 @@ struct DashboardPages {
     static let phaseNames = [("queue_wait", "queue wait"), ("flash", "flash"), ("boot", "boot"), ("test", "test")]
 
     func overview(window: String, deviceGroup: String?, now: Date = Date()) async throws -> Overview {
-        let seconds = MonitorRoutes.seconds(window) ?? 86_400
+        let span =
+            (try? StatisticsWindow.parse(window: window, since: nil, until: nil, now: now))
+            ?? StatisticsWindow(
+                since: now.addingTimeInterval(-86_400), until: now)
         let data = try await store.read { tx in
-            let stats = try await tx.statistics(
-                since: now.addingTimeInterval(-seconds), until: now, deviceGroup: deviceGroup, commonErrors: 10)
+            let stats = try await tx.statistics(since: span.since, until: span.until, deviceGroup: deviceGroup, commonErrors: 10)
             let running = try await tx.testruns(TestrunFilter(state: .running, deviceGroup: deviceGroup, limit: 100))
             let queued = try await tx.testruns(TestrunFilter(state: .queued, deviceGroup: deviceGroup, limit: 100))
             let recent = try await tx.testruns(TestrunFilter(deviceGroup: deviceGroup, limit: 30)).filter {
