@@ -26,6 +26,10 @@ public struct MonitorEvent: Sendable, Hashable, Codable {
         /// the instance.
         public var workerID: String { "\(host)/\(instance)" }
 
+        /// The instance names of OTS's own components, which no worker
+        /// instance may take.
+        public static let components: Set<String> = ["server", "monitor"]
+
         /// This process, as the named component.
         public static func this(_ instance: String) -> Sender {
             Sender(host: ProcessInfo.processInfo.hostName, instance: instance)

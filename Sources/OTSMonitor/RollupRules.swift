@@ -22,9 +22,11 @@ public enum RollupRules {
     public static let phases = ["queue_wait", "flash", "boot", "test"]
 
     /// The worker instance an event is about: the sender when a worker
-    /// sent it, the worker it names when the server or the monitor did.
+    /// sent it, the worker it names when the server or the monitor did (no
+    /// worker instance may take their names, so no worker speaks for
+    /// another this way).
     public static func worker(of event: MonitorEvent) -> String? {
-        if ["server", "monitor"].contains(event.sender.instance) { return event.details?["worker"] }
+        if MonitorEvent.Sender.components.contains(event.sender.instance) { return event.details?["worker"] }
         return event.sender.workerID
     }
 

@@ -100,6 +100,10 @@ import Testing
         #expect(WorkerRegistration(host: "evil\nFAKE", instance: "i", pid: 1, device: device).problems.map(\.field) == ["host"])
         #expect(WorkerRegistration(host: "h", instance: "..", pid: 1, device: device).problems.map(\.field) == ["instance"])
         #expect(WorkerRegistration(host: "h", instance: "i", pid: -3, device: device).problems.map(\.field) == ["pid"])
+        // A worker named as a component would speak for other workers in the monitor's statistics.
+        for component in ["server", "monitor"] {
+            #expect(WorkerRegistration(host: "h", instance: component, pid: 1, device: device).problems.map(\.field) == ["instance"])
+        }
         #expect(Heartbeat(workerID: "h/i", state: "busy", taskID: UUID().uuidString).problems.isEmpty)
         #expect(Heartbeat(workerID: "h/i", state: "offline").problems.map(\.field) == ["state"])
         #expect(Heartbeat(workerID: "h/i", state: "free", spooledTaskIDs: ["x"]).problems.map(\.field) == ["spooled_task_ids[0]"])

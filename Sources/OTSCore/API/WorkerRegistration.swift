@@ -24,6 +24,11 @@ public struct WorkerRegistration: Sendable, Hashable, Codable {
         for (field, value) in [("host", host), ("instance", instance)] {
             if let problem = MonitorEvent.nameProblem(value) { problems.append(.init(field: field, message: problem)) }
         }
+        // The components' own names: the monitor takes what their events
+        // say of a worker (details.worker) as theirs.
+        if MonitorEvent.Sender.components.contains(instance) {
+            problems.append(.init(field: "instance", message: "'\(instance)' is the name of an OTS component, not of a worker instance"))
+        }
         if version.isEmpty || version.count > TestrunRequest.Limits.nameLength || version.containsControlCharacters {
             problems.append(
                 .init(field: "version", message: "must have 1 to \(TestrunRequest.Limits.nameLength) characters, none a control character"))
