@@ -49,6 +49,14 @@ public struct RollupRebuild: Sendable {
     public func runIfNeeded(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws {
         guard try await needed() else { return }
         if try await store.read({ try await $0.rollupState(Self.rebuilding) }) == nil {
+            // A new database has nothing to count.
+            let empty = try await store.transaction { tx in
+                guard try await tx.newestStoredSequence() == 0, try await tx.storedEventCount(from: .distantPast, through: .max) == 0
+                else { return false }
+                try await tx.setRollupState(Self.built, Date().formatted(.iso8601))
+                return true
+            }
+            if empty { return }
             logger.notice("the statistics' rollups are missing (a database of an older monitor): building them from the stored events")
             try await start(since: nil)
         } else {

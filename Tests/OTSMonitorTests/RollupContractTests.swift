@@ -326,6 +326,20 @@ import Testing
     }
 }
 
+extension RollupContractTests {
+    @Test(arguments: Engine.available)
+    func aNewDatabaseHasItsRollupsBuiltWithoutAWord(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let notices = LogCapture()
+            let rebuild = RollupRebuild(store: store, logger: Logger(label: "test") { _ in notices })
+            #expect(try await rebuild.needed(), "never built")
+            try await rebuild.runIfNeeded()
+            #expect(try await rebuild.needed() == false)
+            #expect(notices.lines.isEmpty, "nothing was missing: \(notices.lines)")
+        }
+    }
+}
+
 /// Lines kept from a logger or a progress callback.
 final class LogCapture: LogHandler, @unchecked Sendable {
     // Guarded by `lock`; LogHandler must be a value-semantics-free class here.
