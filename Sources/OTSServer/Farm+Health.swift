@@ -39,9 +39,13 @@ extension Farm {
     /// tells of a change, starts or cancels a health check. Nil when the
     /// worker is not registered.
     func applyHealth(
-        _ input: DeviceHealth.Input, workerID: String, by: String? = nil, tx: StoreTransaction, at now: Date
+        _ input: DeviceHealth.Input, workerID: String, worker known: WorkerRecord? = nil, by: String? = nil, tx: StoreTransaction,
+        at now: Date
     ) async throws -> (change: HealthChange, events: [MonitorEvent])? {
-        guard let worker = try await tx.worker(id: workerID) else { return nil }
+        // A claim has just read its worker; other callers read it here.
+        var worker = known
+        if worker == nil { worker = try await tx.worker(id: workerID) }
+        guard let worker else { return nil }
         var events: [MonitorEvent] = []
         // A lost compare-and-set means another request decided first:
         // decide again on what it wrote.
@@ -129,7 +133,7 @@ extension Farm {
     ) {
         guard
             let (change, events) = try await applyHealth(
-                .wantsWork(checkID: UUID().uuidString.lowercased()), workerID: worker.id, tx: tx, at: now)
+                .wantsWork(checkID: UUID().uuidString.lowercased()), workerID: worker.id, worker: worker, tx: tx, at: now)
         else { return ([], false, []) }
         let own = Self.instanceKey(worker.id)
         switch DeviceHealth(state: change.record.state, rules: healthRules(worker)).claims {

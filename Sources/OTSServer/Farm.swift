@@ -66,8 +66,9 @@ public final class Farm: Sendable {
                     field: field)
             }
         }
-        let warnings = try await unservedWarnings(request)
-        if configuration.refuseUnservable, let warning = warnings.first {
+        // Refused before anything is stored when the server says so; else
+        // the warning is worked out once the claims are woken.
+        if configuration.refuseUnservable, let warning = try await unservedWarnings(request).first {
             throw DomainError(.conflict, warning + " (this server refuses such testruns: refuse_unservable)", field: "device")
         }
         let modelName = request.distributionModel ?? DistributionModels.defaultName
@@ -112,6 +113,7 @@ public final class Farm: Sendable {
         signal.notify()
         logger.info("testrun \(id) queued: \(tasks.count) tasks for \(request.device.requestedRoutingKey) (\(modelName))")
         var view = try await testrun(id: id)
+        let warnings = try await unservedWarnings(request)
         if !warnings.isEmpty { view.warnings = warnings }
         return view
     }
