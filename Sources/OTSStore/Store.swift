@@ -71,8 +71,15 @@ public struct StoreTransaction: Sendable {
     public let db: any SQLDatabase
     public let dialect: Dialect
 
-    /// `FOR UPDATE SKIP LOCKED` where the engine has row locks; SQLite's
-    /// write transactions are exclusive already.
-    var skipLocked: String { dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
-    var forUpdate: String { dialect == .postgres ? " FOR UPDATE" : "" }
+    /// `FOR NO KEY UPDATE SKIP LOCKED` where the engine has row locks;
+    /// SQLite's write transactions are exclusive already.
+    ///
+    /// The lock is `NO KEY UPDATE`, the one PostgreSQL's own `UPDATE` takes
+    /// when no key changes, never `FOR UPDATE`: a transaction that updates a
+    /// task row twice holds its testrun's row `FOR KEY SHARE` (the foreign
+    /// key's check), and two such transactions that then lock the testrun
+    /// `FOR UPDATE` wait for each other: a deadlock whenever two tasks of one
+    /// testrun start at once.
+    var skipLocked: String { dialect == .postgres ? " FOR NO KEY UPDATE SKIP LOCKED" : "" }
+    var forUpdate: String { dialect == .postgres ? " FOR NO KEY UPDATE" : "" }
 }

@@ -129,6 +129,52 @@ import Testing
             #expect(task.state == winner.task.state)
         }
     }
+
+    /// What a worker's `task.started` does: its task's row is updated twice
+    /// (its phase, then its start), and then its testrun is locked. On
+    /// PostgreSQL the second update takes the testrun's row `FOR KEY SHARE`
+    /// (the foreign key's check on a row this transaction wrote), so a
+    /// testrun lock that conflicts with it made two tasks of one testrun
+    /// starting at once deadlock (SQLSTATE 40P01).
+    @Test(
+        .enabled(if: Engine.postgresURL != nil, "needs PostgreSQL: OTS_TEST_POSTGRES_URL (./scripts/test.sh starts a cluster)"),
+        .timeLimit(.minutes(1)))
+    func twoTasksOfOneTestrunStartingAtOnceDoNotDeadlock() async throws {
+        try await withStore(.postgres) { store, _ in
+            let testrunID = UUID().uuidString.lowercased()
+            let tasks = (0..<2).map { NewTask(testrunID: testrunID, sequence: $0, routingKey: "g", work: "{}") }
+            try await store.transaction { tx in
+                try await tx.insertTestrun(
+                    id: testrunID, request: "{}", deviceGroup: "g", requestor: nil, priority: 0, deadline: nil, at: start)
+                try await tx.enqueue(tasks, at: start)
+            }
+            for owner in ["w1", "w2"] {
+                _ = try #require(
+                    try await store.transaction { try await $0.claim(owner: owner, routingKeys: ["g"], lease: .seconds(10), at: start) })
+            }
+            let barrier = Barrier(parties: 2)
+            func started(_ owner: String) async throws -> Bool {
+                try await store.transaction { tx in
+                    let claimed = try #require(try await tx.tasks(testrunID: testrunID).first { $0.owner == owner })
+                    #expect(try await tx.recordProgress(taskID: claimed.id, owner: owner, TaskProgress(phase: "image"), at: start))
+                    let change = try #require(try await tx.perform(.start(owner: owner), onTask: claimed.id, at: start))
+                    #expect(change.isWritten)
+                    // Both have written their task before either locks the testrun.
+                    await barrier.arrive()
+                    let testrun = try #require(try await tx.lockTestrun(id: testrunID))
+                    return try await tx.perform(.taskStarted, on: testrun, at: start).isWritten
+                }
+            }
+            async let first = started("w1")
+            async let second = started("w2")
+            let written = try await [first, second]
+            #expect(written.filter { $0 }.count == 1, "the first to lock the testrun starts it; the second finds it running")
+            let testrun = try #require(try await store.transaction { try await $0.testrun(id: testrunID) })
+            #expect(testrun.state == .running)
+            let all = try await store.transaction { try await $0.tasks(testrunID: testrunID) }
+            #expect(all.allSatisfy { $0.startedAt == start }, "both tasks started")
+        }
+    }
 }
 
 /// Lets `parties` tasks go on only once all of them have arrived.
