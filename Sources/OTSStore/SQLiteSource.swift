@@ -24,8 +24,19 @@ struct SQLiteSource: ConnectionPoolSource {
                     .flatMap { _ in connection.query("PRAGMA foreign_keys = ON") }
                     .flatMap { _ in connection.query("PRAGMA wal_autocheckpoint = 10000") }
                     .flatMap { _ in connection.query(queryOnly ? "PRAGMA query_only = ON" : "PRAGMA query_only = OFF") }
+                    .flatMap { _ in queryOnly ? connection.eventLoop.makeSucceededFuture([]) : writerPragmas(connection) }
                     .map { _ in connection }
                     .flatMapError { error in connection.close().flatMapThrowing { throw error } }
             }
+    }
+
+    /// A writer keeps a large transaction's pages in memory: a cache of
+    /// 16 MiB (SQLite's default, 2 MiB, spills a monitor batch's pages to
+    /// the log before it commits) and the statement journal, which every
+    /// multi-row statement in a transaction writes, in memory instead of a
+    /// temporary file. The cache fills only as pages are used.
+    private func writerPragmas(_ connection: SQLiteConnection) -> EventLoopFuture<[SQLiteRow]> {
+        connection.query("PRAGMA cache_size = -16384")
+            .flatMap { _ in connection.query("PRAGMA temp_store = MEMORY") }
     }
 }
