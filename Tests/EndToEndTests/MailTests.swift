@@ -60,11 +60,13 @@ struct MailTests {
             }
         }
 
+        /// Kills the server, when it runs (again and again is harmless).
         func stop() {
-            guard let process else { return }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            self.process = nil
+            if let process {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            process = nil
         }
 
         var messages: [Message] {

@@ -25,8 +25,10 @@ import sys
 import tempfile
 import time
 
+import celery
 from celery import Celery
 
+# The worker finds its Redis here; main() points the same app at it.
 PORT = int(os.environ.get("OTS_BENCH_REDIS_PORT", "6379"))
 URL = f"redis://127.0.0.1:{PORT}/0"
 
@@ -86,20 +88,19 @@ def main():
              "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
             cwd=here, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        client = Celery("celery_dispatch", broker=f"redis://127.0.0.1:{port}/0", backend=f"redis://127.0.0.1:{port}/0")
-        client.conf.update(broker_connection_retry_on_startup=True)
-        task = client.signature("celery_dispatch.started")
-        wait_for(lambda: bool(client.control.ping(timeout=0.5)), 60, "the worker did not answer a ping")
+        url = f"redis://127.0.0.1:{port}/0"
+        app.conf.update(broker_url=url, result_backend=url)
+        wait_for(lambda: bool(app.control.ping(timeout=0.5)), 60, "the worker did not answer a ping")
 
         measured = []
         for index in range(args.warmup + args.tasks):
             sent = time.time_ns()
-            began = task.apply_async().get(timeout=30)
+            began = started.apply_async().get(timeout=30)
             if index >= args.warmup:
                 measured.append((began - sent) / 1e6)
         measured.sort()
         report = {
-            "system": "celery " + __import__("celery").__version__ + " on redis",
+            "system": f"celery {celery.__version__} on redis",
             "tasks": args.tasks,
             "median_ms": round(nearest_rank(measured, 0.5), 3),
             "p90_ms": round(nearest_rank(measured, 0.9), 3),
