@@ -215,8 +215,12 @@ extension Farm {
     /// Why a request may wait in vain: no good or unknown instance serves
     /// its device (by health, whatever their liveness). Empty when one does.
     func unservedWarnings(_ request: TestrunRequest) async throws -> [String] {
+        try await store.read { try await unservedWarnings(request, tx: $0) }
+    }
+
+    func unservedWarnings(_ request: TestrunRequest, tx: StoreTransaction) async throws -> [String] {
         let key = request.device.requestedRoutingKey
-        let (workers, records) = try await store.read { tx in (try await tx.workers(), try await tx.healthRecords()) }
+        let (workers, records) = (try await tx.workers(), try await tx.healthRecords())
         let health = Dictionary(records.map { ($0.workerID, $0.state.health) }, uniquingKeysWith: { first, _ in first })
         let serving = workers.filter {
             DeviceProperties(devicegroup: $0.deviceGroup, devicename: $0.deviceName, deviceid: $0.deviceID).consumedRoutingKeys.contains(

@@ -112,10 +112,13 @@ public final class Farm: Sendable {
         }
         signal.notify()
         logger.info("testrun \(id) queued: \(tasks.count) tasks for \(request.device.requestedRoutingKey) (\(modelName))")
-        var view = try await testrun(id: id)
-        let warnings = try await unservedWarnings(request)
-        if !warnings.isEmpty { view.warnings = warnings }
-        return view
+        // One read for the answer, beside the claim it just woke.
+        return try await store.read { tx in
+            var view = try await testrun(id: id, tx: tx)
+            let warnings = try await unservedWarnings(request, tx: tx)
+            if !warnings.isEmpty { view.warnings = warnings }
+            return view
+        }
     }
 
     /// What `testrun.requested` tells: the model and the plan's notes, the
@@ -144,10 +147,12 @@ public final class Farm: Sendable {
     }
 
     public func testrun(id: String) async throws -> TestrunView {
-        try await store.read { tx in
-            guard let record = try await tx.testrun(id: id) else { throw DomainError(.notFound, "no testrun \(id)") }
-            return try TestrunView(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
-        }
+        try await store.read { try await testrun(id: id, tx: $0) }
+    }
+
+    func testrun(id: String, tx: StoreTransaction) async throws -> TestrunView {
+        guard let record = try await tx.testrun(id: id) else { throw DomainError(.notFound, "no testrun \(id)") }
+        return try TestrunView(record, tasks: try await tx.tasks(testrunID: id), withTasks: true)
     }
 
     public func testruns(_ filter: TestrunFilter) async throws -> TestrunList {

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Wakes claims waiting for work when this server enqueues tasks; waits
@@ -39,37 +41,29 @@ final class TaskSignal: Sendable {
     }
 
     /// Waits until `notify` (after `generation`), the timeout or
-    /// cancellation, whichever comes first.
+    /// cancellation, whichever comes first. One continuation, resumed by
+    /// whichever comes first: a notify wakes the waiting claim directly,
+    /// with no other task to schedule on the way.
     func wait(after generation: UInt64, upTo timeout: Duration) async {
         let id = state.withLock { state -> UInt64 in
             state.nextID &+= 1
             return state.nextID
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                self.wake(id)
-            }
-            group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let resumeNow = self.state.withLock { state -> Bool in
-                            if state.generation != generation { return true }
-                            if case .woken = state.waiters[id] { return true }
-                            state.waiters[id] = .waiting(continuation)
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    self.wake(id)
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) { self.wake(id) }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.generation != generation { return true }
+                    if case .woken = state.waiters[id] { return true }
+                    state.waiters[id] = .waiting(continuation)
+                    return false
                 }
+                if resumeNow { continuation.resume() }
             }
-            await group.next()
-            group.cancelAll()
-            self.wake(id)
-            await group.waitForAll()
+        } onCancel: {
+            wake(id)
         }
+        timer.cancel()
         state.withLock { _ = $0.waiters.removeValue(forKey: id) }
     }
 

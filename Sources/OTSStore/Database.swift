@@ -27,7 +27,8 @@ public final class Database: Sendable {
     private enum Pool: @unchecked Sendable {
         /// Write transactions and plain statements go to `writer`; read
         /// transactions to `reader`, whose connections are query-only.
-        case sqlite(writer: EventLoopGroupConnectionPool<SQLiteSource>, reader: EventLoopGroupConnectionPool<SQLiteSource>)
+        case sqlite(
+            writer: EventLoopGroupConnectionPool<SQLiteSource>, reader: EventLoopGroupConnectionPool<SQLiteSource>, thread: WriterThread)
         /// PostgresNIO's client and the task that runs its pool, from open
         /// to shutdown.
         case postgres(PostgresClient, Task<Void, Never>)
@@ -53,6 +54,10 @@ public final class Database: Sendable {
     /// checkpoint would run inside the commit that fills the log, syncing
     /// the disk twice while the next writer waits its turn.
     private let checkpoints = Mutex(Checkpoints())
+    /// SQLite: the connection of write transactions, taken from the
+    /// writers' pool at the first and kept (only the holder of the write
+    /// lock uses it), so that a transaction does not wait for the pool.
+    private let keptWriter = Mutex<SQLiteConnection?>(nil)
     static let checkpointEvery = 100
 
     private struct Checkpoints {
@@ -73,13 +78,6 @@ public final class Database: Sendable {
 
     /// How long a request waits for a PostgreSQL connection by default.
     public static let defaultUnavailableAfter = Duration.seconds(5)
-
-    /// The threads SQLite's blocking calls run on, apart from NIO's shared pool.
-    private static let sqliteThreads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
-        return pool
-    }()
 
     /// The threads of SQLite's read transactions, apart from the writers',
     /// so that readers (dashboards, live streams) never hold up a writer
@@ -107,8 +105,14 @@ public final class Database: Sendable {
                     throw StoreError(.unavailable, "cannot create the folder \(folder) for the database: \(error.localizedDescription)")
                 }
             }
+            // The thread of this database's write transactions and plain
+            // statements; write transactions run their code on it too. One
+            // per database: a writer of another database (or of another
+            // store on the same file) that waits for SQLite's lock blocks
+            // its own thread, not this one.
+            let thread = WriterThread()
             let writer = EventLoopGroupConnectionPool(
-                source: SQLiteSource(path: path, threadPool: sqliteThreads),
+                source: SQLiteSource(path: path, threadPool: thread.pool),
                 maxConnectionsPerEventLoop: connections,
                 requestTimeout: .seconds(60),
                 logger: logger,
@@ -122,7 +126,7 @@ public final class Database: Sendable {
                 on: group
             )
             return Database(
-                pool: .sqlite(writer: writer, reader: reader), dialect: .sqlite, url: url, logger: logger,
+                pool: .sqlite(writer: writer, reader: reader, thread: thread), dialect: .sqlite, url: url, logger: logger,
                 unavailableAfter: unavailableAfter)
         case .postgres(let text):
             let configuration: SQLPostgresConfiguration
@@ -159,11 +163,35 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs `body`'s reads on one connection, outside any transaction
+    /// (each statement sees the database as it is then). On SQLite the
+    /// connection is a query-only reader's, so a read never waits behind
+    /// the writers' thread.
+    public func withReadConnection<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        do {
+            return try await lease(reading: true, body)
+        } catch {
+            throw described(error)
+        }
+    }
+
     /// A connection from the pool for `body`. A PostgreSQL connection that
     /// closed while it sat in the pool is passed over for another.
-    private func lease<R: Sendable>(reading: Bool = false, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
+    private func lease<R: Sendable>(reading: Bool = false, writeLockHeld: Bool = false, _ body: (any SQLDatabase) async throws -> R)
+        async throws -> R
+    {
         switch pool {
-        case .sqlite(let writer, let reader):
+        case .sqlite(let writer, _, _) where writeLockHeld:
+            let kept = keptWriter.withLock { $0 }
+            let connection: SQLiteConnection
+            if let kept, !kept.isClosed {
+                connection = kept
+            } else {
+                connection = try await request(writer)
+                keptWriter.withLock { $0 = connection }
+            }
+            return try await body(connection.sql())
+        case .sqlite(let writer, let reader, _):
             let pool = reading ? reader : writer
             let connection = try await request(pool)
             defer { pool.releaseConnection(connection, logger: logger) }
@@ -269,7 +297,9 @@ public final class Database: Sendable {
     public func transaction<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
         do {
             guard let writeLock else { return try await unguardedTransaction(.write, body) }
-            let result = try await writeLock.withLock { try await unguardedTransaction(.write, body) }
+            let result = try await withTaskExecutorPreference(writeExecutor) {
+                try await writeLock.withLock { try await unguardedTransaction(.write, body) }
+            }
             committed()
             return result
         } catch {
@@ -291,6 +321,13 @@ public final class Database: Sendable {
         }
     }
 
+    /// Where write transactions run their code: SQLite's writer thread;
+    /// nil on PostgreSQL (any thread).
+    var writeExecutor: (any TaskExecutor)? {
+        if case .sqlite(_, _, let thread) = pool { return thread }
+        return nil
+    }
+
     /// Write transactions waiting for their turn (SQLite).
     var writersWaiting: Int { writeLock?.waiting ?? 0 }
 
@@ -304,7 +341,7 @@ public final class Database: Sendable {
     /// wait for; it copies what no reader still needs, and the next one
     /// copies the rest.
     private func committed() {
-        guard case .sqlite(_, let reader) = pool else { return }
+        guard case .sqlite(_, let reader, _) = pool else { return }
         let start = checkpoints.withLock { state -> Bool in
             state.commits += 1
             guard state.commits >= Self.checkpointEvery, !state.running else { return false }
@@ -363,7 +400,7 @@ public final class Database: Sendable {
     }
 
     private func transactionOnce<R: Sendable>(_ access: Access, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
-        try await lease(reading: access == .read) { db in
+        try await lease(reading: access == .read, writeLockHeld: access == .write && writeLock != nil) { db in
             do {
                 try await db.raw(SQLQueryString(begin(access))).run()
             } catch {
@@ -388,12 +425,16 @@ public final class Database: Sendable {
     /// Closes every connection.
     public func shutdown() async {
         switch pool {
-        case .sqlite(let writer, let reader):
+        case .sqlite(let writer, let reader, let thread):
+            if let kept = keptWriter.withLock({ $0.take() }) {
+                writer.releaseConnection(kept, logger: logger)
+            }
             if let checkpoint = checkpoints.withLock({ $0.last }) {
                 try? await checkpoint.get()
             }
             try? await reader.shutdownAsync()
             try? await writer.shutdownAsync()
+            try? await thread.pool.shutdownGracefully()
         case .postgres(_, let running):
             running.cancel()
             await running.value

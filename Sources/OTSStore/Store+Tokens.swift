@@ -82,11 +82,11 @@ extension StoreTransaction {
 }
 
 extension Store {
-    /// A token by id, read outside a transaction: every request that
-    /// carries a token not seen lately asks, and on SQLite a transaction
-    /// would wait for the write lock.
+    /// A token by id, read on a reader's connection outside a transaction
+    /// (one statement needs none): every request that carries a token not
+    /// seen lately asks, and it never waits for the writers.
     public func token(id: String) async throws -> TokenRecord? {
-        try await database.withConnection { db in
+        try await database.withReadConnection { db in
             try await db.raw("SELECT * FROM api_tokens WHERE id = \(bind: id)").first().map(StoreTransaction.tokenRecord)
         }
     }
