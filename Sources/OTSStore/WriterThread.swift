@@ -12,7 +12,8 @@ import NIOPosix
 /// (it is also this task executor): a statement is queued behind the code
 /// that asked for it and the code resumes behind the statement, without
 /// waking anything. Write transactions take turns anyway (one writer per
-/// database), so one thread costs them nothing.
+/// database), so one thread costs them nothing. One per opened SQLite
+/// database, stopped when it closes.
 final class WriterThread: TaskExecutor, @unchecked Sendable {
     // @unchecked: NIOThreadPool is thread-safe (its queue is behind a
     // lock); it is not marked Sendable on every platform's NIO.
@@ -26,8 +27,9 @@ final class WriterThread: TaskExecutor, @unchecked Sendable {
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        // A job runs even if the pool were stopped (it never is: the
-        // thread lives as long as the process), so no task is lost.
+        // After the database closed (its pool stopped), NIO runs the item
+        // at once on the caller's thread, marked cancelled: the job runs
+        // anyway, so no task is ever left suspended.
         pool.submit { _ in job.runSynchronously(on: executor) }
     }
 }
