@@ -9,6 +9,8 @@ import Synchronization
 /// (`request_sync`).
 final class TaskSignal: Sendable {
     private enum Waiter {
+        /// About to wait.
+        case pending
         case waiting(CheckedContinuation<Void, Never>)
         /// Woken before it started waiting.
         case woken
@@ -25,6 +27,9 @@ final class TaskSignal: Sendable {
     /// Read before looking for work; pass to `wait` so that work enqueued in
     /// between is not missed.
     var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Waits under way (for tests: none is left behind when they end).
+    var waits: Int { state.withLock { $0.waiters.count } }
 
     /// Wakes every waiting claim.
     func notify() {
@@ -47,6 +52,7 @@ final class TaskSignal: Sendable {
     func wait(after generation: UInt64, upTo timeout: Duration) async {
         let id = state.withLock { state -> UInt64 in
             state.nextID &+= 1
+            state.waiters[state.nextID] = .pending
             return state.nextID
         }
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) { self.wake(id) }
@@ -67,9 +73,11 @@ final class TaskSignal: Sendable {
         state.withLock { _ = $0.waiters.removeValue(forKey: id) }
     }
 
-    private func wake(_ id: UInt64) {
+    /// Ends one wait; a wait that has ended already (its timer fired late)
+    /// is not there any more and stays gone.
+    func wake(_ id: UInt64) {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            let waiter = state.waiters[id]
+            guard let waiter = state.waiters[id] else { return nil }
             state.waiters[id] = .woken
             if case .waiting(let continuation) = waiter { return continuation }
             return nil

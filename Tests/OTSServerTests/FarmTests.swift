@@ -290,6 +290,30 @@ import Testing
         // the cancellation ended it.
         #expect(signal.generation == generation, "no notify came")
     }
+
+    @Test func aWaitEndsAtItsTimeoutAndLeavesNothingBehind() async {
+        let signal = TaskSignal()
+        let generation = signal.generation
+        let clock = ContinuousClock()
+        let started = clock.now
+        await signal.wait(after: generation, upTo: .milliseconds(50))
+        #expect(clock.now - started >= .milliseconds(50), "it waited its time")
+        #expect(signal.generation == generation, "no notify came")
+        #expect(signal.waits == 0)
+        // Waits ended every way at once: by their timeout, a notify, or
+        // both racing. None stays registered.
+        await withTaskGroup(of: Void.self) { group in
+            for number in 0..<50 {
+                group.addTask { await signal.wait(after: signal.generation, upTo: .milliseconds(number % 5)) }
+                if number % 7 == 0 { signal.notify() }
+            }
+        }
+        #expect(signal.waits == 0)
+        // A timer that fires after its wait ended (cancelling it can race
+        // with its firing) finds nothing to wake and registers nothing.
+        signal.wake(1)
+        #expect(signal.waits == 0)
+    }
 }
 
 @Suite struct ServerConfigurationTests {
