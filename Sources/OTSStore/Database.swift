@@ -26,7 +26,8 @@ public final class Database: Sendable {
     // called from any thread (AsyncKit's own database wrappers share it).
     private enum Pool: @unchecked Sendable {
         /// Write transactions and plain statements go to `writer`; read
-        /// transactions to `reader`, whose connections are query-only.
+        /// transactions and plain reads to `reader`, whose connections are
+        /// query-only. `thread` is the writers' (`WriterThread`).
         case sqlite(
             writer: EventLoopGroupConnectionPool<SQLiteSource>, reader: EventLoopGroupConnectionPool<SQLiteSource>, thread: WriterThread)
         /// PostgresNIO's client and the task that runs its pool, from open
@@ -154,22 +155,13 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` on one connection of the pool.
-    public func withConnection<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
+    /// Runs `body` on one connection of the pool, outside any transaction.
+    /// `reading`: `body` only reads (each statement sees the database as it
+    /// is then); on SQLite it gets a query-only reader's connection, so it
+    /// never waits behind the writers' thread.
+    public func withConnection<R: Sendable>(reading: Bool = false, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
         do {
-            return try await lease(body)
-        } catch {
-            throw described(error)
-        }
-    }
-
-    /// Runs `body`'s reads on one connection, outside any transaction
-    /// (each statement sees the database as it is then). On SQLite the
-    /// connection is a query-only reader's, so a read never waits behind
-    /// the writers' thread.
-    public func withReadConnection<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
-        do {
-            return try await lease(reading: true, body)
+            return try await lease(reading: reading, body)
         } catch {
             throw described(error)
         }

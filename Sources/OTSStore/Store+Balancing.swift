@@ -103,7 +103,7 @@ extension Store {
     /// do not take the write lock for nothing.
     public func hasTasksWithStartedSets(routingKeys: [String]) async throws -> Bool {
         guard !routingKeys.isEmpty else { return false }
-        return try await database.withReadConnection { db in
+        return try await database.withConnection(reading: true) { db in
             try await !db.raw(
                 """
                 SELECT t.id FROM tasks t

@@ -147,7 +147,7 @@ extension Store {
 
     /// The messages a consumer has not consumed yet.
     public func backlog(consumer: String) async throws -> QueueBacklog {
-        try await database.withReadConnection { db in
+        try await database.withConnection(reading: true) { db in
             let cursor = try await db.raw("SELECT position FROM queue_cursors WHERE consumer = \(bind: consumer)").first()
             let position = try cursor?.decode(column: "position", as: Int64.self) ?? 0
             let row = try await db.raw(
@@ -161,7 +161,7 @@ extension Store {
 
     /// The value of a counter (0 when never counted).
     public func counter(_ name: String) async throws -> Int {
-        try await database.withReadConnection { db in
+        try await database.withConnection(reading: true) { db in
             let row = try await db.raw("SELECT value FROM queue_counters WHERE name = \(bind: name)").first()
             return try row?.decode(column: "value", as: Int.self) ?? 0
         }

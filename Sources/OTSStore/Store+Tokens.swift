@@ -86,7 +86,7 @@ extension Store {
     /// (one statement needs none): every request that carries a token not
     /// seen lately asks, and it never waits for the writers.
     public func token(id: String) async throws -> TokenRecord? {
-        try await database.withReadConnection { db in
+        try await database.withConnection(reading: true) { db in
             try await db.raw("SELECT * FROM api_tokens WHERE id = \(bind: id)").first().map(StoreTransaction.tokenRecord)
         }
     }

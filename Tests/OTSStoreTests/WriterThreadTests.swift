@@ -59,11 +59,11 @@ import Testing
     @Test func aReadOutsideATransactionCannotWrite() async throws {
         try await withStore(.sqlite) { store, _ in
             await #expect(throws: (any Error).self) {
-                try await store.database.withReadConnection { db in
+                try await store.database.withConnection(reading: true) { db in
                     try await db.raw("CREATE TABLE nothing (id INTEGER)").run()
                 }
             }
-            let tables = try await store.database.withReadConnection { db in
+            let tables = try await store.database.withConnection(reading: true) { db in
                 try await db.raw("SELECT name FROM sqlite_master WHERE name = 'nothing'").all()
             }
             #expect(tables.isEmpty)
