@@ -100,7 +100,7 @@ public struct MonitorEvent: Sendable, Hashable, Codable {
     }
 
     public init(
-        id: String = UUID().uuidString.lowercased(),
+        id: String = MonitorEvent.newID(),
         type: EventType,
         emittedAt: Date = Date(),
         sender: Sender,
@@ -116,6 +116,30 @@ public struct MonitorEvent: Sendable, Hashable, Codable {
         self.testrunID = testrunID
         self.taskID = taskID
         self.attempt = attempt
+    }
+
+    /// A new event id: a time-ordered UUID (version 7, RFC 9562): the
+    /// milliseconds since 1970 first, then random bits. Ids made one after
+    /// another sort together, so the stores' indexes on event ids (the
+    /// server's received ids, the event store's key) take new ids at
+    /// their end instead of in a random page each: a batch writes a few
+    /// pages, not one per event.
+    public static func newID(at date: Date = Date()) -> String {
+        var random = SystemRandomNumberGenerator()
+        let millis = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded())) & 0xFFFF_FFFF_FFFF
+        let high = random.next() as UInt64
+        let low = random.next() as UInt64
+        // 48 bits of time, the version (7), 12 random bits; the variant (10), 62 random bits.
+        let first = millis << 16 | 0x7000 | (high & 0x0FFF)
+        let second = 0x8000_0000_0000_0000 | (low & 0x3FFF_FFFF_FFFF_FFFF)
+        func byte(_ value: UInt64, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: value >> (56 - 8 * index)) }
+        let uuid = UUID(
+            uuid: (
+                byte(first, 0), byte(first, 1), byte(first, 2), byte(first, 3), byte(first, 4), byte(first, 5), byte(first, 6),
+                byte(first, 7), byte(second, 0), byte(second, 1), byte(second, 2), byte(second, 3), byte(second, 4),
+                byte(second, 5), byte(second, 6), byte(second, 7)
+            ))
+        return uuid.uuidString.lowercased()
     }
 
     /// The ranges of what a sender gives, documented in docs/events.md.
