@@ -19,14 +19,19 @@ public enum JSONCoding {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = try? format.parse(text) { return date }
-            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            if let date = date(text) { return date }
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not an ISO 8601 date")
         }
         return decoder
     }
 
     static let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    /// The date of an ISO 8601 text, with or without fractional seconds.
+    static func date(_ text: String) -> Date? {
+        if let date = try? format.parse(text) { return date }
+        return try? Date.ISO8601FormatStyle().parse(text)
+    }
 
     /// One line of JSON, for storing and logging.
     public static func string(_ value: some Encodable) throws -> String {

@@ -27,8 +27,11 @@ public struct Ingest: Sendable {
     @discardableResult
     public func next(at now: Date = Date()) async throws -> Int {
         var stored: [MonitorEvent] = []
-        let taken = try await store.consume(consumer: configuration.consumer, limit: configuration.batchSize, at: now) { tx, messages in
-            let decoded = messages.map(Self.decode)
+        // Decoded before the write transaction: a writer others wait for
+        // does not decode.
+        let taken = try await store.consume(
+            consumer: configuration.consumer, limit: configuration.batchSize, at: now, prepare: { $0.map(Self.decode) }
+        ) { tx, messages, decoded in
             // results.stored messages carry their cases beside the event:
             // those go to the case results, the event alone to the store.
             var cases: [String: String] = [:]
@@ -68,9 +71,9 @@ public struct Ingest: Sendable {
                 }
             })
         let testruns = try await tx.monitorTestruns(ids: Set(events.compactMap(\.testrunID)))
-        let records = try events.indices.map { index in
+        let records = events.indices.map { index in
             let event = events[index]
-            return try record(
+            return record(
                 event, sequence: sequences[index], deviceGroup: event.testrunID.flatMap { testruns[$0]?.deviceGroup },
                 payload: payloads?[index])
         }
@@ -134,6 +137,7 @@ public struct Ingest: Sendable {
     /// the event's own (not when it became a notice).
     static func decode(_ message: QueueMessage) -> (event: MonitorEvent, payload: String?) {
         do {
+            if let event = MonitorEvent.fromJSON(message.payload) { return (event, message.payload) }
             return (try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8)), message.payload)
         } catch {
             var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
@@ -147,7 +151,7 @@ public struct Ingest: Sendable {
         }
     }
 
-    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil, payload: String? = nil) throws -> EventRecord {
+    static func record(_ event: MonitorEvent, sequence: Int64, deviceGroup: String? = nil, payload: String? = nil) -> EventRecord {
         EventRecord(
             id: event.id,
             type: event.type.rawValue,
@@ -157,7 +161,7 @@ public struct Ingest: Sendable {
             taskID: event.taskID,
             worker: event.sender.workerID,
             signature: event.error?.signature,
-            payload: try payload ?? JSONCoding.string(event),
+            payload: payload ?? event.json,
             sequence: sequence,
             category: event.error?.category.rawValue,
             durationMs: event.durationMs,

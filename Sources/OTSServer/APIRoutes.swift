@@ -274,7 +274,10 @@ struct EventRoutes: ResourceRoutes {
     func add(to routes: RouteCollection<OTSRequestContext>) {
         let (farm, bodies) = (context.farm, context.bodies)
         context.group(routes, .worker).post { request, context in
-            let batch = try await bodies.decode(EventBatch.self, request, what: "the event batch")
+            // Read directly where it can be (events are the bulk), else by
+            // JSONDecoder, whose errors name the field.
+            let data = try await bodies.data(request.body)
+            let batch = try EventBatch.fromJSON(data) ?? APIError.decodeBody(EventBatch.self, from: data, what: "the event batch")
             return try JSONResponse.make(try await farm.receive(batch, from: context.principal?.workerID))
         }
     }

@@ -28,20 +28,24 @@ extension Farm {
             for (index, event) in batch.events.enumerated() {
                 try Self.checkSender(event, index: index, worker: worker)
             }
+            // What needs no store is done before the write transaction, which
+            // others wait for: each event as it will be accepted (its
+            // signature computed, received now) and its JSON for the queue.
+            let stamped = batch.events.map { Self.stamped($0, at: now) }
+            let encoded = Self.encoded(stamped)
             return try await store.transaction { tx in
                 var tasks = TaskLookup()
                 var events: [MonitorEvent] = []
-                for (index, event) in batch.events.enumerated() {
+                for (index, event) in stamped.enumerated() {
                     events.append(try await Self.authorized(event, index: index, tasks: &tasks, tx: tx))
                 }
                 let new = try await tx.receiveEvents(ids: events.map(\.id), at: now)
                 var accepted: [MonitorEvent] = []
-                for var event in events where new.contains(event.id) {
-                    event.receivedAt = now
+                for event in events where new.contains(event.id) {
                     accepted.append(event)
                     accepted += try await apply(event, tx: tx, at: now)
                 }
-                try await append(accepted, tx: tx, at: now)
+                try await append(accepted, encoded: encoded, tx: tx, at: now)
                 return EventBatchReply(accepted: new.count, duplicates: events.count - new.count)
             }
         } catch let refusal as EventRefusal {
@@ -82,12 +86,19 @@ extension Farm {
         var held: [String: Set<Int>] = [:]
     }
 
-    /// The event as the server accepts it (its testrun filled in, its
-    /// signature computed), or the refusal of the rule it breaks.
+    /// A worker's event as the server stamps it: received now, and its
+    /// error's signature computed here (a sender's is never trusted).
+    static func stamped(_ event: MonitorEvent, at now: Date) -> MonitorEvent {
+        var event = event
+        event.error = event.error.map { MonitorEvent.Failure(category: $0.category, message: $0.message) }
+        event.receivedAt = now
+        return event
+    }
+
+    /// The event as the server accepts it (its testrun filled in), or the
+    /// refusal of the rule it breaks. `event` is `stamped`.
     static func authorized(_ event: MonitorEvent, index: Int, tasks: inout TaskLookup, tx: StoreTransaction) async throws -> MonitorEvent {
         var event = event
-        // The server computes signatures; a sender's is never trusted.
-        event.error = event.error.map { MonitorEvent.Failure(category: $0.category, message: $0.message) }
         let field = "events[\(index)]"
         guard let taskID = event.taskID else {
             // Only a failure of the instance itself (its spool) is about no task.

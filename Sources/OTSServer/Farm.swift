@@ -198,14 +198,23 @@ public final class Farm: Sendable {
     }
 
     /// Appends events to the monitor queue in the caller's transaction,
-    /// stamped as received now.
-    func append(_ events: [MonitorEvent], tx: StoreTransaction, at now: Date) async throws {
-        let encoder = JSONCoding.encoder()
-        let messages = try events.map { event -> (id: String, payload: String) in
+    /// stamped as received now. An event found in `encoded` (the JSON of
+    /// events encoded before the transaction, keyed by the whole event)
+    /// is not encoded again.
+    func append(_ events: [MonitorEvent], encoded: [MonitorEvent: String] = [:], tx: StoreTransaction, at now: Date) async throws {
+        let messages = events.map { event -> (id: String, payload: String) in
             var event = event
             event.receivedAt = event.receivedAt ?? now
-            return (event.id, String(decoding: try encoder.encode(event), as: UTF8.self))
+            return (event.id, encoded[event] ?? event.json)
         }
         try await tx.append(messages, at: now)
+    }
+
+    /// The queue's JSON of events, keyed by the event.
+    static func encoded(_ events: [MonitorEvent]) -> [MonitorEvent: String] {
+        var encoded: [MonitorEvent: String] = [:]
+        encoded.reserveCapacity(events.count)
+        for event in events { encoded[event] = event.json }
+        return encoded
     }
 }

@@ -91,15 +91,23 @@ extension StoreTransaction {
         }
     }
 
-    /// Whether messages wait after a consumer's cursor (all of them, for a
-    /// consumer that has none yet). A plain read.
-    func hasMessages(for consumer: String) async throws -> Bool {
-        try await !db.raw(
-            """
-            SELECT seq FROM monitor_queue
-            WHERE seq > COALESCE((SELECT position FROM queue_cursors WHERE consumer = \(bind: consumer)), 0) LIMIT 1
-            """
-        ).all().isEmpty
+    /// The position of a consumer's cursor without locking it (0 for a
+    /// consumer that has none yet).
+    func cursorPosition(_ consumer: String) async throws -> Int64 {
+        let row = try await db.raw("SELECT position FROM queue_cursors WHERE consumer = \(bind: consumer)").first()
+        return try row?.decode(column: "position", as: Int64.self) ?? 0
+    }
+
+    /// Whether the messages read earlier are still exactly the ones after
+    /// `position`: none of them removed since. A message appended later
+    /// comes after them (sequence order is commit order), so the same
+    /// count in the same range means the same messages.
+    func stillQueued(_ messages: [QueueMessage], after position: Int64) async throws -> Bool {
+        guard let last = messages.last else { return true }
+        let row = try await db.raw(
+            "SELECT COUNT(*) AS n FROM monitor_queue WHERE seq > \(bind: position) AND seq <= \(bind: last.sequence)"
+        ).first()
+        return try row?.decode(column: "n", as: Int.self) == messages.count
     }
 
     func moveCursor(_ consumer: String, to position: Int64, at now: Date) async throws {
@@ -133,13 +141,45 @@ extension Store {
         at now: Date = Date(),
         _ handle: (StoreTransaction, [QueueMessage]) async throws -> Void
     ) async throws -> Int {
-        // A read first: an empty queue is found without the write lock.
-        guard try await read({ try await $0.hasMessages(for: consumer) }) else { return 0 }
+        try await consume(consumer: consumer, limit: limit, at: now, prepare: { _ in () }) { tx, messages, _ in
+            try await handle(tx, messages)
+        }
+    }
+
+    /// Consumes the next batch as above, with the work that needs no
+    /// store done before the write transaction: the batch is read and
+    /// `prepare`d (decoded, say) outside it, so that a writer that others
+    /// wait for does not wait for that work too. In the transaction the
+    /// cursor is locked and the batch checked to be still the next one;
+    /// when another replica or a retention pass changed it meanwhile, it is
+    /// read and prepared again there. An empty queue is found without the
+    /// write lock.
+    @discardableResult
+    public func consume<Prepared: Sendable>(
+        consumer: String,
+        limit: Int = 500,
+        at now: Date = Date(),
+        prepare: @Sendable ([QueueMessage]) -> Prepared,
+        _ handle: (StoreTransaction, [QueueMessage], Prepared) async throws -> Void
+    ) async throws -> Int {
+        let (seen, read) = try await self.read { tx in
+            let position = try await tx.cursorPosition(consumer)
+            return (position, try await tx.messages(after: position, limit: limit))
+        }
+        guard !read.isEmpty else { return 0 }
+        let prepared = prepare(read)
         return try await transaction { tx in
             let position = try await tx.lockCursor(consumer, at: now)
-            let batch = try await tx.messages(after: position, limit: limit)
+            var batch = read
+            var ready = prepared
+            var unchanged = position == seen
+            if unchanged { unchanged = try await tx.stillQueued(read, after: position) }
+            if !unchanged {
+                batch = try await tx.messages(after: position, limit: limit)
+                ready = prepare(batch)
+            }
             guard let last = batch.last else { return 0 }
-            try await handle(tx, batch)
+            try await handle(tx, batch, ready)
             try await tx.moveCursor(consumer, to: last.sequence, at: now)
             return batch.count
         }

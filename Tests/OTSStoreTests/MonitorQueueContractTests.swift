@@ -79,6 +79,53 @@ import Testing
         }
     }
 
+    /// Replicas read a batch before their write transactions, so two can
+    /// read the same one: the later finds it taken and reads, and
+    /// prepares, the next in its transaction.
+    @Test(arguments: Engine.available)
+    func replicasThatReadTheSameBatchEachHandleTheirOwnAsPrepared(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            let total = 300
+            try await append(store, (0..<total).map { "e\($0)" })
+            let seen = Collected()
+            let mismatched = Collected()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        while try await store.consume(
+                            consumer: "monitor", limit: 7, prepare: { $0.map(\.eventID) },
+                            { _, batch, prepared in
+                                seen.add(batch.map(\.eventID))
+                                if prepared != batch.map(\.eventID) { mismatched.add(prepared) }
+                            }) > 0
+                        {}
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(seen.all.count == total)
+            #expect(Set(seen.all).count == total)
+            #expect(mismatched.all.isEmpty)
+        }
+    }
+
+    /// The check that a batch read before the transaction is still the
+    /// next one: messages removed since make it fail, messages appended
+    /// after it do not.
+    @Test(arguments: Engine.available)
+    func aBatchReadEarlierIsStillQueuedUntilRetentionRemovesPartOfIt(engine: Engine) async throws {
+        try await withStore(engine) { store, _ in
+            try await append(store, ["a", "b", "c", "d"])
+            let read = try await store.read { tx in try await tx.messages(after: 0, limit: 3) }
+            #expect(read.map(\.eventID) == ["a", "b", "c"])
+            try await append(store, ["e"])
+            #expect(try await store.read { tx in try await tx.stillQueued(read, after: 0) })
+            // Keeps the newest two: a, b and c go unread.
+            _ = try await store.applyRetention(maxAge: .seconds(3600), maxMessages: 2)
+            #expect(!(try await store.read { tx in try await tx.stillQueued(read, after: 0) }))
+        }
+    }
+
     @Test(arguments: Engine.available)
     func concurrentAppendersAndAConsumerLoseNothing(engine: Engine) async throws {
         try await withStore(engine) { store, _ in
