@@ -422,29 +422,19 @@ struct JSONReader {
         var emittedAt: Date?
         var sender: MonitorEvent.Sender?
         var event = MonitorEvent(id: "", type: "", sender: MonitorEvent.Sender(host: "", instance: "", pid: 0, version: ""))
-        var seen: UInt32 = 0
-        var first = true
-        guard beginObject() else { return nil }
-        members: while true {
-            let key: UnsafeBufferPointer<UInt8>
-            switch member(first: &first) {
-            case .invalid: return nil
-            case .end: break members
-            case .key(let name): key = name
-            }
-            guard let position = Self.position(of: key, in: Self.eventKeys), Self.firstTime(position, &seen) else { return nil }
+        let read = members(of: Self.eventKeys) { reader, position in
             switch position {
-            case 0: id = string()
-            case 1: type = string()
-            case 2: version = integer(Int.self)
-            case 3: emittedAt = date()
-            case 4: sender = self.sender()
+            case 0: id = reader.string()
+            case 1: type = reader.string()
+            case 2: version = reader.integer(Int.self)
+            case 3: emittedAt = reader.date()
+            case 4: sender = reader.sender()
             case 5:
-                if null() { continue }
-                guard let date = date() else { return nil }
+                if reader.null() { return true }
+                guard let date = reader.date() else { return false }
                 event.receivedAt = date
             case 6...12:
-                guard let value = nullableString() else { return nil }
+                guard let value = reader.nullableString() else { return false }
                 switch position {
                 case 6: event.testrunID = value
                 case 7: event.taskID = value
@@ -455,24 +445,26 @@ struct JSONReader {
                 default: event.outcome = value
                 }
             case 13:
-                guard let value = nullableInteger(Int.self) else { return nil }
+                guard let value = reader.nullableInteger(Int.self) else { return false }
                 event.attempt = value
             case 14:
-                guard let value = nullableInteger(Int.self) else { return nil }
+                guard let value = reader.nullableInteger(Int.self) else { return false }
                 event.tryNumber = value
             case 15:
-                guard let value = nullableInteger(Int64.self) else { return nil }
+                guard let value = reader.nullableInteger(Int64.self) else { return false }
                 event.durationMs = value
             case 16:
-                if null() { continue }
-                guard let failure = failure() else { return nil }
+                if reader.null() { return true }
+                guard let failure = reader.failure() else { return false }
                 event.error = failure
             default:
-                if null() { continue }
-                guard let details = details() else { return nil }
+                if reader.null() { return true }
+                guard let details = reader.details() else { return false }
                 event.details = details
             }
+            return true
         }
+        guard read else { return nil }
         guard let id, let type, let version, let emittedAt, let sender else { return nil }
         event.id = id
         event.type = EventType(rawValue: type)
@@ -481,6 +473,26 @@ struct JSONReader {
         event.sender = sender
         return event
     }
+
+    /// Reads the members of an object whose keys are among `keys`, each
+    /// once: `value` reads the value of the key at the position given.
+    /// False (give up) for anything else.
+    private mutating func members(of keys: [[UInt8]], _ value: (inout JSONReader, Int) -> Bool) -> Bool {
+        var seen: UInt32 = 0
+        var first = true
+        guard beginObject() else { return false }
+        while true {
+            switch member(first: &first) {
+            case .invalid: return false
+            case .end: return true
+            case .key(let key):
+                guard let position = Self.position(of: key, in: keys), Self.firstTime(position, &seen), value(&self, position) else {
+                    return false
+                }
+            }
+        }
+    }
+
     static let senderKeys: [[UInt8]] = ["host", "instance", "pid", "version"].map { Array($0.utf8) }
 
     private mutating func sender() -> MonitorEvent.Sender? {
@@ -488,24 +500,16 @@ struct JSONReader {
         var instance: String?
         var pid: Int32?
         var version: String?
-        var seen: UInt32 = 0
-        var first = true
-        guard beginObject() else { return nil }
-        members: while true {
-            switch member(first: &first) {
-            case .invalid: return nil
-            case .end: break members
-            case .key(let key):
-                guard let position = Self.position(of: key, in: Self.senderKeys), Self.firstTime(position, &seen) else { return nil }
-                switch position {
-                case 0: host = string()
-                case 1: instance = string()
-                case 2: pid = integer(Int32.self)
-                default: version = string()
-                }
+        let read = members(of: Self.senderKeys) { reader, position in
+            switch position {
+            case 0: host = reader.string()
+            case 1: instance = reader.string()
+            case 2: pid = reader.integer(Int32.self)
+            default: version = reader.string()
             }
+            return true
         }
-        guard let host, let instance, let pid, let version else { return nil }
+        guard read, let host, let instance, let pid, let version else { return nil }
         return MonitorEvent.Sender(host: host, instance: instance, pid: pid, version: version)
     }
 
@@ -514,29 +518,21 @@ struct JSONReader {
     private mutating func failure() -> MonitorEvent.Failure? {
         var category: ErrorCategory?
         var message: String?
-        var signature: String?
-        var seen: UInt32 = 0
-        var first = true
-        guard beginObject() else { return nil }
-        members: while true {
-            switch member(first: &first) {
-            case .invalid: return nil
-            case .end: break members
-            case .key(let key):
-                guard let position = Self.position(of: key, in: Self.failureKeys), Self.firstTime(position, &seen) else { return nil }
-                switch position {
-                case 0: category = string().flatMap(ErrorCategory.init(rawValue:))
-                case 1: message = string()
-                default:
-                    guard let value = nullableString() else { return nil }
-                    signature = value
-                }
+        var signature: String??
+        let read = members(of: Self.failureKeys) { reader, position in
+            switch position {
+            case 0: category = reader.string().flatMap(ErrorCategory.init(rawValue:))
+            case 1: message = reader.string()
+            default:
+                signature = reader.nullableString()
+                return signature != nil
             }
+            return true
         }
-        guard let category, let message else { return nil }
+        guard read, let category, let message else { return nil }
         var failure = MonitorEvent.Failure(category: category, message: message)
         // Absent or null, it is computed (as `Failure`'s decoding does).
-        if let signature { failure.signature = signature }
+        if case .some(.some(let signature)) = signature { failure.signature = signature }
         return failure
     }
 

@@ -1,3 +1,5 @@
+import OTSCore
+
 /// The built-in simulated device: flashing and booting take configured
 /// times and fail with configured probabilities (or on given tries), from a
 /// seed, so a demo, a test or a load benchmark behaves the same every time.
@@ -80,22 +82,5 @@ public struct SimulatedDevice: Sendable, Hashable, Codable {
             if phase.failingTries.contains(number) { return false }
             return draw >= phase.failureProbability
         }
-    }
-}
-
-/// A small, fast, seedable generator (Steele, Lea and Flood's SplitMix64).
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

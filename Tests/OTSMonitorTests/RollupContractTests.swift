@@ -21,7 +21,7 @@ import Testing
 
         init(start: Date, testruns: Int = 40) {
             self.start = start
-            var random = SplitMix(seed: 11)
+            var random = SplitMix64(seed: 11)
             let workers = [("g1", "rack/a"), ("g1", "rack/b"), ("g2", "rack/c"), ("g2", "lab/d")]
             let server = MonitorEvent.Sender(host: "srv", instance: "server", pid: 1, version: "1")
             for number in 0..<testruns {
@@ -361,18 +361,5 @@ final class LogCapture: LogHandler, @unchecked Sendable {
         level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt
     ) {
         append(message.description)
-    }
-}
-
-/// A small seeded generator, so every run checks the same farm.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
