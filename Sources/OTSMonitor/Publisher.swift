@@ -90,10 +90,21 @@ struct Publisher: Service {
             }
             return try await tx.events(afterSequence: position, limit: 100)
         }
+        // The place is kept after each delivery (a restart does not deliver
+        // it again) and once after the events that go nowhere, instead of
+        // a write transaction for each stored event.
+        func keep(_ sequence: Int64) async throws -> Bool {
+            try await store.transaction { tx in
+                guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return false }
+                try await tx.movePublisher(name, to: sequence)
+                return true
+            }
+        }
+        var unkept: Int64?
         var callbacks: [String: String?] = [:]
         for (sequence, payload) in batch {
             guard !Task.isCancelled else { break }
-            let event = try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(payload.utf8))
+            let event = MonitorEvent.fromJSON(payload) ?? (try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(payload.utf8)))
             var destination: (url: String, secret: String?)?
             switch target {
             case .webhook(let webhook):
@@ -110,21 +121,20 @@ struct Publisher: Service {
                     if let url = callbacks[testrunID] ?? nil { destination = (url, configuration.callbackSecret) }
                 }
             }
-            if let destination, let event {
-                if case .callbacks = target, let refusal = configuration.callbackRefusal(destination.url, own: own) {
-                    await setAside(event, payload: payload, to: destination.url, attempts: 0, error: "not delivered: \(refusal)")
-                } else {
-                    await deliver(event, payload: payload, to: destination.url, secret: destination.secret)
-                }
+            guard let destination, let event else {
+                unkept = sequence
+                continue
             }
-            let held = try await store.transaction { tx in
-                guard try await tx.leasePublisher(name, owner: owner, lease: lease) else { return false }
-                try await tx.movePublisher(name, to: sequence)
-                return true
+            if case .callbacks = target, let refusal = configuration.callbackRefusal(destination.url, own: own) {
+                await setAside(event, payload: payload, to: destination.url, attempts: 0, error: "not delivered: \(refusal)")
+            } else {
+                await deliver(event, payload: payload, to: destination.url, secret: destination.secret)
             }
+            unkept = nil
             // Lost the lease (this replica stalled): the holder goes on from its position.
-            guard held else { break }
+            guard try await keep(sequence) else { return batch.count }
         }
+        if let unkept { _ = try await keep(unkept) }
         return batch.count
     }
 

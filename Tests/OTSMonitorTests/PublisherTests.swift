@@ -138,6 +138,32 @@ import Testing
         }
     }
 
+    /// Events that go nowhere move the place once, after the batch: it
+    /// ends past the last of them, so nothing is looked at twice.
+    @Test func thePlaceEndsPastTheEventsThatGoNowhere() async throws {
+        try await Self.withReceiver { base, receiver in
+            try await Self.withStore { store in
+                var configuration = Self.configuration()
+                var webhook = MonitorConfiguration.Webhook(name: "lab", url: base + "/ok")
+                webhook.types = ["testrun."]
+                configuration.webhooks = [webhook]
+                try await Self.store([.testrunRequested], in: store, configuration: configuration)
+                let publisher = Self.publisher(.webhook(webhook), store, configuration)
+                #expect(try await publisher.publishSome() == 0)
+                let later = try await Self.store(
+                    [.testrunQueued, .taskClaimed, .caseFinished, .caseFinished], in: store, configuration: configuration)
+                #expect(try await publisher.publishSome() == 4)
+                #expect(receiver.deliveries.map { $0.headers[HTTPField.Name("X-OTS-Event-ID")!] } == [later[0].id])
+                let (place, last) = try await store.read { tx in
+                    (try await tx.publisherPosition(publisher.name), try await tx.lastEventPosition())
+                }
+                #expect(place == last)
+                #expect(try await publisher.publishSome() == 0, "nothing twice")
+                #expect(receiver.deliveries.count == 1)
+            }
+        }
+    }
+
     @Test func aFailingReceiverIsTriedItsTimesThenKeptAsADeadLetterAndThePublisherMovesOn() async throws {
         try await Self.withReceiver { base, receiver in
             try await Self.withStore { store in
