@@ -149,6 +149,28 @@ import Testing
         }
     }
 
+    /// Hostile bytes never crash the reader: every cut of a valid batch and
+    /// seeded random damage to it are either read as `JSONDecoder` reads
+    /// them or left to it.
+    @Test func cutOrDamagedBatchesAreReadAsTheDecoderReadsThemOrLeftToIt() throws {
+        var random = SplitMix(seed: 31)
+        let batch = EventBatch(events: (0..<3).map { _ in Self.event(&random) })
+        let bytes = Array(batch.json.utf8)
+        func check(_ data: Data) {
+            guard let fast = EventBatch.fromJSON(data) else { return }
+            #expect(fast == (try? JSONCoding.decoder().decode(EventBatch.self, from: data)), "\(String(decoding: data, as: UTF8.self))")
+        }
+        for end in 0..<bytes.count { check(Data(bytes[0..<end])) }
+        let alphabet = Array("{}[]\",:\\0123456789-.eEnul tfrabu".utf8) + [0x00, 0x1F, 0x80, 0xC3, 0xFF]
+        for _ in 0..<2000 {
+            var damaged = bytes
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                damaged[Int.random(in: 0..<damaged.count, using: &random)] = alphabet.randomElement(using: &random)!
+            }
+            check(Data(damaged))
+        }
+    }
+
     @Test func bytesThatAreNotUTF8AreLeftToTheDecoder() {
         var bytes = Array(
             #"{"id":"?","type":"t","version":1,"emitted_at":"2026-12-08T01:02:03.456Z","sender":{"host":"h","instance":"i","pid":1,"version":"1"}}"#
