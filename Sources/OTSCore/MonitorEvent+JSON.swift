@@ -4,8 +4,8 @@ import Foundation
 /// `Codable`'s containers: events are the farm's bulk (every step of every
 /// testrun), and each crosses JSON four times on its way to the event
 /// store (the worker's batch, the server's reading of it, the queue
-/// message, the monitor's reading of that). Direct code is some ten times
-/// faster than `JSONEncoder` and `JSONDecoder` here.
+/// message, the monitor's reading of that). docs/benchmarks.md has what
+/// it gained.
 ///
 /// The writer writes what `JSONCoding.encoder()` writes (sorted keys, the
 /// same escapes and dates). The reader takes the JSON that writer and
@@ -27,23 +27,25 @@ extension MonitorEvent {
     /// it is anything `JSONDecoder` has to judge (see the type's notes).
     public static func fromJSON(_ text: String) -> MonitorEvent? {
         var text = text
-        return text.withUTF8 { bytes in
-            var reader = JSONReader(bytes)
-            guard let event = reader.event(), reader.atEnd() else { return nil }
-            return event
-        }
+        return text.withUTF8(read)
     }
 
-    /// The event of JSON bytes, by `fromJSON` where it can and by
+    /// The event of JSON text, by `fromJSON` where it can and by
     /// `JSONCoding.decoder()` (with its errors) where it cannot.
+    public static func decodeJSON(_ text: String) throws -> MonitorEvent {
+        try fromJSON(text) ?? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(text.utf8))
+    }
+
+    /// The event of JSON bytes, as `decodeJSON` reads text.
     public static func decodeJSON(_ data: Data) throws -> MonitorEvent {
-        let fast = data.withUnsafeBytes { raw -> MonitorEvent? in
-            var reader = JSONReader(raw.bindMemory(to: UInt8.self))
-            guard let event = reader.event(), reader.atEnd() else { return nil }
-            return event
-        }
-        if let fast { return fast }
-        return try JSONCoding.decoder().decode(MonitorEvent.self, from: data)
+        try data.withUnsafeBytes { read($0.bindMemory(to: UInt8.self)) }
+            ?? JSONCoding.decoder().decode(MonitorEvent.self, from: data)
+    }
+
+    private static func read(_ bytes: UnsafeBufferPointer<UInt8>) -> MonitorEvent? {
+        var reader = JSONReader(bytes)
+        guard let event = reader.event(), reader.atEnd() else { return nil }
+        return event
     }
 }
 
@@ -60,8 +62,8 @@ extension EventBatch {
         return writer.string
     }
 
-    /// The batch of JSON bytes, by the direct reader where it can and by
-    /// `JSONCoding.decoder()` (with its errors) where it cannot.
+    /// The batch of JSON bytes by the direct reader; nil when it is
+    /// anything `JSONDecoder` has to judge (`MonitorEvent`'s notes).
     public static func fromJSON(_ data: Data) -> EventBatch? {
         data.withUnsafeBytes { raw -> EventBatch? in
             var reader = JSONReader(raw.bindMemory(to: UInt8.self))
@@ -123,6 +125,7 @@ struct JSONWriter {
         string(value.formatted(JSONCoding.format))
     }
 
+    /// A member when there is a value (a value that is always there, too).
     private mutating func optional(_ name: StaticString, _ value: String?, first: inout Bool) {
         guard let value else { return }
         key(name, first: &first)
@@ -159,12 +162,9 @@ struct JSONWriter {
             key("error", first: &first)
             var inner = true
             bytes.append(UInt8(ascii: "{"))
-            key("category", first: &inner)
-            string(error.category.rawValue)
-            key("message", first: &inner)
-            string(error.message)
-            key("signature", first: &inner)
-            string(error.signature)
+            optional("category", error.category.rawValue, first: &inner)
+            optional("message", error.message, first: &inner)
+            optional("signature", error.signature, first: &inner)
             bytes.append(UInt8(ascii: "}"))
         }
         key("id", first: &first)
@@ -178,14 +178,10 @@ struct JSONWriter {
         key("sender", first: &first)
         var inner = true
         bytes.append(UInt8(ascii: "{"))
-        key("host", first: &inner)
-        string(event.sender.host)
-        key("instance", first: &inner)
-        string(event.sender.instance)
-        key("pid", first: &inner)
-        integer(event.sender.pid)
-        key("version", first: &inner)
-        string(event.sender.version)
+        optional("host", event.sender.host, first: &inner)
+        optional("instance", event.sender.instance, first: &inner)
+        optional("pid", event.sender.pid, first: &inner)
+        optional("version", event.sender.version, first: &inner)
         bytes.append(UInt8(ascii: "}"))
         optional("set", event.set, first: &first)
         optional("task_id", event.taskID, first: &first)

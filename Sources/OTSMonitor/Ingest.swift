@@ -137,8 +137,7 @@ public struct Ingest: Sendable {
     /// the event's own (not when it became a notice).
     static func decode(_ message: QueueMessage) -> (event: MonitorEvent, payload: String?) {
         do {
-            if let event = MonitorEvent.fromJSON(message.payload) { return (event, message.payload) }
-            return (try JSONCoding.decoder().decode(MonitorEvent.self, from: Data(message.payload.utf8)), message.payload)
+            return (try MonitorEvent.decodeJSON(message.payload), message.payload)
         } catch {
             var event = MonitorEvent(id: message.eventID, type: "queue.notice", emittedAt: message.appendedAt, sender: sender)
             event.receivedAt = message.appendedAt

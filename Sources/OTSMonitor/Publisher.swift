@@ -104,7 +104,7 @@ struct Publisher: Service {
         var callbacks: [String: String?] = [:]
         for (sequence, payload) in batch {
             guard !Task.isCancelled else { break }
-            let event = MonitorEvent.fromJSON(payload) ?? (try? JSONCoding.decoder().decode(MonitorEvent.self, from: Data(payload.utf8)))
+            let event = try? MonitorEvent.decodeJSON(payload)
             var destination: (url: String, secret: String?)?
             switch target {
             case .webhook(let webhook):
